@@ -1,0 +1,258 @@
+"""``~/.uno/credentials.json``: the account store gptimg shares with uno-cli.
+
+The format is uno-cli's (a JSON list of accounts, or one legacy object), so each
+tool can use what the other wrote, and fields we do not know are kept as they are.
+Where uno-cli is careless we are not:
+
+* writes are atomic (temp file in the same directory, fsync, rename) and the file
+  is 0600 from its first byte, whatever the umask; the directory is 0700;
+* read-modify-write happens under a file lock, so two logins at once lose nothing;
+* a damaged file is never read as "no accounts" and overwritten: it is reported
+  with its path, and backed up before anything replaces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gptimg.errors import CredentialsCorrupt, GptimgError, NotLoggedIn
+
+ENV_API_KEY = "UNO_API_KEY"
+
+
+def default_credentials_path() -> Path:
+    return Path.home() / ".uno" / "credentials.json"
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    """The key to use and where it came from (never printed, only its source)."""
+
+    api_key: str
+    source: str  # "env" or "file"
+    account: dict[str, Any] | None = None
+
+
+class CredentialStore:
+    """The accounts in one credentials file."""
+
+    def __init__(self, path: Path | None = None, *, use_env: bool = True) -> None:
+        self.path = Path(path) if path is not None else default_credentials_path()
+        self.use_env = use_env
+        #: Things a person should hear about (loose permissions fixed, a backup made).
+        self.warnings: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"CredentialStore({str(self.path)!r})"
+
+    # --- reading ----------------------------------------------------------------------
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every stored account, in file order. A damaged file raises ``CredentialsCorrupt``."""
+        return self._read(strict=True)
+
+    def active_account(self) -> dict[str, Any] | None:
+        accounts = self.accounts()
+        if not accounts:
+            return None
+        return next((a for a in accounts if a.get("active")), accounts[0])
+
+    def active_key(self) -> ActiveKey:
+        """``UNO_API_KEY`` wins; then the active account; then the first one."""
+        if self.use_env:
+            env_key = os.environ.get(ENV_API_KEY, "").strip()
+            if env_key:
+                return ActiveKey(env_key, "env")
+        account = self.active_account()
+        key = account.get("api_key") if account else None
+        if not isinstance(key, str) or not key:
+            raise NotLoggedIn("Not logged in.")
+        return ActiveKey(key, "file", account)
+
+    def _read(self, *, strict: bool) -> list[dict[str, Any]]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise CredentialsCorrupt(f"Cannot read {self.path}: {exc.strerror}") from None
+        self._tighten_permissions()
+        try:
+            data = json.loads(raw.decode("utf-8")) if raw.strip() else []
+        except (UnicodeDecodeError, ValueError):
+            if strict:
+                raise CredentialsCorrupt(f"{self.path} is not valid JSON; it was left as it is.") from None
+            raise _Damaged() from None
+        if isinstance(data, dict):
+            data = [data]
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            if strict:
+                raise CredentialsCorrupt(f"{self.path} does not hold a list of accounts; it was left as it is.")
+            raise _Damaged()
+        return data
+
+    def _tighten_permissions(self) -> None:
+        if os.name != "posix":
+            return
+        try:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(self.path, 0o600)
+                self.warnings.append(f"{self.path} was readable by others (mode {mode:04o}); set it to 0600.")
+            parent_mode = stat.S_IMODE(self.path.parent.stat().st_mode)
+            if parent_mode & 0o077:
+                os.chmod(self.path.parent, 0o700)
+        except OSError:
+            pass
+
+    # --- writing ----------------------------------------------------------------------
+
+    def save_account(self, api_key: str, name: str, email: str = "", user_id: str = "") -> dict[str, Any]:
+        """Add or update an account (matched by email, else name, as uno-cli does) and make it active."""
+        with self._locked() as accounts:
+            for account in accounts:
+                account.pop("active", None)
+            identifier = email or name
+            existing = next(
+                (a for a in accounts if identifier and identifier in (a.get("email"), a.get("name"))), None
+            )
+            if existing is None:
+                existing = {}
+                accounts.append(existing)
+            existing.update({"api_key": api_key, "name": name, "email": email, "user_id": user_id, "active": True})
+            return {k: v for k, v in existing.items() if k != "api_key"}
+
+    def remove(self, *, everything: bool = False, account: str | None = None) -> int:
+        """Forget accounts: all, the named one, or the active one. Returns how many went."""
+        with self._locked() as accounts:
+            before = len(accounts)
+            if everything:
+                keep: list[dict[str, Any]] = []
+            elif account:
+                keep = [a for a in accounts if account not in (a.get("name"), a.get("email"))]
+            else:
+                active = next((a for a in accounts if a.get("active")), accounts[0] if accounts else None)
+                keep = [a for a in accounts if a is not active]
+            accounts[:] = keep
+            return before - len(keep)
+
+    def switch(self, account: str) -> dict[str, Any] | None:
+        """Make the account named by ``account`` (name or email) active; None if unknown."""
+        with self._locked() as accounts:
+            match = next((a for a in accounts if account in (a.get("name"), a.get("email"))), None)
+            if match is None:
+                raise _NoChange(None)
+            for item in accounts:
+                item.pop("active", None)
+            match["active"] = True
+            return {k: v for k, v in match.items() if k != "api_key"}
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[list[dict[str, Any]]]:
+        """Read, let the caller change the list, write it back atomically, all under one lock."""
+        self._ensure_dir()
+        with _file_lock(self.path.with_name(self.path.name + ".lock")):
+            try:
+                accounts = self._read(strict=False)
+            except _Damaged:
+                backup = self._back_up_damaged()
+                self.warnings.append(f"{self.path} was damaged; it was saved as {backup} before being replaced.")
+                accounts = []
+            try:
+                yield accounts
+            except _NoChange:
+                return
+            self._write(accounts)
+
+    def _ensure_dir(self) -> None:
+        directory = self.path.parent
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if os.name == "posix":
+            os.chmod(directory, 0o700)
+
+    def _back_up_damaged(self) -> Path:
+        backup = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        counter = 1
+        while backup.exists():
+            backup = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{counter}")
+            counter += 1
+        os.replace(self.path, backup)
+        return backup
+
+    def _write(self, accounts: list[dict[str, Any]]) -> None:
+        payload = json.dumps(accounts, indent=2, ensure_ascii=False).encode("utf-8")
+        fd, temp_name = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=self.path.parent)
+        try:
+            # mkstemp creates the file 0600 regardless of umask; say so again for other platforms.
+            if os.name == "posix":
+                os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp_name, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+            raise
+        _fsync_directory(self.path.parent)
+
+
+class _Damaged(Exception):
+    """The file exists but is not a list of accounts (internal signal)."""
+
+
+class _NoChange(GptimgError):
+    """Leave the file as it is (internal signal from inside ``_locked``)."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("no change")
+        self.result = result
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: msvcrt locks one byte instead
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
+            try:
+                yield
+            finally:
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

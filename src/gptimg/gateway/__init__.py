@@ -1,0 +1,19 @@
+"""The network layer: one httpx client, its policy, and the mapping of failures onto ``gptimg.errors``."""
+
+from __future__ import annotations
+
+from gptimg.gateway.client import DownloadInfo, GatewayClient, ToolResult, flatten_mcp
+from gptimg.gateway.retry import BackoffGate, RetryPolicy
+from gptimg.gateway.urls import DEFAULT_BASE_URL, base_url_warnings, resolve_base_url
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "BackoffGate",
+    "DownloadInfo",
+    "GatewayClient",
+    "RetryPolicy",
+    "ToolResult",
+    "base_url_warnings",
+    "flatten_mcp",
+    "resolve_base_url",
+]

@@ -1,0 +1,474 @@
+"""``GatewayClient``: every request gptimg makes to the Uno gateway, and the policy around it.
+
+The client owns policy: which origin may see the key, timeouts per kind of call,
+which calls are retried, how answers are parsed and errors typed. It never
+prints, prompts or reads the credentials file: it is handed a key.
+
+One client per process: its connection pool serves every poll and download.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, TypeVar
+
+from gptimg import __version__, errors
+from gptimg.gateway._httpx import build_http_client, httpx
+from gptimg.gateway.errormap import (
+    envelope_error,
+    is_retryable,
+    request_may_have_arrived,
+    transport_error,
+)
+from gptimg.gateway.retry import NO_RETRY, RetryPolicy
+from gptimg.gateway.urls import origin, same_origin, validate_base_url
+from gptimg.styles import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
+
+CONNECT_TIMEOUT = 10.0
+#: Catalogue, account and other short reads.
+READ_TIMEOUT = 30.0
+#: A submit answers at once with a job id; the reference client allows 60 s.
+SUBMIT_TIMEOUT = 60.0
+#: Added to ``wait_seconds`` for a result poll: the server holds the request that long first.
+POLL_READ_MARGIN = 20.0
+DOWNLOAD_READ_TIMEOUT = 60.0
+#: A JSON answer larger than this is not an Uno gateway talking.
+MAX_JSON_BYTES = 8 * 1024 * 1024
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+UPLOAD_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+
+T = TypeVar("T")
+RetryListener = Callable[[errors.GptimgError, float], None]
+
+
+def user_agent() -> str:
+    return f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@dataclass
+class ToolResult:
+    """A successful ``/v1/call``: ``data`` already flattened from MCP content."""
+
+    data: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: The whole success envelope, for callers that mirror it (the agent CLI).
+    envelope: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def credits_used(self) -> int | float | None:
+        value = self.meta.get("credits_used")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass
+class DownloadInfo:
+    content_type: str
+    size: int
+
+
+def flatten_mcp(data: Any) -> Any:
+    """``{"content": [{"type": "text", "text": "<json>"}]}`` -> the parsed JSON.
+
+    Some tools answer in MCP shape; callers should read ``data.status`` either way.
+    Text that is not JSON stays text. An MCP ``isError`` result becomes an error.
+    """
+    if not isinstance(data, dict):
+        return data
+    content = data.get("content")
+    if not isinstance(content, list) or not content or set(data) - {"content", "isError", "structuredContent"}:
+        return data
+    texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text"]
+    if not texts or not all(isinstance(text, str) for text in texts):
+        return data
+    text = "".join(texts)
+    if data.get("isError"):
+        raise errors.GatewayError(text or "The tool reported an error.", code="tool_error", body=data)
+    if isinstance(data.get("structuredContent"), (dict, list)):
+        return data["structuredContent"]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class GatewayClient:
+    """Talks to one gateway origin with one (optional) key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 100,
+        http: httpx.Client | None = None,
+        on_retry: RetryListener | None = None,
+    ) -> None:
+        self.base_url = validate_base_url(base_url)
+        self._api_key = api_key or None
+        self._retry = retry or RetryPolicy()
+        self._http = http or build_http_client(max_connections=max_connections, user_agent=user_agent())
+        self._host = origin(self.base_url)[1]
+        self.on_retry = on_retry
+
+    def __repr__(self) -> str:  # never the key
+        return f"GatewayClient({self.base_url!r}, authenticated={self._api_key is not None})"
+
+    @property
+    def authenticated(self) -> bool:
+        return self._api_key is not None
+
+    def with_key(self, api_key: str) -> GatewayClient:
+        """A client for the same gateway and pool, speaking as another key."""
+        clone = GatewayClient.__new__(GatewayClient)
+        clone.__dict__.update(self.__dict__)
+        clone._api_key = api_key
+        return clone
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one attempt ------------------------------------------------------------------
+
+    def _headers(self, *, auth: bool, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if auth:
+            if self._api_key is None:
+                raise errors.NotLoggedIn("Not logged in.")
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _timeout(self, read: float) -> httpx.Timeout:
+        return httpx.Timeout(connect=CONNECT_TIMEOUT, read=read, write=30.0, pool=read + CONNECT_TIMEOUT)
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        params: dict[str, Any] | None = None,
+        auth: bool,
+        read_timeout: float,
+        paid: bool = False,
+        envelope_errors: bool = True,
+    ) -> tuple[int, Any, httpx.Headers]:
+        """Send once; return (status, parsed body, headers) or raise a typed error."""
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            content_type = "application/json"
+        request = self._http.build_request(
+            method,
+            self.base_url + path,
+            content=content,
+            params={k: v for k, v in (params or {}).items() if v is not None} or None,
+            headers=self._headers(auth=auth, content_type=content_type),
+            timeout=self._timeout(read_timeout),
+        )
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                raw = _read_capped(response, MAX_JSON_BYTES)
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            if paid and request_may_have_arrived(exc):
+                raise errors.SubmitOutcomeUnknown(
+                    f"The submit reached {self._host} but no answer came back; it may have been charged."
+                ) from None
+            raise transport_error(exc, self._host, request_sent=request_may_have_arrived(exc)) from None
+        if raw is None:
+            raise errors.InvalidResponse(
+                f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
+                status=response.status_code,
+            )
+        body = self._parse(response.status_code, raw, response.headers, paid=paid)
+        if not envelope_errors:
+            return response.status_code, body, response.headers
+        failure = envelope_error(response.status_code, body, response.headers)
+        if failure is not None:
+            if paid and _outcome_unknown(body):
+                raise errors.SubmitOutcomeUnknown(
+                    failure.message, status=failure.status, body=body, details=failure.details
+                )
+            raise failure
+        return response.status_code, body, response.headers
+
+    def _parse(self, status: int, raw: bytes, headers: httpx.Headers, *, paid: bool) -> Any:
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            pass
+        kind = headers.get("content-type", "unknown type").split(";")[0]
+        message = f"{self._host} answered HTTP {status} with {kind}, not JSON."
+        if status == 401:
+            raise errors.InvalidApiKey(message, status=status, body=None)
+        if status >= 500:
+            if paid:
+                raise errors.SubmitOutcomeUnknown(message, status=status)
+            raise errors.ServerError(message, status=status)
+        if status == 429:
+            from gptimg.gateway.retry import parse_retry_after
+
+            raise errors.RateLimited(message, status=status, retry_after=parse_retry_after(headers.get("retry-after")))
+        raise errors.InvalidResponse(message, status=status)
+
+    # --- retries ----------------------------------------------------------------------
+
+    def _retrying(self, attempt: Callable[[], T], *, retry: bool) -> T:
+        policy = self._retry if retry else NO_RETRY
+        waited = 0.0
+        number = 0
+        while True:
+            number += 1
+            policy.before_request()
+            try:
+                return attempt()
+            except errors.GptimgError as exc:
+                if number >= policy.max_attempts or not is_retryable(exc):
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, errors.RateLimited) else None
+                delay = policy.delay_for(number, retry_after)
+                if waited + delay > policy.max_total_wait:
+                    raise
+                waited += delay
+                if self.on_retry is not None:
+                    self.on_retry(exc, delay)
+                policy.pause(delay, shared=isinstance(exc, errors.RateLimited))
+
+    def oauth_post(self, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        """An OAuth endpoint: its ``error`` answers are states of the flow, so they are returned, not raised."""
+
+        def attempt() -> tuple[int, Any]:
+            status, body, _ = self._exchange(
+                "POST", path, json_body=payload, auth=False, read_timeout=READ_TIMEOUT, envelope_errors=False
+            )
+            if status >= 500 or status == 429:
+                raise envelope_error(status, body, {}) or errors.ServerError(f"HTTP {status}", status=status)
+            return status, body
+
+        return self._retrying(attempt, retry=True)
+
+    # --- public reads -----------------------------------------------------------------
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None, *, auth: bool = False) -> Any:
+        """A free GET, retried on transient failures."""
+        return self._retrying(
+            lambda: self._exchange("GET", path, params=params, auth=auth, read_timeout=READ_TIMEOUT)[1],
+            retry=True,
+        )
+
+    def me(self) -> dict[str, Any]:
+        body = self.get_json("/v1/auth/me", auth=True)
+        if not isinstance(body, dict):
+            raise errors.InvalidResponse("/v1/auth/me did not answer with an object.", body=body)
+        return body
+
+    def health(self) -> Any:
+        return self.get_json("/health")
+
+    def search_tools(self, query: str, **filters: Any) -> Any:
+        return self.get_json("/v1/tools", params={"q": query, **filters})
+
+    def tool(self, slug: str) -> Any:
+        """One catalogue entry, unwrapped from ``{"data": …, "error": null}`` when wrapped."""
+        body = self.get_json(f"/v1/tools/{slug}")
+        if isinstance(body, dict) and "data" in body and "error" in body:
+            body = body["data"]
+        if body is None:
+            raise errors.ToolNotFound(f"Tool not found: {slug}")
+        return body
+
+    def submit_cost(self, default: int) -> int:
+        """The submit tool's price from the catalogue; ``default`` when it cannot be read."""
+        try:
+            entry = self.tool(SUBMIT_TOOL)
+        except errors.GptimgError:
+            return default
+        pricing = entry.get("pricing") if isinstance(entry, dict) else None
+        cost = pricing.get("cost") if isinstance(pricing, dict) else None
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
+            return int(cost)
+        return default
+
+    # --- tool calls -------------------------------------------------------------------
+
+    def call_tool(self, slug: str, arguments: dict[str, Any], *, timeout: float, retry: bool) -> ToolResult:
+        """``POST /v1/call``. ``retry`` only for free calls; the submit tool is never retried."""
+        paid = slug == SUBMIT_TOOL
+        if paid:
+            retry = False
+
+        def attempt() -> ToolResult:
+            _, body, _ = self._exchange(
+                "POST",
+                "/v1/call",
+                json_body={"tool": slug, "arguments": arguments},
+                auth=True,
+                read_timeout=timeout,
+                paid=paid,
+            )
+            if not isinstance(body, dict):
+                raise errors.InvalidResponse("/v1/call did not answer with an object.", body=body)
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            data = flatten_mcp(body["data"] if "data" in body else body)
+            return ToolResult(data=data, meta=meta, envelope=body)
+
+        return self._retrying(attempt, retry=retry)
+
+    def submit(self, arguments: dict[str, Any]) -> ToolResult:
+        """Start a paid generation. Sent exactly once, whatever happens."""
+        return self.call_tool(SUBMIT_TOOL, arguments, timeout=SUBMIT_TIMEOUT, retry=False)
+
+    def poll_result(self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS) -> ToolResult:
+        """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups."""
+        wait = max(0, min(int(wait_seconds), MAX_WAIT_SECONDS))
+        try:
+            return self.call_tool(
+                RESULT_TOOL,
+                {"job_id": job_id, "wait_seconds": wait},
+                timeout=wait + POLL_READ_MARGIN,
+                retry=True,
+            )
+        except errors.GatewayError as exc:
+            if exc.code in ("job_not_found", "not_found") or exc.status == 404:
+                raise errors.JobNotFound(
+                    f"The gateway does not know job {job_id}: {exc.message}", job_id=job_id
+                ) from None
+            raise
+
+    # --- files ------------------------------------------------------------------------
+
+    def upload(self, data: bytes, content_type: str) -> str:
+        """Upload a reference image; return a comma-free URL (or file id) to use instead."""
+        if content_type not in UPLOAD_TYPES:
+            raise errors.InvalidArguments(f"Cannot upload {content_type}: only PNG, JPEG, WebP and GIF.")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise errors.InvalidArguments("A reference image may be at most 8 MiB.")
+        body = self._retrying(
+            lambda: self._exchange(
+                "POST", "/v1/files", content=data, content_type=content_type, auth=True, read_timeout=120.0
+            )[1],
+            retry=True,
+        )
+        if isinstance(body, dict):
+            for key in ("url", "file_id"):
+                value = body.get(key)
+                if isinstance(value, str) and value and "," not in value:
+                    return value
+        raise errors.InvalidResponse("The upload answer carried no usable url or file_id.", body=body)
+
+    def download(self, url: str, sink: IO[bytes], *, max_bytes: int | None = None) -> DownloadInfo:
+        """Stream ``url`` into ``sink`` (rewound on each retry). Free, so retried.
+
+        The key is attached only when ``url`` is on the gateway's own origin, and
+        redirects are followed by hand so it never crosses to another host.
+        """
+        scheme = url.split(":", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise errors.InvalidResponse(f"Refusing to download from a {scheme}: URL.")
+
+        def attempt() -> DownloadInfo:
+            sink.seek(0)
+            sink.truncate()
+            with self._open_download(url) as response:
+                expected = response.headers.get("content-length")
+                size = 0
+                for chunk in response.iter_bytes(65536):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise errors.InvalidResponse(f"The image at {_host_of(url)} is larger than allowed.")
+                    sink.write(chunk)
+                if expected is not None and expected.isdigit() and int(expected) != size:
+                    raise errors.ConnectionFailed(f"The download from {_host_of(url)} was cut off.")
+                sink.flush()
+                return DownloadInfo(content_type=response.headers.get("content-type", ""), size=size)
+
+        return self._retrying(attempt, retry=True)
+
+    @contextmanager
+    def _open_download(self, url: str) -> Iterator[httpx.Response]:
+        current = url
+        for _ in range(6):
+            headers = {"Accept": "image/*,*/*;q=0.5"}
+            if self._api_key is not None and same_origin(current, self.base_url):
+                headers["Authorization"] = f"Bearer {self._api_key}"
+            request = self._http.build_request(
+                "GET", current, headers=headers, timeout=self._timeout(DOWNLOAD_READ_TIMEOUT)
+            )
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                raise transport_error(exc, _host_of(current), request_sent=True) from None
+            if response.is_redirect and response.headers.get("location"):
+                current = str(response.url.join(response.headers["location"]))
+                response.close()
+                continue
+            try:
+                if response.status_code >= 400:
+                    retry_after = None
+                    if response.status_code == 429:
+                        from gptimg.gateway.retry import parse_retry_after
+
+                        retry_after = parse_retry_after(response.headers.get("retry-after"))
+                        raise errors.RateLimited(
+                            "Image host rate limited the download.", status=429, retry_after=retry_after
+                        )
+                    if response.status_code >= 500:
+                        raise errors.ServerError(
+                            f"Image host {_host_of(current)} answered HTTP {response.status_code}.",
+                            status=response.status_code,
+                        )
+                    raise errors.GatewayError(
+                        f"Image host {_host_of(current)} answered HTTP {response.status_code}.",
+                        code="download_refused",
+                        status=response.status_code,
+                    )
+                try:
+                    yield response
+                except httpx.TransportError as exc:
+                    raise transport_error(exc, _host_of(current), request_sent=True) from None
+            finally:
+                response.close()
+            return
+        raise errors.InvalidResponse(f"Too many redirects downloading from {_host_of(url)}.")
+
+
+def _host_of(url: str) -> str:
+    return origin(url)[1] or "the image host"
+
+
+def _outcome_unknown(body: Any) -> bool:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    return isinstance(meta, dict) and meta.get("outcome") == "outcome_unknown"
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes(65536):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,99 @@
+"""When a free call is tried again, and how long to wait first.
+
+Only calls that cost nothing and change nothing are retried (catalogue reads,
+result polls, downloads, uploads). A submit spends credits, so it is never
+retried here: the caller decides, with the user.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+#: HTTP statuses that say "try again": rate limited, or a gateway/proxy hiccup.
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: A server asking us to wait longer than this is treated as this.
+MAX_RETRY_AFTER = 120.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+class BackoffGate:
+    """A "not before" time shared by every request of one process.
+
+    A 429 means the whole account is going too fast, so in a batch every task
+    should slow down together, not each one on its own schedule.
+    """
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+        self._sleep = sleep
+        self._clock = clock
+
+    def push(self, delay: float) -> None:
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + delay)
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                remaining = self._not_before - self._clock()
+            if remaining <= 0:
+                return
+            self._sleep(remaining)
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by attempts and by total time."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    #: Give up retrying once this much time has been spent waiting.
+    max_total_wait: float = 180.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    gate: BackoffGate | None = None
+
+    def delay_for(self, attempt: int, retry_after: float | None = None) -> float:
+        """Wait before attempt ``attempt + 1`` (attempt counts from 1)."""
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+    def pause(self, delay: float, *, shared: bool) -> None:
+        if shared and self.gate is not None:
+            self.gate.push(delay)
+            self.gate.wait()
+        else:
+            self.sleep(delay)
+
+    def before_request(self) -> None:
+        if self.gate is not None:
+            self.gate.wait()
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
