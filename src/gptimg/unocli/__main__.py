@@ -1,0 +1,5 @@
+import sys
+
+from gptimg.unocli import main
+
+sys.exit(main())

@@ -1,0 +1,331 @@
+"""The agent CLI's commands. Each prints exactly one JSON document.
+
+httpx is imported only by commands that use the network, so ``--version`` and
+``call --dry-run`` start as fast as Python itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from gptimg import errors
+from gptimg.credentials import CredentialStore
+from gptimg.styles import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SUBMIT_TOOL
+from gptimg.unocli.compat import format_call_error, format_local_error
+from gptimg.unocli.output import Output, fail, fail_message, ok
+
+if TYPE_CHECKING:
+    from gptimg.gateway import GatewayClient
+
+ALLOWED_TOOLS_ENV = "UNO_ALLOWED_TOOLS"
+DEFAULT_ALLOWED_TOOLS = "gpt-image-2.*"
+#: uno-cli refuses raw ``--args`` beyond this before looking inside (data URIs can be large).
+MAX_RAW_ARGS_CHARS = 32 * 1024 * 1024
+REFERENCE_FIELDS = ("reference_image_urls", "reference_image_url", "image_url", "image_urls")
+NOT_LOGGED_IN = "Not logged in. Run: python bin/uno.py login --start"
+DRY_RUN_NOTE = (
+    "No network request was made, no credentials were read, and no credits were spent. "
+    "Re-run without --dry-run to actually invoke the tool."
+)
+
+
+class Context:
+    """What every command needs: the gateway URL, the credentials store, one client."""
+
+    def __init__(self, base_url_flag: str | None) -> None:
+        self._base_url_flag = base_url_flag
+        self.store = CredentialStore()
+        self._client: GatewayClient | None = None
+
+    def client(self, api_key: str | None = None) -> GatewayClient:
+        from gptimg.gateway import GatewayClient, resolve_base_url
+
+        if self._client is None:
+            self._client = GatewayClient(resolve_base_url(self._base_url_flag))
+        return self._client.with_key(api_key) if api_key else self._client
+
+    def authed_client(self) -> GatewayClient:
+        try:
+            key = self.store.active_key().api_key
+        except errors.NotLoggedIn:
+            fail_message(NOT_LOGGED_IN, hint="Log in first: python bin/uno.py login --start", code="not_logged_in")
+        Output.secrets.append(key)
+        return self.client(key)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _stored(account: dict[str, Any], store: CredentialStore) -> dict[str, Any]:
+    return {
+        "success": True,
+        "name": account.get("name", ""),
+        "email": account.get("email", ""),
+        "credential_stored_at": str(store.path),
+        "credential_file_mode": "0600",
+    }
+
+
+def _warn(store: CredentialStore) -> None:
+    for warning in store.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    store.warnings.clear()
+
+
+# --- account commands -------------------------------------------------------------------
+
+
+def cmd_login(ctx: Context, args: argparse.Namespace) -> None:
+    from gptimg import auth
+
+    client = ctx.client()
+    if args.key:
+        Output.secrets.append(args.key)
+        account = auth.store_verified_key(client, ctx.store, args.key)
+        _warn(ctx.store)
+        Output.emit(_stored(account, ctx.store))
+        return
+    if args.poll:
+        key = auth.poll_device_flow(client, args.poll)
+        Output.secrets.append(key)
+        account = auth.store_verified_key(client, ctx.store, key)
+        _warn(ctx.store)
+        Output.emit(_stored(account, ctx.store))
+        return
+    grant = auth.start_device_flow(client)
+    if args.start:
+        Output.emit(
+            {
+                "status": "pending",
+                "device_code": grant.device_code,
+                "user_code": grant.user_code,
+                "verification_uri": grant.verification_uri,
+                "verification_uri_complete": grant.verification_uri_complete,
+                "expires_in": grant.expires_in,
+                "interval": grant.interval,
+                "scope": grant.scope,
+                "message": (
+                    "Please have the user open the verification_uri_complete link in a browser to "
+                    "authorize, then run: python bin/uno.py login --poll DEVICE_CODE"
+                ),
+            }
+        )
+        return
+    print(f"\nOpen this link to authorise:\n\n   {grant.verification_uri_complete}\n", file=sys.stderr)
+    print(f"   Code: {grant.user_code}   (valid for {grant.expires_in // 60} minutes)\n", file=sys.stderr)
+    print("Waiting for authorisation...", end="", file=sys.stderr, flush=True)
+    key = auth.poll_device_flow(
+        client,
+        grant.device_code,
+        interval=grant.interval,
+        expires_in=grant.expires_in,
+        on_pending=lambda: print(".", end="", file=sys.stderr, flush=True),
+    )
+    print(" authorised.", file=sys.stderr)
+    Output.secrets.append(key)
+    account = auth.store_verified_key(client, ctx.store, key)
+    _warn(ctx.store)
+    Output.emit(_stored(account, ctx.store))
+
+
+def cmd_logout(ctx: Context, args: argparse.Namespace) -> None:
+    ctx.store.remove(everything=args.all)
+    ok({"logged_out": True})
+
+
+def cmd_use(ctx: Context, args: argparse.Namespace) -> None:
+    if not args.account:
+        accounts = ctx.store.accounts()
+        _warn(ctx.store)
+        ok(
+            {
+                "accounts": [
+                    {"name": a.get("name", ""), "email": a.get("email", ""), "active": a.get("active", False)}
+                    for a in accounts
+                ]
+            }
+        )
+        return
+    if ctx.store.switch(args.account) is None:
+        fail_message(f"Account not found: {args.account}", hint="List accounts with: python bin/uno.py use")
+    ok({"switched_to": args.account})
+
+
+def cmd_whoami(ctx: Context, args: argparse.Namespace) -> None:
+    ok(ctx.authed_client().me())
+
+
+# --- catalogue --------------------------------------------------------------------------
+
+
+def cmd_search(ctx: Context, args: argparse.Namespace) -> None:
+    if args.limit is not None and not 1 <= args.limit <= 50:
+        fail_message("--limit must be between 1 and 50")
+    filters = {"limit": args.limit, "mode": args.mode, "category": args.category, "server": args.server}
+    ok(ctx.client().search_tools(args.query, **filters))
+
+
+def cmd_tool(ctx: Context, args: argparse.Namespace) -> None:
+    if getattr(args, "action", None) != "get":
+        fail_message("Subcommand required. Usage: python bin/uno.py tool get <slug>")
+    ok(ctx.client().tool(args.slug))
+
+
+def cmd_health(ctx: Context, args: argparse.Namespace) -> None:
+    ok(ctx.client().health())
+
+
+# --- call -------------------------------------------------------------------------------
+
+
+def allowed_patterns() -> list[str]:
+    raw = os.environ.get(ALLOWED_TOOLS_ENV)
+    if raw is None:
+        raw = DEFAULT_ALLOWED_TOOLS
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def _parse_arguments(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    raw = raw.replace("\x00", "")
+    if len(raw) > MAX_RAW_ARGS_CHARS:
+        fail_message("Arguments too large to upload", hint="Keep --args under 100 KB; pass images as files.")
+    try:
+        arguments = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        fail_message(
+            f"Invalid JSON in --args: {exc}",
+            hint='--args takes a JSON object, e.g. \'{"prompt": "a red fox"}\'',
+            code="bad_input",
+        )
+    if not isinstance(arguments, dict):
+        fail_message(
+            "--args must be a JSON object, e.g. '{\"key\": \"value\"}'",
+            hint='--args takes a JSON object, e.g. \'{"prompt": "a red fox"}\'',
+            code="bad_input",
+        )
+    return arguments
+
+
+def _check_size(arguments: dict[str, Any]) -> None:
+    """100 KB once serialised, counting each inline image as the short URL it will become."""
+    from gptimg.references import split_reference_list
+
+    sized = dict(arguments)
+    for name in REFERENCE_FIELDS:
+        value = sized.get(name)
+        if isinstance(value, str) and "data:" in value:
+            sized[name] = ",".join("x" * 100 if p.startswith("data:") else p for p in split_reference_list(value))
+    if len(json.dumps(sized, ensure_ascii=False)) > MAX_ARGUMENTS_CHARS:
+        fail_message("Arguments too large (max 100KB)", hint="Shorten the prompt or pass fewer inline images.")
+
+
+def _reference_plan(arguments: dict[str, Any]) -> dict[str, list[Any]]:
+    """Check every reference of a submit locally (existence, type, size) before anything is sent."""
+    from gptimg.references import check_references, split_reference_list
+
+    plan: dict[str, list[Any]] = {}
+    for name in REFERENCE_FIELDS:
+        value = arguments.get(name)
+        if isinstance(value, str) and value.strip():
+            plan[name] = check_references(split_reference_list(value), strict=False)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            plan[name] = check_references(value, strict=False)
+    return plan
+
+
+def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
+    slug = args.tool
+    patterns = allowed_patterns()
+    if patterns and not any(fnmatch.fnmatchcase(slug, p) for p in patterns):
+        fail(
+            {
+                "success": False,
+                "error": "tool_not_allowed",
+                "hint": "This client is scoped to the gpt-image-2 tools (UNO_ALLOWED_TOOLS).",
+                "tool": slug,
+                "allowed": patterns,
+            }
+        )
+    arguments = _parse_arguments(args.args)
+    timeout = args.timeout or 60
+    if args.dry_run:
+        Output.emit(
+            {
+                "success": True,
+                "dry_run": True,
+                "preview": {"tool": slug, "arguments": arguments, "timeout_seconds": timeout},
+                "note": DRY_RUN_NOTE,
+            }
+        )
+        return
+
+    plan: dict[str, list[Any]] = {}
+    if slug == SUBMIT_TOOL:
+        from gptimg.params import check_submit_arguments
+
+        check_submit_arguments(arguments)
+        plan = _reference_plan(arguments)
+    _check_size(arguments)
+
+    client = ctx.authed_client()
+    if plan:
+        from gptimg.references import upload_references
+
+        for name, refs in plan.items():
+            joined = upload_references(refs, client.upload)
+            arguments[name] = joined if isinstance(arguments[name], str) else joined.split(",")
+    retry = slug == RESULT_TOOL
+    if retry:
+        wait = arguments.get("wait_seconds")
+        if isinstance(wait, (int, float)) and not isinstance(wait, bool):
+            timeout = max(timeout, int(wait) + 5)
+    try:
+        result = client.call_tool(slug, arguments, timeout=timeout, retry=retry)
+    except errors.GatewayError as exc:
+        if exc.body is None:
+            raise
+        fail(format_call_error(exc))
+    out: dict[str, Any] = {"success": True}
+    if isinstance(result.envelope.get("view"), dict):
+        out["view"] = result.envelope["view"]
+    out["data"] = result.data
+    if "meta" in result.envelope:
+        out["meta"] = result.envelope["meta"]
+    Output.emit(out)
+
+
+HANDLERS = {
+    "login": cmd_login,
+    "logout": cmd_logout,
+    "use": cmd_use,
+    "whoami": cmd_whoami,
+    "search": cmd_search,
+    "tool": cmd_tool,
+    "call": cmd_call,
+    "health": cmd_health,
+}
+
+
+def run(ctx: Context, args: argparse.Namespace) -> int:
+    """Run one command; every failure becomes one JSON document and exit code 1."""
+    from gptimg.unocli.output import Exit
+
+    try:
+        HANDLERS[args.command](ctx, args)
+        return 0
+    except Exit as done:
+        return done.code
+    except errors.GptimgError as exc:
+        _warn(ctx.store)
+        Output.emit(format_local_error(exc))
+        return 1
+    finally:
+        ctx.close()

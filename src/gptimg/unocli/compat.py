@@ -1,0 +1,122 @@
+"""Turning gptimg errors into the exact failure shapes uno-cli 1.0.7 prints.
+
+uno-cli has two shapes: one for ``call`` when the gateway sent an error
+envelope, and one (``_format_api_error``) for everything else. We reproduce both
+so agents parse the same keys, and add a ``hint`` where uno-cli has none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gptimg import errors
+
+#: uno-cli's hint table, in its order (more specific keys first).
+_HINTS: tuple[tuple[str, str], ...] = (
+    ("tool_not_allowed", "Tool is outside this skill's declared scope."),
+    ("tool_not_found", "Tool not found. Try: python bin/uno.py search <keyword>"),
+    (
+        "insufficient_credits",
+        "积分不足，请打开 https://agentools.uno/pricing 充值。"
+        " Insufficient credits. Open https://agentools.uno/pricing to top up.",
+    ),
+    (
+        "rate_limit_exceeded",
+        "同一工具调用过于频繁，请稍后重试。 Rate limited on this tool. Please wait and retry.",
+    ),
+    ("auth_required", "OAuth required. Open the auth_url in a browser."),
+    ("invalid api key", "API key expired or invalid. Run: python bin/uno.py login --start"),
+    ("invalid credentials", "Login required. Run: python bin/uno.py login --start"),
+    ("unauthorized", "Login required. Run: python bin/uno.py login --start"),
+    ("rate limit", "Rate limited. Please wait and retry."),
+    ("not_found", "Resource not found. Check the ID/slug."),
+    ("not found", "Resource not found. Check the ID/slug."),
+)
+_NO_CHARGE_META = {"credits_used": 0, "credits_from": {"free": 0, "paid": 0.0}, "charged": False}
+
+
+def match_hint(text: str) -> str:
+    lowered = text.lower()
+    return next((hint for key, hint in _HINTS if key in lowered), "")
+
+
+def format_api_error(exc: errors.GatewayError) -> dict[str, Any]:
+    """uno-cli's ``_format_api_error`` for an HTTP error answer."""
+    body = exc.body
+    status = exc.status if exc.status is not None else 0
+    if isinstance(body, dict):
+        detail: Any = body.get("detail", body.get("error", body.get("message", "")))
+    else:
+        detail = exc.message  # a non-JSON page: say what it was, do not dump the HTML
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = " → ".join(str(x) for x in item.get("loc", []))
+                parts.append(f"{loc}: {item.get('msg', '')}")
+            else:
+                parts.append(str(item))
+        detail = "; ".join(parts) if parts else str(detail)
+    result: dict[str, Any] = {"success": False, "error": str(detail), "status": status}
+    if isinstance(body, dict):
+        if body.get("message") and str(body["message"]) != result["error"]:
+            result["message"] = body["message"]
+        if body.get("meta"):
+            result["meta"] = body["meta"]
+        code = body.get("error")
+        if code and result["error"] != str(code) and isinstance(code, str) and " " not in code:
+            result["error"] = code
+            result["message"] = str(detail)
+    hint = match_hint(str(result.get("error") or detail)) or exc.hint
+    if hint:
+        result["hint"] = hint
+    return result
+
+
+def format_call_error(exc: errors.GatewayError) -> dict[str, Any]:
+    """uno-cli's ``call`` failure when the gateway sent ``{"error": …}``; else ``format_api_error``."""
+    body = exc.body
+    if not (isinstance(body, dict) and body.get("error")):
+        return format_api_error(exc)
+    out: dict[str, Any] = {"success": False, "error": body["error"]}
+    for key in ("auth_url", "auth_type", "auth_provider", "get_key_url", "fields", "message", "recharge_url"):
+        if body.get(key):
+            out[key] = body[key]
+    out["meta"] = body["meta"] if body.get("meta") else dict(_NO_CHARGE_META)
+    auth_type = body.get("auth_type", "")
+    if auth_type in ("oauth_device", "oauth_device_code", "device_code_api"):
+        out["hint"] = "Device-code OAuth. Open auth_url, enter the user code. Do not ask for a key or follow get_key_url."
+    elif body.get("auth_url"):
+        out["hint"] = "OAuth required. Open auth_url in a browser to authorize."
+    elif auth_type == "api_key":
+        out["hint"] = "API key required. Show get_key_url to the user."
+    elif body.get("recharge_url"):
+        url = body["recharge_url"]
+        out["hint"] = f"积分不足，请充值：{url} Insufficient credits. Please top up: {url}"
+    elif body.get("error") == "rate_limit_exceeded":
+        retry = (body.get("meta") or {}).get("retry_after_seconds")
+        if retry:
+            out["hint"] = f"同一工具调用过于频繁，请 {retry} 秒后重试。 Rate limited on this tool. Retry after {retry} seconds."
+        else:
+            out["hint"] = "同一工具调用过于频繁，请稍后重试。 Rate limited on this tool. Please wait and retry."
+    elif exc.hint:
+        out["hint"] = exc.hint
+    return out
+
+
+def format_local_error(exc: errors.GptimgError) -> dict[str, Any]:
+    """Our own failures (no gateway body): uno-cli's ``_fail`` shape plus a stable ``code``."""
+    if isinstance(exc, errors.GatewayError) and exc.body is not None:
+        return format_api_error(exc)
+    out: dict[str, Any] = {"success": False, "error": exc.message}
+    hint = exc.hint or match_hint(exc.message)
+    if hint:
+        out["hint"] = hint
+    out["code"] = exc.code
+    if isinstance(exc, errors.GatewayError) and exc.status:
+        out["status"] = exc.status
+    elif isinstance(exc, errors.TransportError):
+        out["status"] = 0
+    for key, value in exc.details.items():
+        out.setdefault(key, value)
+    return out
