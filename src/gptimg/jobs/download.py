@@ -1,0 +1,133 @@
+"""Saving a finished job's images: concurrent, streamed, atomic, never overwriting.
+
+Each image streams into a hidden temporary file in the output folder and is
+renamed to its final name only once complete and checked to be an image, so a
+cut-off download never sits under a real name. Existing files are never replaced:
+a clash gets ``-2``, ``-3``... appended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from gptimg import errors
+from gptimg.gateway import GatewayClient
+from gptimg.imagetypes import EXTENSION_FOR_TYPE, SNIFF_BYTES, sniff_image_type
+from gptimg.jobs.naming import existing_image, image_stem, inside
+
+#: An image bigger than this is not what the model makes.
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
+MAX_PARALLEL_DOWNLOADS = 4
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    url: str
+    path: Path
+    downloaded: bool  # False when an earlier run had already saved it
+
+
+def prepare_output_dir(out_dir: Path, job_id: str) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".gptimg-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise errors.OutputNotWritable(
+            f"Cannot write to {out_dir}: {exc.strerror or exc}",
+            job_id=job_id,
+            hint=f"Pick another folder; the job is kept: gptimg result {job_id} --out DIR",
+        ) from None
+    return out_dir
+
+
+def _claim_final_name(directory: Path, stem: str, extension: str, temp: Path) -> Path:
+    """Move ``temp`` to ``stem.extension`` without replacing anything that exists."""
+    for attempt in range(1, 1000):
+        name = f"{stem}.{extension}" if attempt == 1 else f"{stem}-{attempt}.{extension}"
+        final = directory / name
+        if not inside(directory, final):
+            raise errors.InvalidResponse(f"Refusing a file name outside the output folder: {name!r}")
+        try:
+            os.link(temp, final)
+        except FileExistsError:
+            continue
+        except OSError:
+            # No hard links here (some network or FAT filesystems): check-then-rename instead.
+            if final.exists():
+                continue
+            os.replace(temp, final)
+            return final
+        os.unlink(temp)
+        return final
+    raise errors.InvalidResponse(f"Too many files named {stem}.* already exist.")
+
+
+def save_image(client: GatewayClient, url: str, directory: Path, stem: str, job_id: str) -> Path:
+    fd, temp_name = tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=".part", dir=directory)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "w+b") as sink:
+            try:
+                info = client.download(url, sink, max_bytes=MAX_IMAGE_BYTES)
+            except errors.GptimgError as exc:
+                raise errors.DownloadFailed(f"Could not download image {stem}: {exc.message}", job_id=job_id) from None
+            sink.seek(0)
+            media = sniff_image_type(sink.read(SNIFF_BYTES))
+            if media is None:
+                raise errors.DownloadFailed(
+                    f"The file at {url} is not an image ({info.content_type or 'no type given'}).", job_id=job_id
+                )
+            os.fsync(sink.fileno())
+        return _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
+            raise errors.OutputNotWritable(
+                f"Cannot save into {directory}: {exc.strerror}",
+                job_id=job_id,
+                hint=f"Free space or pick another folder, then: gptimg result {job_id} --out DIR",
+            ) from None
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def save_job_images(
+    client: GatewayClient,
+    job_id: str,
+    items: list[dict[str, Any]],
+    out_dir: Path,
+    label: str,
+    *,
+    on_saved: Callable[[SavedImage], None] | None = None,
+) -> list[SavedImage]:
+    """Download every item of a done job into ``out_dir``; files saved before are reused."""
+    directory = prepare_output_dir(out_dir, job_id)
+
+    def one(index: int, item: dict[str, Any]) -> SavedImage:
+        url = item.get("url")
+        if not isinstance(url, str) or not url:
+            raise errors.DownloadFailed(f"Image {index} of job {job_id} has no URL.", job_id=job_id)
+        earlier = existing_image(directory, job_id, index)
+        if earlier is not None:
+            saved = SavedImage(url, earlier, downloaded=False)
+        else:
+            saved = SavedImage(url, save_image(client, url, directory, image_stem(label, job_id, index), job_id), True)
+        if on_saved is not None:
+            on_saved(saved)
+        return saved
+
+    numbered = list(enumerate(items, start=1))
+    if len(numbered) == 1:
+        return [one(*numbered[0])]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_DOWNLOADS, len(numbered))) as pool:
+        futures = [pool.submit(one, index, item) for index, item in numbered]
+        return [future.result() for future in futures]
