@@ -115,6 +115,20 @@ class CredentialsCorrupt(BadInput):
     hint = "Fix or move the file, or log in again: the damaged file is backed up before any rewrite."
 
 
+class ConfirmationRequired(BadInput):
+    """A paid action needs a yes, and there is nobody at a terminal to give it."""
+
+    code = "confirmation_required"
+    hint = "Nothing was spent. Add --yes to confirm the spend (agents: ask your user first)."
+
+
+class Declined(GptimgError):
+    """The person answered no at the cost confirmation."""
+
+    code = "declined"
+    hint = "Nothing was spent."
+
+
 # --- auth ---------------------------------------------------------------------------------
 
 

@@ -1,0 +1,3 @@
+from gptimg.cli import run
+
+run()

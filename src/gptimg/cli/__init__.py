@@ -1,0 +1,74 @@
+"""The human CLI, ``gptimg``: Typer + rich over the same core as the agent CLI."""
+
+from __future__ import annotations
+
+import sys
+
+from gptimg import errors
+
+
+def _hoist_global_options(argv: list[str]) -> list[str]:
+    """``--json`` and ``--base-url URL`` may come anywhere; the root callback wants them first."""
+    if "sandbox" in argv[:1]:
+        return argv
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg == "--json":
+            front.append(arg)
+        elif arg == "--base-url" and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        elif arg.startswith("--base-url="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _usage_error() -> type[Exception]:
+    """click's UsageError, wherever this Typer keeps click (vendored since 0.20, a dependency before)."""
+    import typer
+
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import typer
+
+    from gptimg.cli import commands  # noqa: F401  (registers every command)
+    from gptimg.cli.app import app, session
+    from gptimg.jobs.signals import install_sigterm_handler
+
+    args = _hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    install_sigterm_handler()
+    try:
+        result = app(args=args, prog_name="gptimg", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except errors.GptimgError as exc:
+        return session.output.failure(exc)
+    except typer.Exit as done:
+        return done.exit_code
+    except _usage_error() as exc:
+        hint = f"See: gptimg {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help"
+        return session.output.failure(errors.BadInput(exc.format_message(), code="usage", hint=hint))
+    except (KeyboardInterrupt, typer.Abort):
+        session.output.info("Interrupted.")
+        return errors.EXIT_INTERRUPTED
+    except errors.Terminated:
+        session.output.info("Terminated.")
+        return errors.EXIT_TERMINATED
+    finally:
+        session.flush_warnings()
+        session.close()
+
+
+def run() -> None:
+    sys.exit(main())

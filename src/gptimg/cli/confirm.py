@@ -1,0 +1,56 @@
+"""The cost confirmation: the only door to a paid submit in the human CLI.
+
+A yes comes from ``--yes`` or from a person typing y at a terminal. With no
+terminal on stdin and no ``--yes`` nothing is spent. A balance known to be
+short stops here too, before the gateway is asked.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gptimg import errors
+from gptimg.cli.output import Output
+
+
+def check_balance(cost: float, balance: float | None, recharge_url: str | None = None) -> None:
+    if balance is not None and balance < cost:
+        hint = "Top up your credits"
+        hint += f": {recharge_url}" if recharge_url else ", then run the command again."
+        raise errors.InsufficientCredits(
+            f"This needs {cost:g} credits and the balance is {balance:g}. Nothing was submitted.", hint=hint
+        )
+
+
+def confirm_spend(
+    output: Output,
+    *,
+    summary: list[tuple[str, str]],
+    cost: float,
+    balance: float | None,
+    yes: bool,
+    recharge_url: str | None = None,
+) -> None:
+    """Return only when spending ``cost`` credits is allowed; raise otherwise."""
+    check_balance(cost, balance, recharge_url)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise errors.ConfirmationRequired(
+            f"Refusing to spend {cost:g} credits without confirmation: stdin is not a terminal."
+        )
+    from rich.markup import escape
+    from rich.prompt import Confirm
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in summary:
+        table.add_row(label, escape(value))
+    table.add_row("cost", f"[bold]{cost:g} credits[/]")
+    if balance is not None:
+        table.add_row("balance", f"{balance:g} now, {balance - cost:g} after")
+    output.err.print(table)
+    if not Confirm.ask(f"Spend {cost:g} credits?", default=False, console=output.err):
+        raise errors.Declined("Cancelled at the cost confirmation; nothing was spent.")

@@ -1,0 +1,71 @@
+"""How the human CLI speaks: results on stdout, everything else on stderr.
+
+With ``--json`` stdout carries exactly one envelope, ``{"success": true, "data",
+"meta"}`` or ``{"success": false, "error", "hint", ...}``, so pipes and agents
+read it; progress, prompts and warnings always go to stderr. Every payload
+passes through the masking chokepoint first.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from rich.console import Console
+
+from gptimg.errors import GptimgError
+from gptimg.secrets import strip_secrets
+
+
+@dataclass
+class Output:
+    json_mode: bool = False
+    secrets: list[str] = field(default_factory=list)
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
+
+    def emit_json(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=False, default=str)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def success(self, data: Any, *, meta: dict[str, Any] | None = None, human: Callable[[], None] | None = None) -> None:
+        """Print a result: the envelope with ``--json``, else whatever ``human`` draws."""
+        if self.json_mode:
+            self.emit_json({"success": True, "data": data, "meta": meta or {}})
+        elif human is not None:
+            human()
+
+    def failure(self, exc: GptimgError) -> int:
+        """Report an error once, in the right form; returns its exit code."""
+        if self.json_mode:
+            payload = exc.to_dict()
+            payload["exit_code"] = exc.exit_code
+            self.emit_json(payload)
+        else:
+            self.error(exc.message, exc.hint)
+        return exc.exit_code
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        message = self.scrub(message)
+        self.err.print(f"[bold red]error:[/] {_escape(message)}")
+        if hint:
+            self.err.print(f"[dim]hint:[/] {_escape(self.scrub(hint))}")
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {_escape(self.scrub(message))}")
+
+    def info(self, message: str) -> None:
+        """A line for the person (stderr), markup allowed."""
+        self.err.print(message)
+
+    def scrub(self, text: str) -> str:
+        return strip_secrets(text, self.secrets)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

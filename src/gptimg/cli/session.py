@@ -1,0 +1,131 @@
+"""Per-invocation state shared by the human CLI's commands: output, credentials, one client, the journal.
+
+Everything is built on first use, so ``gptimg styles`` touches neither the network
+nor the disk.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gptimg import errors
+from gptimg.cli.output import Output
+from gptimg.credentials import CredentialStore
+
+if TYPE_CHECKING:
+    from gptimg.gateway import GatewayClient
+    from gptimg.jobs import JobJournal
+    from gptimg.sandbox import SandboxGateway
+
+
+@dataclass
+class Session:
+    output: Output = field(default_factory=Output)
+    base_url_flag: str | None = None
+    _store: CredentialStore | None = None
+    _client: GatewayClient | None = None
+    _journal: JobJournal | None = None
+    _sandbox: SandboxGateway | None = None
+    _sandbox_home: tempfile.TemporaryDirectory[str] | None = None
+    _warned: bool = False
+
+    # --- configuration ------------------------------------------------------------------
+
+    @property
+    def store(self) -> CredentialStore:
+        if self._store is None:
+            self._store = CredentialStore()
+        return self._store
+
+    def flush_warnings(self) -> None:
+        if self._store is not None:
+            for warning in self._store.warnings:
+                self.output.warn(warning)
+            self._store.warnings.clear()
+
+    def base_url(self) -> str:
+        if self._sandbox is not None:
+            return self._sandbox.base_url
+        from gptimg.gateway import base_url_warnings, resolve_base_url
+
+        url = resolve_base_url(self.base_url_flag)
+        if not self._warned:
+            self._warned = True
+            for warning in base_url_warnings(url):
+                self.output.warn(warning)
+        return url
+
+    # --- the network ----------------------------------------------------------------------
+
+    def public_client(self) -> GatewayClient:
+        """The process's one client (one connection pool); carries no key."""
+        if self._client is None:
+            from gptimg.gateway import GatewayClient
+
+            self._client = GatewayClient(self.base_url())
+        return self._client
+
+    def api_key(self) -> str:
+        try:
+            key = self.store.active_key().api_key
+        finally:
+            self.flush_warnings()
+        self.output.secrets.append(key)
+        return key
+
+    def client(self) -> GatewayClient:
+        """The client speaking as the active account (``NotLoggedIn`` when there is none)."""
+        return self.public_client().with_key(self.api_key())
+
+    def account_label(self) -> str | None:
+        """Who the journal says submitted a job: the account's email or name, never its key."""
+        try:
+            active = self.store.active_key()
+        except errors.GptimgError:
+            return None
+        if active.account:
+            return str(active.account.get("email") or active.account.get("name") or "") or None
+        return "UNO_API_KEY"
+
+    def journal(self) -> JobJournal:
+        if self._journal is None:
+            from gptimg.jobs import JobJournal
+
+            self._journal = JobJournal()
+        return self._journal
+
+    # --- the embedded sandbox ---------------------------------------------------------------
+
+    def use_sandbox(self, **config: Any) -> SandboxGateway:
+        """Start the sandbox in-process and log in to it with a throw-away credentials file.
+
+        The real ``~/.uno`` is never read or written in this mode, and ``UNO_API_KEY``
+        is ignored: the key is one the sandbox just issued.
+        """
+        from gptimg import auth
+        from gptimg.sandbox import SandboxConfig, SandboxGateway
+
+        sandbox = SandboxGateway(SandboxConfig(auto_approve=True, interval=1, **config))
+        sandbox.start()
+        self._sandbox = sandbox
+        self._sandbox_home = tempfile.TemporaryDirectory(prefix="gptimg-sandbox-")
+        self._store = CredentialStore(Path(self._sandbox_home.name) / "credentials.json", use_env=False)
+        client = self.public_client()
+        grant = auth.start_device_flow(client)
+        key = auth.poll_device_flow(client, grant.device_code, interval=grant.interval, expires_in=grant.expires_in)
+        self.output.secrets.append(key)
+        auth.store_verified_key(client, self._store, key)
+        return sandbox
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._journal is not None:
+            self._journal.close()
+        if self._sandbox is not None:
+            self._sandbox.stop()
+        if self._sandbox_home is not None:
+            self._sandbox_home.cleanup()
