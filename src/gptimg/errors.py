@@ -152,6 +152,12 @@ class InvalidApiKey(AuthError):
     code = "invalid_api_key"
     hint = "The key was refused. Log in again: gptimg login"
 
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        #: Like ``GatewayError``: the HTTP status (401) and the parsed body, when the gateway sent one.
+        self.status = status
+        self.body = body
+
 
 class DeviceFlowError(AuthError):
     """The device-code login ended without a key."""
