@@ -193,6 +193,7 @@ class GatewayError(GptimgError):
     """The gateway answered with an error envelope or an unusable response."""
 
     code = "gateway_error"
+    hint = "The gateway refused the call; its message says why. Try again later if it looks temporary."
 
     def __init__(self, message: str, *, status: int | None = None, body: Any = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
