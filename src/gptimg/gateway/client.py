@@ -26,6 +26,7 @@ from gptimg.gateway.errormap import (
 )
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
+from gptimg.secrets import redact_text, strip_secrets
 from gptimg.styles import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
 
 CONNECT_TIMEOUT = 10.0
@@ -241,6 +242,7 @@ class GatewayClient:
             try:
                 return attempt()
             except errors.GptimgError as exc:
+                self._without_key(exc)
                 if number >= policy.max_attempts or not is_retryable(exc):
                     raise
                 retry_after = exc.retry_after if isinstance(exc, errors.RateLimited) else None
@@ -251,6 +253,17 @@ class GatewayClient:
                 if self.on_retry is not None:
                     self.on_retry(exc, delay)
                 policy.pause(delay, shared=isinstance(exc, errors.RateLimited))
+
+    def _without_key(self, exc: errors.GptimgError) -> None:
+        """A gateway that echoes the key back (``"Invalid API key: uno_…"``) must not put it in an error."""
+        key = self._api_key
+        if not key or len(key) < 8:
+            return
+        exc.message = redact_text(exc.message, [key])
+        exc.args = (exc.message, *exc.args[1:])
+        exc.details = strip_secrets(exc.details, [key])
+        if isinstance(exc, (errors.GatewayError, errors.InvalidApiKey)):
+            exc.body = strip_secrets(exc.body, [key])
 
     def oauth_post(self, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
         """An OAuth endpoint: its ``error`` answers are states of the flow, so they are returned, not raised."""
