@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gptimg import errors
 from gptimg.credentials import CredentialStore
 from gptimg.styles import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SUBMIT_TOOL
-from gptimg.unocli.compat import format_call_error, format_local_error
+from gptimg.unocli.compat import format_call_error, format_envelope_error, format_local_error
 from gptimg.unocli.output import Output, fail, fail_message, ok
 
 if TYPE_CHECKING:
@@ -81,7 +81,23 @@ def _warn(store: CredentialStore) -> None:
 # --- account commands -------------------------------------------------------------------
 
 
+#: uno-cli's words for the device flow's dead ends, so agents matching them keep working.
+UNO_LOGIN_ERRORS = {
+    "expired_token": "Device code expired. Please restart login.",
+    "access_denied": "Authorization denied.",
+    "login_timeout": "Authorization timeout",
+}
+
+
 def cmd_login(ctx: Context, args: argparse.Namespace) -> None:
+    try:
+        _login(ctx, args)
+    except errors.DeviceFlowError as exc:
+        exc.message = UNO_LOGIN_ERRORS.get(exc.code, exc.message)
+        raise
+
+
+def _login(ctx: Context, args: argparse.Namespace) -> None:
     from gptimg import auth
 
     client = ctx.client()
@@ -174,7 +190,14 @@ def cmd_search(ctx: Context, args: argparse.Namespace) -> None:
 def cmd_tool(ctx: Context, args: argparse.Namespace) -> None:
     if getattr(args, "action", None) != "get":
         fail_message("Subcommand required. Usage: python bin/uno.py tool get <slug>")
-    ok(ctx.client().tool(args.slug))
+    try:
+        entry = ctx.client().tool(args.slug)
+    except errors.GatewayError as exc:
+        shaped = format_envelope_error(exc)
+        if shaped is None:
+            raise
+        fail(shaped)
+    ok(entry)
 
 
 def cmd_health(ctx: Context, args: argparse.Namespace) -> None:
@@ -289,8 +312,9 @@ def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
             timeout = max(timeout, int(wait) + 5)
     try:
         result = client.call_tool(slug, arguments, timeout=timeout, retry=retry)
-    except errors.GatewayError as exc:
-        if exc.body is None:
+    except errors.GptimgError as exc:
+        # Any answer with a body (InvalidApiKey on a 401 too) gets uno-cli's call-failure shape.
+        if getattr(exc, "body", None) is None:
             raise
         fail(format_call_error(exc))
     out: dict[str, Any] = {"success": True}

@@ -26,6 +26,9 @@ _HINTS: tuple[tuple[str, str], ...] = (
     ),
     ("auth_required", "OAuth required. Open the auth_url in a browser."),
     ("invalid api key", "API key expired or invalid. Run: python bin/uno.py login --start"),
+    # Not in uno-cli's table: without these a 401 envelope would get the human CLI's hint.
+    ("invalid_api_key", "API key expired or invalid. Run: python bin/uno.py login --start"),
+    ("not_authenticated", "Login required. Run: python bin/uno.py login --start"),
     ("invalid credentials", "Login required. Run: python bin/uno.py login --start"),
     ("unauthorized", "Login required. Run: python bin/uno.py login --start"),
     ("rate limit", "Rate limited. Please wait and retry."),
@@ -40,10 +43,11 @@ def match_hint(text: str) -> str:
     return next((hint for key, hint in _HINTS if key in lowered), "")
 
 
-def format_api_error(exc: errors.GatewayError) -> dict[str, Any]:
-    """uno-cli's ``_format_api_error`` for an HTTP error answer."""
-    body = exc.body
-    status = exc.status if exc.status is not None else 0
+def format_api_error(exc: errors.GptimgError) -> dict[str, Any]:
+    """uno-cli's ``_format_api_error`` for an HTTP error answer (any error carrying ``status``/``body``)."""
+    body = getattr(exc, "body", None)
+    status = getattr(exc, "status", None)
+    status = status if status is not None else 0
     if isinstance(body, dict):
         detail: Any = body.get("detail", body.get("error", body.get("message", "")))
     else:
@@ -73,9 +77,9 @@ def format_api_error(exc: errors.GatewayError) -> dict[str, Any]:
     return result
 
 
-def format_call_error(exc: errors.GatewayError) -> dict[str, Any]:
+def format_call_error(exc: errors.GptimgError) -> dict[str, Any]:
     """uno-cli's ``call`` failure when the gateway sent ``{"error": …}``; else ``format_api_error``."""
-    body = exc.body
+    body = getattr(exc, "body", None)
     if not (isinstance(body, dict) and body.get("error")):
         return format_api_error(exc)
     out: dict[str, Any] = {"success": False, "error": body["error"]}
@@ -99,14 +103,23 @@ def format_call_error(exc: errors.GatewayError) -> dict[str, Any]:
             out["hint"] = f"同一工具调用过于频繁，请 {retry} 秒后重试。 Rate limited on this tool. Retry after {retry} seconds."
         else:
             out["hint"] = "同一工具调用过于频繁，请稍后重试。 Rate limited on this tool. Please wait and retry."
-    elif exc.hint:
-        out["hint"] = exc.hint
+    else:
+        # uno-cli has no hint here; ours. A refused key points at this CLI's login, not gptimg's.
+        text = str(body["error"])
+        hint = (match_hint(text) or exc.hint) if isinstance(exc, errors.AuthError) else (exc.hint or match_hint(text))
+        if hint:
+            out["hint"] = hint
     return out
 
 
 def format_local_error(exc: errors.GptimgError) -> dict[str, Any]:
-    """Our own failures (no gateway body): uno-cli's ``_fail`` shape plus a stable ``code``."""
-    if isinstance(exc, errors.GatewayError) and exc.body is not None:
+    """Our own failures (no gateway body): uno-cli's ``_fail`` shape plus a stable ``code``.
+
+    Any error that carries the gateway's parsed answer (a ``GatewayError``, but also
+    ``InvalidApiKey`` for a 401) is printed in uno-cli's HTTP-error shape instead,
+    so ``error`` is the gateway's stable code, as uno-cli prints it.
+    """
+    if getattr(exc, "body", None) is not None:
         return format_api_error(exc)
     out: dict[str, Any] = {"success": False, "error": exc.message}
     hint = exc.hint or match_hint(exc.message)
@@ -119,4 +132,25 @@ def format_local_error(exc: errors.GptimgError) -> dict[str, Any]:
         out["status"] = 0
     for key, value in exc.details.items():
         out.setdefault(key, value)
+    return out
+
+
+def format_envelope_error(exc: errors.GptimgError) -> dict[str, Any] | None:
+    """uno-cli's ``tool get`` failure for an error envelope that came with a 2xx status.
+
+    uno-cli prints ``{"success": false, "error", "message", "meta"}`` then, without
+    ``status`` (it only adds that for HTTP errors). None when ``exc`` is not that case.
+    """
+    body = getattr(exc, "body", None)
+    status = getattr(exc, "status", None)
+    if not (isinstance(body, dict) and body.get("error") and status is not None and status < 400):
+        return None
+    out: dict[str, Any] = {"success": False, "error": body["error"]}
+    if body.get("message"):
+        out["message"] = body["message"]
+    if body.get("meta"):
+        out["meta"] = body["meta"]
+    hint = match_hint(str(body["error"])) or exc.hint
+    if hint:
+        out["hint"] = hint
     return out
