@@ -360,7 +360,8 @@ class GatewayClient:
                 retry=True,
             )
         except errors.GatewayError as exc:
-            if exc.code in ("job_not_found", "not_found") or exc.status == 404:
+            unknown_job = exc.status == 404 and not isinstance(exc, (errors.ToolNotFound, errors.InvalidResponse))
+            if exc.code in ("job_not_found", "not_found") or unknown_job:
                 raise errors.JobNotFound(
                     f"The gateway does not know job {job_id}: {exc.message}", job_id=job_id
                 ) from None
