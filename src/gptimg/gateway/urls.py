@@ -32,6 +32,10 @@ def validate_base_url(raw: str) -> str:
             f"Not a usable gateway URL: {raw!r}",
             hint="Give a full URL such as https://agentools.uno (--base-url or UNO_API_URL).",
         )
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        raise InvalidConfig(f"The gateway URL has an unusable port: {raw!r}") from None
     if parts.query or parts.fragment:
         raise InvalidConfig(f"The gateway URL must not carry a query or fragment: {raw!r}")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
