@@ -86,11 +86,15 @@ def submit_job(
     batch_key: str | None = None,
     name: str | None = None,
     on_hold: Callable[[], None] | None = None,
+    on_submitted: Callable[[SubmittedJob], None] | None = None,
 ) -> SubmittedJob:
     """Spend credits once: journal row first, then the submit, then the job id into the row.
 
     Signals are held from the send until the job id is written, so Ctrl-C cannot
     lose a paid job. Never retried: a doubtful outcome is recorded as ``unknown``.
+    A signal held meanwhile is raised as this function ends, so it never returns the
+    job then: ``on_submitted`` hears of it first, and the caller can say which job
+    keeps running and how to fetch it.
     """
     row_id = journal.record_submit(
         gateway=client.base_url,
@@ -132,6 +136,8 @@ def submit_job(
         journal.record_job_id(
             row_id, job_id, estimated_seconds=submitted.estimated_seconds, credits_used=submitted.credits_used
         )
+        if on_submitted is not None:
+            on_submitted(submitted)
     return submitted
 
 
