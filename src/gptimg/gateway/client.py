@@ -197,6 +197,13 @@ class GatewayClient:
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,
             )
+        if 300 <= response.status_code < 400:
+            # Never followed (the key would go along); an empty 3xx body must not pass for a success.
+            target = origin(response.headers.get("location", ""))[1] or self._host
+            raise errors.InvalidResponse(
+                f"{self._host} answered HTTP {response.status_code}, a redirect to {target}; it was not followed.",
+                status=response.status_code,
+            )
         body = self._parse(response.status_code, raw, response.headers, paid=paid)
         if not envelope_errors:
             return response.status_code, body, response.headers
