@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    session.output.emitted = False
     install_sigterm_handler()
     try:
         result = app(args=args, prog_name="gptimg", standalone_mode=False)
@@ -61,13 +62,25 @@ def main(argv: list[str] | None = None) -> int:
         return session.output.failure(errors.BadInput(exc.format_message(), code="usage", hint=hint))
     except (KeyboardInterrupt, typer.Abort):
         session.output.info("Interrupted.")
+        _interrupted_envelope("interrupted", errors.EXIT_INTERRUPTED)
         return errors.EXIT_INTERRUPTED
     except errors.Terminated:
         session.output.info("Terminated.")
+        _interrupted_envelope("terminated", errors.EXIT_TERMINATED)
         return errors.EXIT_TERMINATED
     finally:
         session.flush_warnings()
         session.close()
+
+
+def _interrupted_envelope(code: str, exit_code: int) -> None:
+    """With ``--json`` a stopped command still leaves one envelope (unless a command already wrote one)."""
+    from gptimg.cli.app import session
+
+    if session.output.json_mode and not session.output.emitted:
+        session.output.emit_json(
+            {"success": False, "error": code, "message": f"{code.capitalize()}.", "exit_code": exit_code}
+        )
 
 
 def run() -> None:

@@ -25,11 +25,14 @@ class Output:
     secrets: list[str] = field(default_factory=list)
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
+    #: True once an envelope is on stdout: a second one would break ``json.loads`` for the reader.
+    emitted: bool = False
 
     def emit_json(self, payload: dict[str, Any]) -> None:
         text = json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=False, default=str)
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
+        self.emitted = True
 
     def success(self, data: Any, *, meta: dict[str, Any] | None = None, human: Callable[[], None] | None = None) -> None:
         """Print a result: the envelope with ``--json``, else whatever ``human`` draws."""

@@ -121,11 +121,16 @@ class Session:
         return sandbox
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        if self._journal is not None:
-            self._journal.close()
-        if self._sandbox is not None:
-            self._sandbox.stop()
-        if self._sandbox_home is not None:
-            self._sandbox_home.cleanup()
+        """Release everything and forget it, so the next ``main()`` in this process starts afresh."""
+        client, journal, sandbox, home = self._client, self._journal, self._sandbox, self._sandbox_home
+        self._client = self._journal = self._sandbox = self._sandbox_home = self._store = None
+        self.base_url_flag = None
+        self._warned = False
+        if client is not None:
+            client.close()
+        if journal is not None:
+            journal.close()
+        if sandbox is not None:
+            sandbox.stop()
+        if home is not None:
+            home.cleanup()
