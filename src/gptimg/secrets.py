@@ -39,7 +39,11 @@ def strip_secrets(obj: Any, secrets: Iterable[str] = ()) -> Any:
     def clean(value: Any) -> Any:
         if isinstance(value, dict):
             return {
-                k: (mask_token(v) if isinstance(k, str) and k.lower() in SECRET_FIELD_NAMES else clean(v))
+                k: (
+                    mask_token(v)
+                    if isinstance(k, str) and k.lower() in SECRET_FIELD_NAMES and isinstance(v, str)
+                    else clean(v)
+                )
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):
