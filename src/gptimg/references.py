@@ -45,8 +45,10 @@ def split_reference_list(raw: str) -> list[str]:
     pending = ""
     for piece in raw.split(","):
         if pending:
-            if piece.strip().startswith(_NEXT_ITEM):
-                parts.append(pending)
+            # A base64 payload never holds a comma: once it has begun, the next comma ends the URI.
+            base64_done = "," in pending and ";base64" in pending.split(",", 1)[0].lower()
+            if base64_done or piece.strip().startswith(_NEXT_ITEM):
+                parts.append(pending.strip())
                 pending = ""
             else:
                 pending += "," + piece
@@ -56,7 +58,7 @@ def split_reference_list(raw: str) -> list[str]:
         elif piece.strip():
             parts.append(piece.strip())
     if pending:
-        parts.append(pending)
+        parts.append(pending.strip())
     return parts
 
 
