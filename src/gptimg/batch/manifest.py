@@ -1,0 +1,272 @@
+"""Reading a batch manifest (JSONL or CSV, a file or stdin) and checking every line before any spend.
+
+All problems are collected, each naming its line number, so a person fixes the
+whole file in one go instead of paying for half a batch and then hitting line 731.
+Each line gets a stable key (its ``name``, else a hash of what it asks for); the
+journal stores it so a re-run finds what it already paid for.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gptimg import errors
+from gptimg.params import check_n, check_prompt, check_size, check_style
+from gptimg.references import check_references, split_reference_list
+
+FIELDS = ("prompt", "style", "size", "n", "refs", "name")
+#: A name becomes a journal key and part of a file name; longer than this is a mistake.
+MAX_NAME_CHARS = 200
+#: The error message lists at most this many problems; ``details["errors"]`` has them all.
+MAX_LISTED_ERRORS = 30
+_REMOTE_PREFIXES = ("http://", "https://", "data:", "f_")
+
+
+class ManifestError(errors.BadInput):
+    """The manifest cannot be run as it is; nothing was sent or spent."""
+
+    code = "invalid_manifest"
+    hint = "Fix the lines named above and run the batch again; nothing was spent."
+
+
+@dataclass(frozen=True)
+class ManifestLine:
+    """One validated line. ``refs`` are as checked (local paths made absolute), not yet uploaded."""
+
+    line: int
+    key: str
+    prompt: str
+    size: str
+    n: int
+    style: str | None = None
+    refs: tuple[str, ...] = ()
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What file names are made from, as ``generate`` does: the name when given, else the prompt."""
+        return self.name or self.prompt
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    line: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "error": self.message}
+
+
+def content_key(prompt: str, style: str | None, size: str, n: int, refs: tuple[str, ...]) -> str:
+    """The key of an unnamed line: the same request always hashes the same, across runs and machines."""
+    canonical = json.dumps(
+        {"prompt": prompt, "style": style, "size": size, "n": n, "refs": list(refs)},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def read_source(source: str) -> tuple[str, Path]:
+    """The manifest's text and the folder relative reference paths are resolved against."""
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        base = Path.cwd()
+    else:
+        path = Path(source).expanduser()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ManifestError(
+                f"Cannot read the manifest {source}: {exc.strerror or exc}", hint="Check the path."
+            ) from None
+        base = path.resolve().parent
+    try:
+        return data.decode("utf-8-sig"), base
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"The manifest is not UTF-8 text (byte {exc.start}).") from None
+
+
+def detect_format(source: str, text: str) -> str:
+    """``jsonl`` or ``csv``: by extension, else by the first non-blank character (stdin)."""
+    suffix = Path(source).suffix.lower() if source != "-" else ""
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    first = text.lstrip()[:1]
+    return "jsonl" if first == "{" else "csv"
+
+
+def _jsonl_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            problems.append(LineProblem(number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        if not isinstance(value, dict):
+            problems.append(LineProblem(number, "each line must be a JSON object like {\"prompt\": \"...\"}"))
+            continue
+        rows.append((number, value))
+    return rows
+
+
+def _csv_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, Any]]] = []
+    header: list[str] | None = None
+    header_line = 0
+    previous_end = 0
+    try:
+        for cells in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = [cell.strip().lower() for cell in cells]
+                header_line = start
+                unknown = [column for column in header if column not in FIELDS]
+                if unknown or "prompt" not in header:
+                    problems.append(LineProblem(
+                        start,
+                        "the CSV header must name the columns: prompt (required), " + ", ".join(FIELDS[1:])
+                        + (f"; unknown: {', '.join(repr(c) for c in unknown)}" if unknown else ""),
+                    ))
+                    return []
+                continue
+            if len(cells) > len(header):
+                problems.append(LineProblem(start, f"{len(cells)} cells but the header on line {header_line} "
+                                                   f"names {len(header)} columns (quote cells that contain commas)"))
+                continue
+            rows.append((start, {column: cell for column, cell in zip(header, cells) if cell.strip() != ""}))
+    except csv.Error as exc:
+        problems.append(LineProblem(reader.line_num, f"CSV error: {exc}"))
+    if header is None:
+        problems.append(LineProblem(1, "the CSV has no header row (prompt,style,size,n,refs,name)"))
+    return rows
+
+
+def _resolve_ref(ref: str, base: Path) -> str:
+    """A relative file path is relative to the manifest's folder, so a manifest works from any cwd."""
+    ref = ref.strip()
+    if ref.startswith(_REMOTE_PREFIXES) or "://" in ref:
+        return ref
+    path = Path(os.path.expanduser(ref))
+    return str(path if path.is_absolute() else base / path)
+
+
+def _refs_of(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return split_reference_list(value)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [item for item in value if item.strip()]
+    raise errors.InvalidArguments("refs must be a list of strings or one comma-separated string")
+
+
+def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[ManifestLine | None, list[LineProblem]]:
+    problems: list[LineProblem] = []
+
+    def attempt(check: Any, *args: Any) -> Any:
+        try:
+            return check(*args)
+        except errors.GptimgError as exc:
+            problems.append(LineProblem(number, exc.message))
+            return None
+
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        problems.append(LineProblem(
+            number, f"unknown field {', '.join(repr(k) for k in unknown)} (fields: {', '.join(FIELDS)})"
+        ))
+    if "prompt" not in fields:
+        problems.append(LineProblem(number, "missing the required field 'prompt'"))
+        prompt = None
+    else:
+        prompt = attempt(check_prompt, fields["prompt"])
+    size = attempt(check_size, fields.get("size"))
+    n = attempt(check_n, fields.get("n"))
+    style = attempt(check_style, fields.get("style"))
+    raw_refs = attempt(_refs_of, fields.get("refs"))
+    refs: tuple[str, ...] = ()
+    if raw_refs:
+        resolved = [_resolve_ref(ref, base) for ref in raw_refs]
+        # Checks existence, type and size now so a bad file never costs credits; the bytes are not kept.
+        if attempt(lambda values: check_references(values, strict=True), resolved) is not None:
+            refs = tuple(resolved)
+    name = fields.get("name")
+    if name is not None:
+        if isinstance(name, (int, float)) and not isinstance(name, bool):
+            name = str(name)
+        if not isinstance(name, str) or not name.strip():
+            problems.append(LineProblem(number, "name must be a non-empty string"))
+            name = None
+        elif len(name.strip()) > MAX_NAME_CHARS or "\x00" in name:
+            problems.append(LineProblem(number, f"name must be at most {MAX_NAME_CHARS} characters, without NUL"))
+            name = None
+        else:
+            name = name.strip()
+    if problems or prompt is None or size is None or n is None:
+        return None, problems
+    # The key hashes the references as written, so moving the manifest folder keeps the keys.
+    key = name or content_key(prompt, style, size, n, tuple(raw_refs or ()))
+    return ManifestLine(line=number, key=key, prompt=prompt, size=size, n=n, style=style, refs=refs, name=name), []
+
+
+def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:
+    """Every line validated, or ``ManifestError`` listing every problem with its line number."""
+    problems: list[LineProblem] = []
+    rows = _jsonl_rows(text, problems) if fmt == "jsonl" else _csv_rows(text, problems)
+    lines: list[ManifestLine] = []
+    first_with_key: dict[str, int] = {}
+    for number, fields in rows:
+        line, line_problems = _check_line(number, fields, base)
+        problems.extend(line_problems)
+        if line is None:
+            continue
+        earlier = first_with_key.setdefault(line.key, number)
+        if earlier != number:
+            if line.name:
+                problems.append(LineProblem(number, f"duplicate name {line.name!r}: line {earlier} has it too"))
+            else:
+                problems.append(LineProblem(
+                    number,
+                    f"repeats line {earlier} (same prompt, style, size, n and refs); "
+                    "give both a distinct name to generate it twice",
+                ))
+            continue
+        lines.append(line)
+    if not problems and not lines:
+        problems.append(LineProblem(1, "the manifest has no lines"))
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        listed = "\n".join(f"  line {p.line}: {p.message}" for p in problems[:MAX_LISTED_ERRORS])
+        more = len(problems) - MAX_LISTED_ERRORS
+        if more > 0:
+            listed += f"\n  ... and {more} more"
+        count = len({p.line for p in problems})
+        raise ManifestError(
+            f"The manifest has {count} invalid line{'s' if count != 1 else ''}:\n{listed}",
+            details={"errors": [p.to_dict() for p in problems]},
+        )
+    return lines
+
+
+def load_manifest(source: str, *, fmt: str | None = None) -> list[ManifestLine]:
+    """Read ``source`` (a path, or ``-`` for stdin) and validate it."""
+    text, base = read_source(source)
+    return parse_manifest(text, fmt=fmt or detect_format(source, text), base=base)
