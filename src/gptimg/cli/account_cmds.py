@@ -1,0 +1,265 @@
+"""``gptimg login | logout | accounts | use | whoami``: who the gateway thinks we are.
+
+Accounts live in the credentials file gptimg shares with uno-cli
+(``~/.uno/credentials.json``); ``UNO_API_KEY`` beats it. No command here ever
+prints a key: each one is added to the output's secrets the moment we hold it,
+and only names, emails and the file's location are shown.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from typing import Any, Optional
+
+import typer
+
+from gptimg import errors
+from gptimg.cli.app import app, session
+from gptimg.credentials import ENV_API_KEY
+
+
+def _stored(account: dict[str, Any]) -> dict[str, Any]:
+    """What a login reports: who, and where the key went (never the key)."""
+    path = session.store.path
+    try:
+        mode = f"{stat.S_IMODE(path.stat().st_mode):04o}"
+    except OSError:
+        mode = "0600"
+    return {
+        "name": account.get("name", ""),
+        "email": account.get("email", ""),
+        "user_id": account.get("user_id", ""),
+        "credential_stored_at": str(path),
+        "credential_file_mode": mode,
+    }
+
+
+def _report_login(account: dict[str, Any]) -> None:
+    session.flush_warnings()
+    data = _stored(account)
+
+    def human() -> None:
+        who = data["name"] or data["email"]
+        email = f" <{data['email']}>" if data["email"] and data["email"] != who else ""
+        session.output.info(f"[green]✓[/] Logged in as [bold]{_escape(who)}[/]{_escape(email)}.")
+        session.output.info(f"[dim]Key stored in {_escape(data['credential_stored_at'])} (mode {data['credential_file_mode']}).[/]")
+        if os.environ.get(ENV_API_KEY, "").strip():
+            session.output.warn(f"{ENV_API_KEY} is set and is used instead of the stored key.")
+
+    session.output.success(data, human=human)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _poll_with_spinner(device_code: str, *, interval: int, expires_in: int) -> str:
+    """Wait for the person to approve, with a spinner on a terminal and one plain line elsewhere."""
+    from gptimg import auth
+
+    client = session.public_client()
+    err = session.output.err
+    deadline = time.monotonic() + expires_in
+    if not err.is_terminal or err.is_dumb_terminal:
+        session.output.info("Waiting for approval in the browser...")
+        return auth.poll_device_flow(client, device_code, interval=interval, expires_in=expires_in)
+
+    def text() -> str:
+        left = max(0, int(deadline - time.monotonic()))
+        return f"Waiting for approval in the browser (code valid {left // 60}:{left % 60:02d} more; Ctrl-C to stop)"
+
+    with err.status(text(), spinner="dots") as status:
+        return auth.poll_device_flow(
+            client,
+            device_code,
+            interval=interval,
+            expires_in=expires_in,
+            on_pending=lambda: status.update(text()),
+        )
+
+
+def _show_code(grant: Any, *, opened: bool, why_not: str | None) -> None:
+    """The ``gh auth login`` moment: the code big, the link plain enough to click or copy."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    err = session.output.err
+    code = Text(grant.user_code, style="bold", justify="center")
+    err.print(Panel(code, title="Your one-time code", expand=False, padding=(1, 6)))
+    err.print(f"Open [link={grant.verification_uri_complete}]{_escape(grant.verification_uri_complete)}[/link]")
+    err.print(f"and check that it shows the code above. It is valid for {grant.expires_in // 60} minutes.")
+    if opened:
+        err.print("[dim]Opened it in your browser.[/]")
+    elif why_not:
+        err.print(f"[dim]Not opening a browser ({why_not}); open the link on any device.[/]")
+
+
+@app.command("login")
+def login(
+    key: Optional[str] = typer.Option(None, "--key", metavar="KEY", help="Store this API key (checked first)."),
+    start: bool = typer.Option(False, "--start", help="Only start a device login: print the code and exit."),
+    poll: Optional[str] = typer.Option(
+        None, "--poll", metavar="DEVICE_CODE", help="Finish a login begun with --start."
+    ),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser; just show the link."),
+) -> None:
+    """Log in to the gateway: a device code approved in the browser, or --key."""
+    from gptimg import auth
+    from gptimg.cli import browser
+
+    if sum(bool(x) for x in (key, start, poll)) > 1:
+        raise errors.BadInput("Use only one of --key, --start and --poll.", code="usage", hint="See: gptimg login --help")
+    client = session.public_client()
+    if key is not None:
+        key = key.strip()
+        if not key:
+            raise errors.BadInput("--key is empty.", code="usage")
+        session.output.secrets.append(key)
+        _report_login(auth.store_verified_key(client, session.store, key))
+        return
+    if poll is not None:
+        session.output.secrets.append(poll)
+        new_key = _poll_with_spinner(poll.strip(), interval=auth.DEFAULT_INTERVAL, expires_in=auth.DEFAULT_POLL_DEADLINE)
+        session.output.secrets.append(new_key)
+        _report_login(auth.store_verified_key(client, session.store, new_key))
+        return
+    grant = auth.start_device_flow(client)
+    if start:
+        data = {
+            "status": "pending",
+            "device_code": grant.device_code,
+            "user_code": grant.user_code,
+            "verification_uri": grant.verification_uri,
+            "verification_uri_complete": grant.verification_uri_complete,
+            "expires_in": grant.expires_in,
+            "interval": grant.interval,
+            "scope": grant.scope,
+            "message": (
+                "Have the user open verification_uri_complete and approve the code, "
+                "then run: gptimg login --poll DEVICE_CODE"
+            ),
+        }
+
+        def human() -> None:
+            _show_code(grant, opened=False, why_not=None)
+            session.output.out.print(f"gptimg login --poll {grant.device_code}")
+            session.output.info("[dim]Run the command above once the code is approved.[/]")
+
+        session.output.success(data, human=human)
+        return
+    why_not = "--no-browser" if no_browser else browser.why_not_open()
+    opened = False
+    if why_not is None:
+        opened = browser.open_url(grant.verification_uri_complete)
+        if not opened:
+            why_not = "the browser did not start"
+    _show_code(grant, opened=opened, why_not=why_not)
+    new_key = _poll_with_spinner(grant.device_code, interval=grant.interval, expires_in=grant.expires_in)
+    session.output.secrets.append(new_key)
+    _report_login(auth.store_verified_key(client, session.store, new_key))
+
+
+@app.command("logout")
+def logout(all_accounts: bool = typer.Option(False, "--all", help="Forget every stored account.")) -> None:
+    """Forget the active account's key (or all of them) on this machine."""
+    removed = session.store.remove(everything=all_accounts)
+    session.flush_warnings()
+    remaining = session.store.active_account()
+    data = {"removed": removed, "active": _public(remaining) if remaining else None}
+
+    def human() -> None:
+        if removed == 0:
+            session.output.info("No stored account to forget.")
+        else:
+            session.output.info(f"Forgot {removed} account{'s' if removed != 1 else ''}.")
+        if remaining:
+            session.output.info(f"Active now: {_escape(_label(remaining))}")
+        if os.environ.get(ENV_API_KEY, "").strip():
+            session.output.warn(f"{ENV_API_KEY} is still set, so commands keep using that key.")
+
+    session.output.success(data, human=human)
+
+
+def _public(account: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": account.get("name", ""),
+        "email": account.get("email", ""),
+        "user_id": account.get("user_id", ""),
+    }
+
+
+def _label(account: dict[str, Any]) -> str:
+    name, email = account.get("name") or "", account.get("email") or ""
+    return f"{name} <{email}>" if name and email and name != email else (name or email or "(unnamed)")
+
+
+@app.command("accounts")
+def accounts() -> None:
+    """List the stored accounts; the active one is marked."""
+    stored = session.store.accounts()
+    session.flush_warnings()
+    active = session.store.active_account()
+    rows = [{**_public(a), "active": a is active} for a in stored]
+
+    def human() -> None:
+        if not rows:
+            session.output.info("No stored accounts. Log in with: gptimg login")
+            return
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("")
+        table.add_column("name")
+        table.add_column("email")
+        for row in rows:
+            table.add_row("*" if row["active"] else "", row["name"], row["email"])
+        session.output.out.print(table)
+        if os.environ.get(ENV_API_KEY, "").strip():
+            session.output.warn(f"{ENV_API_KEY} is set: it is used instead of the active account.")
+
+    session.output.success(rows, human=human)
+
+
+@app.command("use")
+def use(account: str = typer.Argument(..., metavar="ACCOUNT", help="Name or email of a stored account.")) -> None:
+    """Make another stored account the active one."""
+    switched = session.store.switch(account)
+    session.flush_warnings()
+    if switched is None:
+        raise errors.BadInput(
+            f"No stored account is named {account!r}.", code="account_not_found", hint="See them with: gptimg accounts"
+        )
+    data = _public(switched)
+    session.output.success(data, human=lambda: session.output.info(f"Active account: {_escape(_label(switched))}"))
+
+
+@app.command("whoami")
+def whoami() -> None:
+    """Show the account in use: name, email and credits."""
+    me = session.client().me()
+    source = "env" if os.environ.get(ENV_API_KEY, "").strip() else "file"
+    data = dict(me)
+    data.setdefault("credits", None)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("name", _escape(str(me.get("name") or "")))
+        table.add_row("email", _escape(str(me.get("email") or "")))
+        credits = me.get("credits")
+        table.add_row("credits", f"{credits:g}" if isinstance(credits, (int, float)) else "unknown")
+        if me.get("plan"):
+            table.add_row("plan", _escape(str(me["plan"])))
+        table.add_row("gateway", _escape(session.base_url()))
+        if source == "env":
+            table.add_row("key from", ENV_API_KEY)
+        session.output.out.print(table)
+
+    session.output.success(data, meta={"gateway": session.base_url(), "key_source": source}, human=human)

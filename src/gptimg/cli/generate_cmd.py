@@ -1,0 +1,191 @@
+"""``gptimg generate``: validate, confirm the spend, submit once, wait, save.
+
+The order is the point. Everything that can be checked offline is checked
+before any connection (so a typo costs nothing and sends nothing); the cost and
+balance are read (free) and confirmed before the one paid request; the journal
+has a row before that request leaves; and from the submit on, every way out
+names the job and the command that fetches it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from gptimg import errors
+from gptimg.cli.app import app, session
+from gptimg.cli.confirm import confirm_spend
+from gptimg.cli.jobflow import (
+    DEFAULT_TIMEOUT,
+    InFlight,
+    fetch_job,
+    job_in_flight,
+    report_outcome,
+    resolve_out_dir,
+    resume_command,
+)
+from gptimg.cli.progress import JobProgress
+from gptimg.styles import DEFAULT_SUBMIT_COST, SIZES, SUBMIT_TOOL
+
+#: ``--sandbox`` jobs finish after this many seconds unless ``GPTIMG_SANDBOX_DELAY`` says otherwise.
+DEFAULT_SANDBOX_DELAY = 3.0
+
+
+def _sandbox_delay() -> float:
+    raw = os.environ.get("GPTIMG_SANDBOX_DELAY", "").strip()
+    if not raw:
+        return DEFAULT_SANDBOX_DELAY
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise errors.InvalidConfig(f"GPTIMG_SANDBOX_DELAY must be a number of seconds >= 0, not {raw!r}.")
+    return value
+
+
+def _on_hold() -> None:
+    # Runs inside a signal handler: plain write, no rich (its console lock may be held right now).
+    sys.stderr.write("\nFinishing the submit so the paid job is not lost (one moment)...\n")
+    sys.stderr.flush()
+
+
+def _dry_run(arguments: dict[str, Any], uploads: list[str], out_dir: Path, sandbox: bool) -> None:
+    data = {
+        "dry_run": True,
+        "tool": SUBMIT_TOOL,
+        "arguments": arguments,
+        "uploads": uploads,
+        "out_dir": str(out_dir),
+        "sandbox": sandbox,
+        "note": "Nothing was sent and nothing was spent; the price is read from the catalogue on a real run.",
+    }
+
+    def human() -> None:
+        session.output.info("[bold]Dry run[/]: nothing was sent, nothing was spent. This would be submitted:")
+        session.output.out.print(f"tool: {SUBMIT_TOOL}", markup=False)
+        session.output.out.print(
+            "arguments: " + json.dumps(arguments, ensure_ascii=False, indent=2), markup=False, highlight=False
+        )
+        for path in uploads:
+            session.output.out.print(f"upload first: {path}", markup=False)
+        session.output.out.print(f"save into: {out_dir}", markup=False)
+
+    session.output.success(data, meta={"credits_used": 0}, human=human)
+
+
+@app.command("generate")
+def generate(
+    prompt: str = typer.Argument(..., metavar="PROMPT", help="What to draw, in any language (passed verbatim)."),
+    style: Optional[str] = typer.Option(None, "--style", "-s", metavar="KEY", help="A preset; see: gptimg styles"),
+    size: Optional[str] = typer.Option(None, "--size", metavar="|".join(SIZES), help="Image size (default 1024x1024)."),
+    n: Optional[int] = typer.Option(None, "-n", "--images", metavar="1..4", help="Images in the job (default 1)."),
+    refs: Optional[list[str]] = typer.Option(
+        None, "--ref", metavar="PATH_OR_URL", help="Reference image (file or http(s) URL); repeatable."
+    ),
+    out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR", help="Save into DIR (default: here)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Spend the credits without asking (agents: ask first)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Submit, print the job id and exit; fetch with `result`."),
+    timeout: float = typer.Option(
+        DEFAULT_TIMEOUT, "--timeout", metavar="SECONDS", help="Stop waiting after this long (exit 6; job kept)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
+    sandbox: bool = typer.Option(False, "--sandbox", help="Run against an embedded local sandbox (no real credits)."),
+    open_files: bool = typer.Option(False, "--open", help="Open the saved images in the system viewer."),
+) -> None:
+    """Generate images: confirm the cost, submit, wait with progress, save them here."""
+    from gptimg.jobs import submit_job
+    from gptimg.params import build_request
+    from gptimg.references import check_references, upload_references
+
+    # 1. Offline checks: a mistake here sends nothing and spends nothing.
+    request = build_request(prompt, size=size, n=n, style=style, references=list(refs or ()))
+    references = check_references(list(request.references), strict=True)
+    out_dir = resolve_out_dir(out)
+    if not (timeout >= 0 and math.isfinite(timeout)):
+        raise errors.BadInput(f"--timeout must be a number of seconds >= 0, not {timeout!r}.", code="usage")
+    if sandbox and no_wait:
+        raise errors.BadInput(
+            "--no-wait cannot be combined with --sandbox: the embedded sandbox stops when this command ends.",
+            code="usage",
+        )
+    delay = _sandbox_delay() if sandbox else None
+    uploads = [ref.original for ref in references if ref.needs_upload]
+    if dry_run:
+        preview = ",".join(ref.locator or f"<upload {ref.original}>" for ref in references) or None
+        _dry_run(request.arguments(preview), uploads, out_dir, sandbox)
+        return
+
+    # 2. Who pays, how much, and do they agree (free reads, then the only question).
+    if sandbox:
+        session.use_sandbox(delay=delay)
+        session.output.info(f"[dim]Sandbox gateway at {session.base_url()} (test credits, nothing real).[/]")
+    client = session.client()
+    cost = client.submit_cost(DEFAULT_SUBMIT_COST)
+    credits = client.me().get("credits")
+    balance = float(credits) if isinstance(credits, (int, float)) and not isinstance(credits, bool) else None
+    summary = [("prompt", request.prompt), ("style", request.style or "(none)"), ("size", request.size)]
+    summary.append(("images", str(request.n)))
+    if references:
+        summary.append(("references", ", ".join(ref.original for ref in references)))
+    summary.append(("account", session.account_label() or "?"))
+    if sandbox:
+        summary.append(("gateway", "embedded sandbox (test credits)"))
+    confirm_spend(session.output, summary=summary, cost=cost, balance=balance, yes=yes)
+    reference_field = upload_references(references, client.upload) if references else None
+
+    # 3. The paid request, then never lose the job.
+    journal = session.journal()
+    flight = InFlight()
+    progress = JobProgress(session.output.err)
+    with job_in_flight(flight):
+        job = submit_job(
+            client,
+            journal,
+            request,
+            reference_field=reference_field,
+            account=session.account_label(),
+            out_dir=out_dir,
+            on_hold=_on_hold,
+            on_submitted=flight.record,
+        )
+        progress.submitted(job)
+        meta: dict[str, Any] = {"credits_used": job.credits_used, "cost": cost}
+        if balance is not None and job.credits_used is not None:
+            meta["balance_after"] = balance - job.credits_used
+        if sandbox:
+            meta["sandbox"] = True
+        if no_wait:
+            command = resume_command(job.job_id)
+            data = {
+                "job_id": job.job_id,
+                "status": "submitted",
+                "estimated_seconds": job.estimated_seconds,
+                "result_command": command,
+            }
+
+            def human() -> None:
+                session.output.out.print(job.job_id, markup=False, highlight=False)
+                session.output.info(f"Fetch it when it is ready (about {job.estimated_seconds} s): [bold]{command}[/]")
+
+            session.output.success(data, meta=meta, human=human)
+            return
+        outcome = fetch_job(
+            client,
+            journal,
+            job.job_id,
+            out_dir=out_dir,
+            timeout=timeout,
+            label=request.prompt,
+            estimated=job.estimated_seconds,
+            started=job.submitted_at,
+            progress=progress,
+        )
+    meta["credits_used"] = outcome.credits_used if outcome.credits_used is not None else job.credits_used
+    report_outcome(outcome, meta=meta, open_files=open_files)
