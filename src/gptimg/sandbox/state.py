@@ -33,8 +33,9 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 UPLOAD_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 #: RFC 8628 suggests consonants only, so user codes never spell words or confuse 0/O.
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
-#: Share of the delay a job spends "pending" before it turns "running".
+#: A job is "pending" (queued) for this share of its delay, at most _MAX_PENDING seconds, then "running".
 _PENDING_SHARE = 0.2
+_MAX_PENDING = 1.0
 
 
 def new_api_key() -> str:
@@ -95,7 +96,7 @@ class Job:
     def status_at(self, now: float) -> str:
         if now >= self.done_at:
             return "error" if self.fails else "done"
-        if now - self.submitted_at < self.delay * _PENDING_SHARE:
+        if now - self.submitted_at < min(self.delay * _PENDING_SHARE, _MAX_PENDING):
             return "pending"
         return "running"
 

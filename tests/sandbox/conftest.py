@@ -1,0 +1,44 @@
+"""In-process sandboxes for the unit tests: started on an ephemeral loopback port, always stopped."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any, Callable
+
+import httpx
+import pytest
+
+from gptimg.sandbox import SandboxConfig, SandboxGateway
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., SandboxGateway]]:
+    started: list[SandboxGateway] = []
+
+    def make(**overrides: Any) -> SandboxGateway:
+        overrides.setdefault("delay", 0.3)
+        gateway = SandboxGateway(SandboxConfig(**overrides)).start()
+        started.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., SandboxGateway]) -> SandboxGateway:
+    return make_sandbox()
+
+
+@pytest.fixture(scope="session")
+def _tls_context() -> ssl.SSLContext:
+    """Built once: httpx makes a fresh SSL context per client otherwise (~0.1 s), and we never use TLS."""
+    return ssl.create_default_context()
+
+
+@pytest.fixture
+def http(_tls_context: ssl.SSLContext) -> Iterator[httpx.Client]:
+    with httpx.Client(trust_env=False, timeout=30, verify=_tls_context) as client:
+        yield client
