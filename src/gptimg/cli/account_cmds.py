@@ -203,7 +203,7 @@ def accounts() -> None:
     stored = session.store.accounts()
     session.flush_warnings()
     active = session.store.active_account()
-    rows = [{**_public(a), "active": a is active} for a in stored]
+    rows = [{**_public(a), "active": a == active} for a in stored]
 
     def human() -> None:
         if not rows:
