@@ -318,9 +318,11 @@ def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
             raise
         fail(format_call_error(exc))
     out: dict[str, Any] = {"success": True}
-    if isinstance(result.envelope.get("view"), dict):
+    has_view = isinstance(result.envelope.get("view"), dict)
+    if has_view:
         out["view"] = result.envelope["view"]
-    out["data"] = result.data
+    if not (args.view_only and has_view):
+        out["data"] = result.data
     if "meta" in result.envelope:
         out["meta"] = result.envelope["meta"]
     Output.emit(out)

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from gptimg import __version__
 
-_HOISTED_FLAGS = {"--compact"}
+_HOISTED_FLAGS = {"--compact", "--view-only"}
 _HOISTED_VALUES = {"--base-url"}
 
 
@@ -25,7 +25,7 @@ class _JsonErrorParser(argparse.ArgumentParser):
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
-    """``--compact`` and ``--base-url`` may appear anywhere; argparse wants them first.
+    """``--compact``, ``--view-only`` and ``--base-url`` may appear anywhere; argparse wants them first.
 
     Also rewrites ``--poll -abc`` to ``--poll=-abc`` (device codes may start with a dash).
     """
@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _JsonErrorParser(prog="uno.py", description="gptimg's uno-cli compatible agent CLI (JSON on stdout).")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__} (gptimg)")
     p.add_argument("--compact", action="store_true", help="One-line JSON output")
+    p.add_argument(
+        "--view-only",
+        action="store_true",
+        help="call: print view and meta only (data stays when the gateway sends no view), as uno-cli 1.0.7",
+    )
     p.add_argument("--base-url", default=None, help="Gateway URL (default: UNO_API_URL or https://agentools.uno)")
     sub = p.add_subparsers(dest="command", parser_class=_JsonErrorParser)
 
