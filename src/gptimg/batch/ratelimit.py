@@ -1,67 +1,69 @@
-"""A client-side token bucket for paid submits: at most ``rate`` in any 60 s, bursts up to ``rate``.
+"""Client-side pacing of paid submits: at most ``limit`` in any 60 s, bursts of up to ``limit`` at once.
 
 The gateway allows 60 calls a minute per user; staying under that on our side
-means a big batch never meets a 429 on a submit (which would cost a round trip
-and a retry) in the first place. Polls and downloads are not counted: they are
-free and the long-poll already paces them.
+means a big batch does not meet 429s on its submits in the first place. Polls
+and downloads are not counted: they are free and the long-poll paces them.
+
+Why a sliding window and not a classic token bucket (capacity = rate, refill
+rate/60 per second): that bucket lets a full burst through and then keeps
+refilling, so up to 2 x rate - 1 calls can land inside one 60 s window, which
+is exactly what trips a per-minute limit. Remembering the last ``limit`` grant
+times gives the same burst at the start and a hard "at most ``limit`` in any
+60 s", in O(limit) memory.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Callable
 
-PER_MINUTE = 60.0
+WINDOW_SECONDS = 60.0
 
 
-class TokenBucket:
-    """Thread-safe; ``acquire`` blocks until a token is free. A rate of 0 turns it off.
+class RateLimiter:
+    """Thread-safe; ``acquire`` blocks until a submit may go. A limit of 0 turns it off.
 
     ``clock`` and ``sleep`` are injectable so tests run on a fake clock.
     """
 
     def __init__(
         self,
-        per_minute: float,
+        per_minute: int,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        window: float = WINDOW_SECONDS,
     ) -> None:
         if per_minute < 0:
             raise ValueError("the rate limit cannot be negative")
-        self.capacity = float(per_minute)
-        self.refill_per_second = self.capacity / PER_MINUTE
+        self.limit = int(per_minute)
+        self.window = window
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        # Full at the start: a batch smaller than the limit goes out at once.
-        self._tokens = self.capacity
-        self._last = clock()
+        self._grants: deque[float] = deque()
 
     @property
     def enabled(self) -> bool:
-        return self.capacity > 0
-
-    def _refill(self) -> None:
-        now = self._clock()
-        elapsed = max(0.0, now - self._last)
-        self._last = now
-        self._tokens = min(self.capacity, self._tokens + elapsed * self.refill_per_second)
+        return self.limit > 0
 
     def try_acquire(self) -> float:
-        """Take a token and return 0, or return how many seconds until one will be free."""
+        """Take a slot and return 0, or return how many seconds until one frees up."""
         if not self.enabled:
             return 0.0
         with self._lock:
-            self._refill()
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            now = self._clock()
+            while self._grants and self._grants[0] <= now - self.window:
+                self._grants.popleft()
+            if len(self._grants) < self.limit:
+                self._grants.append(now)
                 return 0.0
-            return (1.0 - self._tokens) / self.refill_per_second
+            return max(self._grants[0] + self.window - now, 1e-3)
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Block until a token is taken (True), or until ``stop`` is set while waiting (False).
+        """Block until a slot is taken (True), or until ``stop`` is set while waiting (False).
 
         With ``stop`` the wait is ``stop.wait`` so a Ctrl-C wakes it at once;
         without, the injected ``sleep``.

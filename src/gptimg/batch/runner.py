@@ -2,7 +2,7 @@
 
 ``concurrency`` workers means at most that many jobs in flight (submitted, not
 yet finished), each with at most one long-poll open, all on the client's one
-connection pool. Submits additionally pass the token bucket and the shared
+connection pool. Submits additionally pass the rate limiter and the shared
 backoff gate, so a 429 anywhere slows every worker, not just one.
 
 Resuming is decided from the journal before anything runs: a line whose key
@@ -23,7 +23,7 @@ from typing import Callable
 
 from gptimg import errors
 from gptimg.batch.manifest import ManifestLine
-from gptimg.batch.ratelimit import TokenBucket
+from gptimg.batch.ratelimit import RateLimiter
 from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.gateway.urls import is_loopback_host, origin
@@ -132,7 +132,7 @@ class BatchRunner:
         lines: list[ManifestLine],
         settings: BatchSettings,
         *,
-        bucket: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         gate: BackoffGate | None = None,
         on_result: ResultListener | None = None,
     ) -> None:
@@ -140,7 +140,7 @@ class BatchRunner:
         self.journal = journal
         self.lines = lines
         self.settings = settings
-        self.bucket = bucket or TokenBucket(0)
+        self.limiter = limiter or RateLimiter(0)
         #: The same gate the client's RetryPolicy uses, so a 429 on a poll also holds back submits.
         self.gate = gate or BackoffGate()
         self.on_result = on_result
@@ -338,7 +338,7 @@ class BatchRunner:
         request = GenerationRequest(prompt=line.prompt, size=line.size, n=line.n, style=line.style,
                                     references=line.refs)
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
-            if not self.bucket.acquire(self.stop) or self.stop.is_set():
+            if not self.limiter.acquire(self.stop) or self.stop.is_set():
                 self._release()
                 return LineResult(line, SKIPPED, error="interrupted before it was submitted", code="skipped")
             self.gate.wait()

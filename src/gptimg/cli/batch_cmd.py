@@ -139,7 +139,7 @@ def batch(
     manifest: str = typer.Argument(..., metavar="MANIFEST", help="JSONL or CSV file of lines; - reads stdin."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, max=512, metavar="N",
                                     help="Jobs in flight at once (submitted, not yet finished)."),
-    rate_limit: float = typer.Option(60.0, "--rate-limit", min=0, metavar="CALLS_PER_MIN",
+    rate_limit: int = typer.Option(60, "--rate-limit", min=0, metavar="CALLS_PER_MIN",
                                      help="At most this many submits in any 60 s; 0 turns it off."),
     out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR", help="Save into DIR (default: here)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Spend the credits without asking (agents: ask first)."),
@@ -181,11 +181,11 @@ def batch(
         client.close()
 
 
-def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], out_dir: Path, *, concurrency: int, rate_limit: float,
+def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], out_dir: Path, *, concurrency: int, rate_limit: int,
          yes: bool, max_credits: float | None, sandbox: bool, manifest: str) -> None:
     """Everything after the client exists: plan, confirm, run, report."""
     from gptimg.batch.contact_sheet import write_contact_sheet
-    from gptimg.batch.ratelimit import TokenBucket
+    from gptimg.batch.ratelimit import RateLimiter
     from gptimg.batch.runner import FETCH, NEW, RESUME, BatchRunner, BatchSettings
     from gptimg.styles import DEFAULT_SUBMIT_COST
 
@@ -197,7 +197,7 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
         client, journal, lines,
         BatchSettings(out_dir=out_dir, concurrency=concurrency, cost=cost, max_credits=max_credits,
                       account=session.account_label()),
-        bucket=TokenBucket(rate_limit), gate=gate, on_result=events.put,
+        limiter=RateLimiter(rate_limit), gate=gate, on_result=events.put,
     )
 
     # 3. The one question: how many submits, what they cost, what the balance is.
