@@ -48,6 +48,23 @@ def prepare_output_dir(out_dir: Path, job_id: str) -> Path:
     return out_dir
 
 
+_FILE_MODE: int | None = None
+
+
+def _new_file_mode() -> int:
+    """The mode a plainly created file gets here (0o666 less the umask), read once.
+
+    Temporary files are private (0600) while incomplete; a finished image should be
+    as readable as any file the user saves.
+    """
+    global _FILE_MODE
+    if _FILE_MODE is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        _FILE_MODE = 0o666 & ~umask
+    return _FILE_MODE
+
+
 def _claim_final_name(directory: Path, stem: str, extension: str, temp: Path) -> Path:
     """Move ``temp`` to ``stem.extension`` without replacing anything that exists."""
     for attempt in range(1, 1000):
@@ -86,6 +103,8 @@ def save_image(client: GatewayClient, url: str, directory: Path, stem: str, job_
                     f"The file at {url} is not an image ({info.content_type or 'no type given'}).", job_id=job_id
                 )
             os.fsync(sink.fileno())
+        if os.name == "posix":
+            os.chmod(temp, _new_file_mode())
         return _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):

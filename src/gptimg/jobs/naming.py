@@ -42,7 +42,12 @@ def inside(directory: Path, candidate: Path) -> bool:
 
 
 def existing_image(directory: Path, job_id: str, index: int) -> Path | None:
-    """A file saved earlier for this job and index, whatever label it was saved under."""
+    """An image saved earlier for this job and index, whatever label it was saved under.
+
+    A file that merely has the name but not an image's bytes is someone else's: ignored.
+    """
+    from gptimg.imagetypes import SNIFF_BYTES, sniff_image_type
+
     if not directory.is_dir():
         return None
     suffix = f"-{safe_job_id(job_id)}-{index}"
@@ -50,5 +55,7 @@ def existing_image(directory: Path, job_id: str, index: int) -> Path | None:
         stem = path.stem
         if (stem.endswith(suffix) or re.search(re.escape(suffix) + r"-\d+$", stem)) and path.is_file():
             if not path.name.startswith("."):
-                return path
+                with path.open("rb") as handle:
+                    if sniff_image_type(handle.read(SNIFF_BYTES)) is not None:
+                        return path
     return None

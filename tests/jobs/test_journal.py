@@ -1,0 +1,68 @@
+"""The journal keeps every paid submit, through every state, across processes and upgrades."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from gptimg.jobs.journal import MIGRATIONS, JobJournal
+
+
+def test_journal_lives_in_gptimg_home(isolated_home: Path) -> None:
+    with JobJournal() as journal:
+        assert journal.path == isolated_home / "gptimg-data" / "journal.sqlite3"
+    assert journal.path.exists()
+
+
+def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    JobJournal(path).close()
+    JobJournal(path).close()  # re-opening must not re-run ALTER TABLE (it would fail)
+    names = [row[0] for row in sqlite3.connect(path).execute("SELECT name FROM _migrations ORDER BY name")]
+    assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_a_submit_is_recorded_before_it_has_a_job_id_then_follows_the_job(tmp_path: Path) -> None:
+    with JobJournal(tmp_path / "j.sqlite3") as journal:
+        row = journal.record_submit(gateway="https://gw.test", prompt="fox", style=None, size="1024x1024", n=1)
+        (pending,) = journal.recent()
+        assert (pending.status, pending.job_id) == ("submitting", None)
+        journal.record_job_id(row, "abc123", estimated_seconds=150, credits_used=300)
+        assert journal.get("abc123").status == "submitted"
+        journal.mark_running("abc123")
+        assert journal.get("abc123").status == "running"
+        journal.mark_done("abc123", [{"url": "https://cdn.test/1.png"}], ["/out/fox-abc123-1.png"])
+        done = journal.get("abc123")
+        assert (done.status, done.items, done.files, done.credits_used) == (
+            "done",
+            [{"url": "https://cdn.test/1.png"}],
+            ["/out/fox-abc123-1.png"],
+            300,
+        )
+        journal.mark_running("abc123")  # a late poll answer must not reopen a finished job
+        assert journal.get("abc123").status == "done"
+
+
+def test_rows_left_submitting_become_unknown_when_a_process_gives_up(tmp_path: Path) -> None:
+    with JobJournal(tmp_path / "j.sqlite3") as journal:
+        journal.record_submit(gateway="https://gw.test", prompt="a", style=None, size=None, n=1, batch_key="k1")
+        assert journal.abandon_submitting("interrupted") == 1
+        (row,) = journal.for_batch_key("k1")
+        assert (row.status, row.error) == ("unknown", "interrupted")
+
+
+def test_two_journal_handles_see_each_others_writes(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with JobJournal(path) as first, JobJournal(path) as second:
+        row = first.record_submit(gateway="https://gw.test", prompt="fox", style=None, size=None, n=1)
+        first.record_job_id(row, "j1", estimated_seconds=None, credits_used=None)
+        assert second.get("j1") is not None
+        second.ensure_job("j2", gateway="https://gw.test")
+        assert {r.job_id for r in first.recent()} == {"j1", "j2"}
+
+
+def test_the_schema_has_no_place_for_a_key(tmp_path: Path) -> None:
+    with JobJournal(tmp_path / "j.sqlite3"):
+        pass
+    columns = {row[1] for row in sqlite3.connect(tmp_path / "j.sqlite3").execute("PRAGMA table_info(jobs)")}
+    assert not {c for c in columns if "key" in c and c != "batch_key"}

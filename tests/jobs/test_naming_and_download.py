@@ -1,0 +1,74 @@
+"""Saved images: safe names inside --out, never an overwrite, readable modes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from gptimg.gateway import GatewayClient
+from gptimg.jobs.download import save_job_images
+from gptimg.jobs.naming import image_stem, safe_job_id, slugify
+from gptimg.sandbox import SandboxConfig, SandboxGateway
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["../../etc/passwd", "/absolute/path", "a\x00b", "x" * 10_000, "..", "日本の 桜", "   ", "a/b\\c:d*e?f"],
+)
+def test_stems_are_plain_names(prompt: str) -> None:
+    stem = image_stem(prompt, "../../evil", 1)
+    assert "/" not in stem and "\\" not in stem and "\x00" not in stem and ".." not in stem
+    assert len(stem) < 120
+    assert stem.endswith("-1")
+
+
+def test_slug_keeps_words_and_falls_back() -> None:
+    assert slugify("A Shiba Inu, under cherry blossoms!") == "a-shiba-inu-under-cherry-blossoms"
+    assert slugify("日本の桜") == "日本の桜"
+    assert slugify("!!!") == "image"
+
+
+def test_unsafe_job_ids_are_replaced_by_a_stable_hash() -> None:
+    assert safe_job_id("0b84b8f0f0c8") == "0b84b8f0f0c8"
+    assert safe_job_id("../x") == safe_job_id("../x") != "../x"
+    assert "/" not in safe_job_id("../x")
+
+
+@pytest.fixture
+def sandbox_job(tmp_path: Path):
+    with SandboxGateway(SandboxConfig(delay=0)) as sb:
+        key = sb.create_account(email="dl@example.invalid")
+        client = GatewayClient(sb.base_url, key)
+        job = client.submit({"prompt": "fox", "n": 2}).data["job_id"]
+        items = client.poll_result(job, 5).data["items"]
+        yield client, job, items
+
+
+def test_existing_files_are_never_overwritten_and_reruns_reuse_saved_images(sandbox_job, tmp_path: Path) -> None:
+    client, job, items = sandbox_job
+    out = tmp_path / "out"
+    out.mkdir()
+    squatter = out / f"fox-{job}-1.png"
+    squatter.write_bytes(b"mine, not an image")
+    first = save_job_images(client, job, items, out, "fox")
+    assert squatter.read_bytes() == b"mine, not an image", "an existing file must never be replaced"
+    assert [s.downloaded for s in first] == [True, True]
+    assert first[0].path.name == f"fox-{job}-1-2.png"
+    again = save_job_images(client, job, items, out, "fox")
+    assert [s.downloaded for s in again] == [False, False]
+    assert [s.path for s in again] == [s.path for s in first]
+    assert len(list(out.iterdir())) == 3
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_saved_images_get_the_normal_file_mode_not_the_private_temp_mode(sandbox_job, tmp_path: Path) -> None:
+    client, job, items = sandbox_job
+    previous = os.umask(0o022)
+    try:
+        saved = save_job_images(client, job, items[:1], tmp_path / "out", "fox")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(saved[0].path.stat().st_mode) == 0o644
