@@ -274,6 +274,10 @@ class ConnectionFailed(TransportError):
     code = "connection_failed"
 
 
+class ConnectionRefused(ConnectionFailed):
+    """Nothing listens at the gateway's address: the request was certainly not sent."""
+
+
 class DNSFailure(TransportError):
     """The gateway's host name did not resolve."""
 

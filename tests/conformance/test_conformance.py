@@ -111,11 +111,6 @@ def _submit_argv(prompt: str = PROMPT, *extra: str) -> tuple[str, ...]:
     )
 
 
-VIEW_PENDING = (
-    "uno-cli sends {tool, arguments, view: true} with --view-only; GatewayClient.call_tool() cannot add "
-    "`view` to the /v1/call body yet (needs a view: bool parameter in gateway/client.py)"
-)
-
 CASES: list[Case] = [
     # --- whoami ---------------------------------------------------------------------------
     Case("whoami", ("whoami",), 0, ME_ROUTE, credentials=[ACCOUNT], sends=ME_GET),
@@ -261,7 +256,6 @@ CASES: list[Case] = [
         _call(Reply(200, {"data": JOB, "view": {"summary": "任务已提交"}, "meta": {"credits_used": 300}})),
         credentials=[ACCOUNT],
         sends=CALL_POST,
-        pending=VIEW_PENDING,
     ),
     Case(
         "call_view_only_gateway_without_view",
@@ -270,7 +264,6 @@ CASES: list[Case] = [
         _call(Reply(200, {"data": JOB, "meta": {"credits_used": 300}})),
         credentials=[ACCOUNT],
         sends=CALL_POST,
-        pending=VIEW_PENDING,
     ),
     Case(
         "call_insufficient_credits_402",

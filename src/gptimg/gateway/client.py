@@ -243,6 +243,7 @@ class GatewayClient:
         policy = self._retry if retry else NO_RETRY
         waited = 0.0
         number = 0
+        refused = 0
         while True:
             number += 1
             policy.before_request()
@@ -250,7 +251,8 @@ class GatewayClient:
                 return attempt()
             except errors.GptimgError as exc:
                 self._without_key(exc)
-                if number >= policy.max_attempts or not is_retryable(exc):
+                refused = refused + 1 if isinstance(exc, errors.ConnectionRefused) else 0
+                if number >= policy.max_attempts or not is_retryable(exc) or refused >= policy.max_refused:
                     raise
                 retry_after = exc.retry_after if isinstance(exc, errors.RateLimited) else None
                 delay = policy.delay_for(number, retry_after)
@@ -329,8 +331,13 @@ class GatewayClient:
 
     # --- tool calls -------------------------------------------------------------------
 
-    def call_tool(self, slug: str, arguments: dict[str, Any], *, timeout: float, retry: bool) -> ToolResult:
-        """``POST /v1/call``. ``retry`` only for free calls; the submit tool is never retried."""
+    def call_tool(
+        self, slug: str, arguments: dict[str, Any], *, timeout: float, retry: bool, view: bool = False
+    ) -> ToolResult:
+        """``POST /v1/call``. ``retry`` only for free calls; the submit tool is never retried.
+
+        ``view`` asks the gateway for its compact ``view`` of the result (uno-cli's ``--view-only``).
+        """
         paid = slug == SUBMIT_TOOL
         if paid:
             retry = False
@@ -339,7 +346,7 @@ class GatewayClient:
             _, body, _ = self._exchange(
                 "POST",
                 "/v1/call",
-                json_body={"tool": slug, "arguments": arguments},
+                json_body={"tool": slug, "arguments": arguments, **({"view": True} if view else {})},
                 auth=True,
                 read_timeout=timeout,
                 paid=paid,

@@ -51,7 +51,7 @@ def transport_error(exc: httpx.TransportError, host: str, *, request_sent: bool)
             return errors.TLSFailure(f"TLS handshake with {host} failed.")
         if any(m in text for m in _DNS_MARKERS):
             return errors.DNSFailure(f"Could not resolve {host}.", hint="Check the host name and your DNS/network.")
-        return errors.ConnectionFailed(
+        return errors.ConnectionRefused(
             f"Could not connect to {host}: connection refused or unreachable.",
             hint="Is the gateway up and the URL right? (--base-url / UNO_API_URL)",
         )

@@ -73,6 +73,9 @@ class RetryPolicy:
     max_delay: float = 20.0
     #: Give up retrying once this much time has been spent waiting.
     max_total_wait: float = 180.0
+    #: Refused connections tolerated in a row: a gateway that is down should fail fast,
+    #: while a restarting one gets a moment (dropped connections and 5xx get the full budget).
+    max_refused: int = 3
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     gate: BackoffGate | None = None

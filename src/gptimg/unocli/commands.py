@@ -311,7 +311,7 @@ def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
         if isinstance(wait, (int, float)) and not isinstance(wait, bool):
             timeout = max(timeout, int(wait) + 5)
     try:
-        result = client.call_tool(slug, arguments, timeout=timeout, retry=retry)
+        result = client.call_tool(slug, arguments, timeout=timeout, retry=retry, view=args.view_only)
     except errors.GptimgError as exc:
         # Any answer with a body (InvalidApiKey on a 401 too) gets uno-cli's call-failure shape.
         if getattr(exc, "body", None) is None:
