@@ -76,7 +76,7 @@ def encode_grid_png(width: int, height: int, seed: bytes) -> bytes:
             raw_parts.append(row * band)
     raw = b"".join(raw_parts)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + IEND_CHUNK
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 1)) + IEND_CHUNK
 
 
 @functools.lru_cache(maxsize=32)
