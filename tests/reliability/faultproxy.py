@@ -44,7 +44,14 @@ class Fault:
     kind: ``status`` (answer ``status``/``body``/``headers`` without forwarding),
     ``reset`` (close without answering; ``forward_first`` sends it upstream first),
     ``hang`` (wait ``seconds``, then forward), ``truncate`` (forward, send ``keep``
-    bytes of the body under the full Content-Length, close).
+    bytes of the body under the full Content-Length, close), ``hold`` (forward at
+    once, then wait ``seconds`` before relaying the answer: the upstream acted, the
+    client is still waiting).
+
+    ``gate``: for ``hang`` and ``hold``, stop waiting as soon as this event is set
+    (tests set it at teardown so no proxy thread outlives them). ``reached``: set
+    when the fault starts waiting (``hang``) or once the request went upstream
+    (``hold``), so a test knows exactly which phase the client is in.
     """
 
     kind: str
@@ -54,6 +61,16 @@ class Fault:
     seconds: float = 0.0
     keep: int = 100
     forward_first: bool = False
+    gate: threading.Event | None = None
+    reached: threading.Event | None = None
+
+    def wait(self) -> None:
+        if self.reached is not None:
+            self.reached.set()
+        if self.gate is not None:
+            self.gate.wait(self.seconds)
+        else:
+            time.sleep(self.seconds)
 
 
 Rule = Callable[[Seen], "Fault | None"]
@@ -90,9 +107,16 @@ class FaultProxy:
                         proxy._forward(seen)
                     self._reset()
                 elif fault.kind == "hang":
-                    time.sleep(fault.seconds)
+                    fault.wait()
                     try:
                         self._relay(*proxy._forward(seen))
+                    except OSError:
+                        pass
+                elif fault.kind == "hold":
+                    answer = proxy._forward(seen)
+                    fault.wait()
+                    try:
+                        self._relay(*answer)
                     except OSError:
                         pass
                 elif fault.kind == "truncate":
