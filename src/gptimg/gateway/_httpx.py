@@ -8,6 +8,11 @@ Two costs dominate a short agent call, and neither buys anything there:
 * Building a client loads a CA bundle (about 150 ms) even when every request goes
   to the sandbox over plain HTTP on loopback. TLS is therefore set up on the first
   https request instead.
+* httpcore imports ``trio`` and ``anyio`` (when installed) for its async locks, and
+  ``certifi`` for its default TLS context: about 150 ms on a machine that has trio,
+  for a sync client that never touches them. While httpx loads, those names point
+  at stand-ins that import the real module on first attribute access, so async
+  users of httpx in the same process still get the real thing.
 """
 
 from __future__ import annotations
@@ -36,7 +41,49 @@ def _install_lazy_httpx_main() -> None:
 
 _install_lazy_httpx_main()
 
-import httpx  # noqa: E402
+
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module that httpcore imports but a sync client never uses.
+
+    Any attribute access (``anyio.Lock``, ``certifi.where``) imports the real module
+    and answers from it, so code holding the stand-in behaves as if it had the module.
+    """
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+#: Imported by httpcore at load time, used only for async locks and the default TLS context.
+_DEFERRED = ("trio", "anyio", "certifi")
+
+
+def _import_httpx() -> types.ModuleType:
+    """``import httpx`` with the modules in ``_DEFERRED`` deferred; they are real again afterwards."""
+    import importlib.util
+
+    deferred = [
+        name
+        for name in _DEFERRED
+        if name not in sys.modules and "httpcore" not in sys.modules and importlib.util.find_spec(name) is not None
+    ]
+    for name in deferred:
+        sys.modules[name] = _DeferredModule(name)
+    try:
+        import httpcore  # noqa: F401  (httpx loads it lazily; load it while the stand-ins are up)
+        import httpx
+
+        return httpx
+    finally:
+        for name in deferred:
+            if isinstance(sys.modules.get(name), _DeferredModule):
+                del sys.modules[name]
+
+
+httpx = _import_httpx()
 
 
 class LazyTLSTransport(httpx.BaseTransport):
