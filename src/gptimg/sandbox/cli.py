@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from .config import NonLoopbackHost, SandboxConfig, check_loopback
 from .server import SandboxGateway
@@ -99,14 +100,17 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 def serve(config: SandboxConfig) -> None:
     """Serve until Ctrl-C or SIGTERM, then stop cleanly and return.
 
-    Raises :class:`NonLoopbackHost` before binding anything, and ``OSError``
-    when the port cannot be bound.
+    Both signals only set an event (when called from the main thread), so a
+    signal arriving at any moment, even during start-up or shutdown, ends in
+    the same orderly stop. Raises :class:`NonLoopbackHost` before binding
+    anything, and ``OSError`` when the port cannot be bound.
     """
     check_loopback(config.host)
     stop = threading.Event()
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda signum, frame: stop.set())
     try:
         with SandboxGateway(config) as gateway:
             sys.stdout.write(f"sandbox gateway listening on {gateway.base_url}\n")
@@ -119,8 +123,8 @@ def serve(config: SandboxConfig) -> None:
             except KeyboardInterrupt:
                 pass
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     try:
         serve(config)
+    except KeyboardInterrupt:
+        return 0
     except NonLoopbackHost as err:
         sys.stderr.write(f"{PROG}: error: {err}\n")
         return 2
