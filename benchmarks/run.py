@@ -1,0 +1,798 @@
+#!/usr/bin/env python3
+"""gptimg's speed, measured side by side with the reference client, offline.
+
+``python benchmarks/run.py [--quick]`` starts sandbox gateways on 127.0.0.1,
+runs our CLIs and uno-cli 1.0.7 against them, prints one markdown table and
+writes ``benchmarks/results.json``. See ``benchmarks/README.md``.
+
+Why it is built the way it is:
+
+* Every measured command is its own process, timed with ``perf_counter`` around
+  launch and reap, and reaped with ``os.wait4`` so its own peak RSS is read
+  (``RUSAGE_CHILDREN`` deltas mix up every child the runner ever had).
+* Ours and the reference alternate run by run, and each figure is a median, so a
+  noisy neighbour hurts both sides alike.
+* Children run with a temporary HOME (credentials) and GPTIMG_HOME (journal), no
+  proxy variables, and with bytecode caching allowed: users run installed code with
+  ``.pyc`` files, so a ``PYTHONDONTWRITEBYTECODE`` in the developer's shell would
+  measure compilation, not gptimg.
+* A section whose command is missing (``gptimg batch`` not merged yet, uno-cli not
+  installed) is reported "not available" instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
+OUR_UNO = REPO / "bin" / "uno.py"
+RESULTS = Path(__file__).resolve().parent / "results.json"
+PY = sys.executable
+SUBMIT = "gpt-image-2.gpt_image2_submit"
+RESULT = "gpt-image-2.gpt_image2_result"
+MIB = 1024 * 1024
+#: Ample credits: a full run submits several hundred paid jobs to the sandbox.
+SANDBOX_CREDITS = 10**9
+#: Variables that would route loopback traffic through a proxy or change what is measured.
+_DROPPED_ENV = (
+    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
+    "UNO_API_KEY", "UNO_API_URL", "UNO_ALLOWED_TOOLS", "PYTHONDONTWRITEBYTECODE", "GPTIMG_HOME",
+)
+
+
+# --- running and measuring one process ------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    """One finished child: wall time, its own peak RSS and what it printed."""
+
+    wall: float
+    rss_kib: int
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.stdout.decode("utf-8"))
+
+    def check(self, what: str) -> Proc:
+        if self.returncode != 0:
+            tail = (self.stderr or self.stdout)[-800:].decode("utf-8", "replace")
+            raise BenchmarkError(f"{what} exited {self.returncode}: {tail}")
+        return self
+
+
+class BenchmarkError(RuntimeError):
+    """A measured command did something other than succeed; the figure cannot be trusted."""
+
+
+def run_measured(argv: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 900) -> Proc:
+    """Run ``argv`` to completion; stdout/stderr go to files so no pipe can stall the child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd)
+        killer = threading.Timer(timeout, _kill, (proc.pid,))
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+        out.seek(0)
+        err.seek(0)
+        rss = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
+        return Proc(wall, int(rss), proc.returncode, out.read(), err.read())
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+# --- the sandbox ----------------------------------------------------------------------------
+
+
+class Sandbox:
+    """A ``python -m gptimg.sandbox`` subprocess on an ephemeral loopback port."""
+
+    def __init__(self, *, delay: float, padding: int = 0) -> None:
+        self.delay = delay
+        argv = [PY, "-m", "gptimg.sandbox", "--port", "0", "--delay", str(delay)]
+        if padding:
+            argv += ["--image-padding-bytes", str(padding)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        line = _readline_with_timeout(self._proc, 30.0)
+        if not line.startswith("sandbox gateway listening on "):
+            self.stop()
+            raise BenchmarkError(f"the sandbox did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1].strip()
+        self.api_key = self.create_account()
+
+    def _opener(self) -> urllib.request.OpenerDirector:
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def post(self, path: str, payload: dict[str, Any], *, key: str | None = None, timeout: float = 70) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(self.url + path, json.dumps(payload).encode(), headers, method="POST")
+        with self._opener().open(request, timeout=timeout) as answer:
+            return json.loads(answer.read())
+
+    def create_account(self) -> str:
+        answer = self.post("/_sandbox/accounts", {"name": "bench", "email": "bench@example.com",
+                                                  "credits": SANDBOX_CREDITS})
+        return str(answer["api_key"])
+
+    def finished_job(self) -> tuple[str, str]:
+        """Submit one job over HTTP and wait until it is done: (job id, first image URL)."""
+        data = self.post("/v1/call", {"tool": SUBMIT, "arguments": {"prompt": "benchmark"}}, key=self.api_key)
+        job_id = data["data"]["job_id"]
+        for _ in range(20):
+            answer = self.post("/v1/call", {"tool": RESULT, "arguments": {"job_id": job_id, "wait_seconds": 50}},
+                               key=self.api_key)
+            payload = _flatten(answer["data"])
+            if payload.get("status") == "done":
+                return job_id, payload["items"][0]["url"]
+        raise BenchmarkError("the sandbox never finished a job")
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _readline_with_timeout(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    box: list[bytes] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline() if proc.stdout else b""), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return box[0].decode() if box else ""
+
+
+def _flatten(data: Any) -> Any:
+    if isinstance(data, dict) and isinstance(data.get("content"), list) and data["content"]:
+        return json.loads(data["content"][0]["text"])
+    return data
+
+
+# --- the workspace: isolated homes, both CLIs logged in ------------------------------------
+
+
+@dataclass
+class Workspace:
+    root: Path
+    uno_cmd: list[str] | None
+    uno_version: str | None
+    _counter: int = 0
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    def fresh_dir(self, prefix: str) -> Path:
+        self._counter += 1
+        path = self.root / f"{prefix}-{self._counter}"
+        path.mkdir(parents=True)
+        return path
+
+    def env(self, sandbox: Sandbox | None = None, *, gptimg_home: Path | None = None,
+            pythonpath: bool = False) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        env.update(HOME=str(self.home), GPTIMG_HOME=str(gptimg_home or self.root / "gptimg-home"),
+                   NO_PROXY="*", no_proxy="*", PYTHONUNBUFFERED="1")
+        if sandbox is not None:
+            env["UNO_API_URL"] = sandbox.url
+        if pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        return env
+
+    def log_in(self, sandbox: Sandbox) -> None:
+        """Write the credentials file both CLIs share (the format in gateway-protocol.md)."""
+        folder = self.home / ".uno"
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        path = folder / "credentials.json"
+        account = {"api_key": sandbox.api_key, "name": "bench", "email": "bench@example.com",
+                   "user_id": "", "active": True}
+        path.write_text(json.dumps([account]))
+        path.chmod(0o600)
+
+    def ours(self, *args: str) -> list[str]:
+        return [PY, str(OUR_UNO), *args]
+
+    def ref(self, *args: str) -> list[str]:
+        assert self.uno_cmd is not None
+        return [*self.uno_cmd, *args]
+
+    def gptimg(self, *args: str) -> list[str]:
+        return [PY, "-m", "gptimg", *args]
+
+
+def find_uno() -> tuple[list[str] | None, str | None]:
+    """uno-cli's console script, run with this interpreter (a pyenv shim would add ~50 ms of bash)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        uno_version = version("uno-cli")
+    except PackageNotFoundError:
+        return None, None
+    script = Path(sysconfig.get_path("scripts")) / "uno"
+    if script.is_file() and script.read_bytes()[:2] == b"#!" and b"python" in script.read_bytes()[:200]:
+        return [PY, str(script)], uno_version
+    return [PY, "-c", "import sys; from uno_cli.cli import main; sys.argv[0] = 'uno'; sys.exit(main())"], uno_version
+
+
+def gptimg_has(ws: Workspace, command: str) -> tuple[bool, str]:
+    """Whether ``gptimg COMMAND`` exists in this checkout, and its ``--help`` text."""
+    env = ws.env(pythonpath=True)
+    env["COLUMNS"] = "200"  # rich wraps help text at the terminal width; keep option names whole
+    proc = run_measured(ws.gptimg(command, "--help"), env, timeout=120)
+    text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    return proc.returncode == 0, text
+
+
+TITLES = {
+    "startup": "1. Start-up (no network)",
+    "agent_call": "2. One agent call against the sandbox",
+    "end_to_end": "3. One image end to end",
+    "batch": "4. Batch scaling",
+    "download": "5. Download (peak RSS growth)",
+    "agent_economy": "6. Agent economy: one image saved",
+}
+
+
+# --- figures and sections -------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One row of the table. ``ratio`` is ours / reference (or ours / ideal); lower is better."""
+
+    id: str
+    name: str
+    unit: str
+    ours: float | None
+    reference: float | None
+    reference_name: str
+    target: str
+    met: bool | None
+    ratio: float | None = None
+    runs: int = 0
+    note: str = ""
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "unit": self.unit, "ours": _round(self.ours),
+            "reference": _round(self.reference), "reference_name": self.reference_name,
+            "ratio": _round(self.ratio, 3), "target": self.target, "met": self.met, "runs": self.runs,
+            "note": self.note, "samples": {k: [_round(v) for v in vs] for k, vs in self.samples.items()},
+        }
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    available: bool = True
+    reason: str = ""
+    figures: list[Figure] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"title": self.title, "available": self.available, "reason": self.reason or None,
+                "figures": [f.row() for f in self.figures]}
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def ratio_of(ours: float | None, reference: float | None) -> float | None:
+    if ours is None or reference is None or reference <= 0:
+        return None
+    return ours / reference
+
+
+def alternate(runs: int, sides: dict[str, Callable[[], float]], *, warmup: bool = True) -> dict[str, list[float]]:
+    """Run each side ``runs`` times, interleaved and with the order flipped every round."""
+    names = list(sides)
+    if warmup:
+        for name in names:
+            sides[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(runs):
+        for name in names if i % 2 == 0 else reversed(names):
+            samples[name].append(sides[name]())
+    return samples
+
+
+# --- 1. start-up ----------------------------------------------------------------------------
+
+
+def bench_startup(ws: Workspace, runs: int) -> Section:
+    section = Section("startup", "1. Start-up (no network)")
+    if ws.uno_cmd is None:
+        section.available, section.reason = False, "uno-cli is not installed (pip install uno-cli==1.0.7)"
+        return section
+    env = ws.env()
+    cases = [
+        ("startup.version", "`--version`", ["--version"]),
+        ("startup.dry_run", "`call submit --dry-run`",
+         ["call", SUBMIT, "--args", '{"prompt":"x"}', "--dry-run"]),
+    ]
+    for fid, name, args in cases:
+        samples = alternate(runs, {
+            "ours": lambda a=args: run_measured(ws.ours(*a), env).check(f"bin/uno.py {a[0]}").wall,
+            "reference": lambda a=args: run_measured(ws.ref(*a), env).check(f"uno {a[0]}").wall,
+        })
+        ours, ref = median(samples["ours"]), median(samples["reference"])
+        ratio = ratio_of(ours, ref)
+        section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 1.0",
+                                      ratio is not None and ratio <= 1.0, ratio, runs, samples=samples))
+    return section
+
+
+# --- 2. one agent call --------------------------------------------------------------------
+
+
+def bench_agent_call(ws: Workspace, runs: int) -> Section:
+    section = Section("agent_call", "2. One agent call against the sandbox")
+    if ws.uno_cmd is None:
+        section.available, section.reason = False, "uno-cli is not installed"
+        return section
+    with Sandbox(delay=0.2) as sandbox:
+        ws.log_in(sandbox)
+        env = ws.env(sandbox)
+        job_id, _ = sandbox.finished_job()
+        poll = json.dumps({"job_id": job_id, "wait_seconds": 50})
+        cases = [
+            ("agent.whoami", "`whoami`", ["whoami", "--compact"]),
+            ("agent.result", "`call result` (finished job)",
+             ["call", RESULT, "--compact", "--timeout", "70", "--args", poll]),
+        ]
+        for fid, name, args in cases:
+            def once(argv: list[str], what: str = " ".join(args[:2])) -> float:
+                proc = run_measured(argv, env).check(what)
+                if not proc.json().get("success"):
+                    raise BenchmarkError(f"{argv[:3]} did not succeed: {proc.stdout[:300]!r}")
+                return proc.wall
+
+            samples = alternate(runs, {
+                "ours": lambda a=args: once(ws.ours(*a)),
+                "reference": lambda a=args: once(ws.ref(*a)),
+            })
+            ours, ref = median(samples["ours"]), median(samples["reference"])
+            ratio = ratio_of(ours, ref)
+            section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 1.0",
+                                          ratio is not None and ratio <= 1.0, ratio, runs, samples=samples))
+    return section
+
+
+# --- 3. one image end to end (and 6. agent economy, from the same runs) ---------------------
+
+
+@dataclass
+class FlowRun:
+    """One agent flow for one image: wall time, processes launched, stdout bytes the agent read."""
+
+    wall: float
+    processes: int
+    stdout_bytes: int
+    polls: int = 0
+
+
+def seed_flow(argv_prefix: list[str], env: dict[str, str], out_dir: Path) -> FlowRun:
+    """The seed skill's "Reference Python loop": one submit, then result polls, a process per call.
+
+    The download the agent must then do itself (one more process, as with curl) is
+    counted in processes and bytes but not in ``wall``, which is what section 3 times.
+    """
+    launched = 0
+    read = 0
+
+    def uno(args: list[str]) -> Any:
+        nonlocal launched, read
+        launched += 1
+        result = subprocess.run(argv_prefix + args, capture_output=True, env=env)
+        read += len(result.stdout)
+        return json.loads(result.stdout)
+
+    start = time.perf_counter()
+    resp = uno(["call", SUBMIT, "--compact", "--args", json.dumps({"prompt": "benchmark image"})])
+    job_id = resp["data"]["job_id"]
+    polls = 0
+    url = None
+    for _ in range(6):
+        polls += 1
+        r = uno(["call", RESULT, "--compact", "--timeout", "70",
+                 "--args", json.dumps({"job_id": job_id, "wait_seconds": 50})])
+        status = r["data"].get("status") if isinstance(r.get("data"), dict) else None
+        if status is None:  # uno-cli 1.0.7 leaves the sandbox's MCP-shaped answer unflattened
+            r["data"] = _flatten(r["data"])
+            status = r["data"]["status"]
+        if status == "done":
+            url = r["data"]["items"][0]["url"]
+            break
+        if status == "error":
+            raise BenchmarkError(f"seed flow: job failed: {r}")
+    wall = time.perf_counter() - start
+    if url is None:
+        raise BenchmarkError("seed flow: the job never finished")
+    download = [PY, "-c", "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])",
+                url, str(out_dir / "image.png")]
+    if shutil.which("curl"):
+        download = ["curl", "-sS", "--noproxy", "*", "-o", str(out_dir / "image.png"), url]
+    launched += 1
+    fetched = subprocess.run(download, capture_output=True, env=env)
+    read += len(fetched.stdout)
+    if fetched.returncode != 0:
+        raise BenchmarkError(f"seed flow: download failed: {fetched.stderr[-300:]!r}")
+    return FlowRun(wall, launched, read, polls)
+
+
+def our_generate(ws: Workspace, sandbox: Sandbox, label: str = "benchmark image") -> tuple[Proc, Path]:
+    out = ws.fresh_dir("generate")
+    proc = run_measured(ws.gptimg("generate", label, "--yes", "--json", "--out", str(out)),
+                        ws.env(sandbox, pythonpath=True))
+    proc.check("gptimg generate")
+    payload = proc.json()
+    items = (payload.get("data") or {}).get("items") or []
+    if not payload.get("ok", payload.get("success", True)) or not items:
+        raise BenchmarkError(f"gptimg generate printed no saved image: {proc.stdout[:400]!r}")
+    return proc, out
+
+
+def bench_end_to_end(ws: Workspace, runs: int, delay: float, has_generate: bool) -> tuple[Section, Section]:
+    e2e = Section("end_to_end", f"3. One image end to end (sandbox --delay {delay:g})")
+    economy = Section("agent_economy", "6. Agent economy: one image saved")
+    if not has_generate and ws.uno_cmd is None:
+        for s in (e2e, economy):
+            s.available, s.reason = False, "neither `gptimg generate` nor uno-cli is available"
+        return e2e, economy
+    flows: dict[str, list[FlowRun]] = {}
+    with Sandbox(delay=delay) as sandbox:
+        ws.log_in(sandbox)
+        env = ws.env(sandbox)
+        sides: dict[str, Callable[[], float]] = {}
+
+        def ours_once() -> float:
+            proc, _ = our_generate(ws, sandbox)
+            flows.setdefault("ours", []).append(FlowRun(proc.wall, 1, len(proc.stdout)))
+            return proc.wall - delay
+
+        def seed_once(key: str, prefix: list[str]) -> float:
+            run = seed_flow(prefix, env, ws.fresh_dir("seed"))
+            flows.setdefault(key, []).append(run)
+            return run.wall - delay
+
+        if has_generate:
+            sides["ours"] = ours_once
+        if ws.uno_cmd is not None:
+            sides["seed_uno"] = lambda: seed_once("seed_uno", ws.ref())
+        sides["seed_ours"] = lambda: seed_once("seed_ours", ws.ours())
+        # One untimed pass first (it also compiles the CLI's bytecode); then reset the counters.
+        samples = alternate(runs, sides, warmup=True)
+        for key in flows:
+            flows[key] = flows[key][1:]
+
+    ours = median(samples["ours"]) if "ours" in samples else None
+    ref = median(samples["seed_uno"]) if "seed_uno" in samples else None
+    ratio = ratio_of(ours, ref)
+    e2e.figures.append(Figure(
+        "e2e.overhead", "client overhead, `gptimg generate --yes --json` vs seed loop with uno-cli", "s",
+        ours, ref, "seed loop (uno-cli)", "ours <= 0.5 s", None if ours is None else ours <= 0.5, ratio, runs,
+        note="wall time - sandbox delay; ours submits, long-polls and saves the image; "
+             "the seed loop stops at the URL (no download)" + ("" if has_generate else "; `gptimg generate` "
+                                                                "not available"),
+        samples={k: v for k, v in samples.items()}))
+    seed_ours = median(samples["seed_ours"])
+    e2e.figures.append(Figure(
+        "e2e.seed_loop_ours", "seed loop with bin/uno.py vs seed loop with uno-cli", "s", seed_ours, ref,
+        "seed loop (uno-cli)", "ratio <= 1.0", None if ref is None else seed_ours <= ref,
+        ratio_of(seed_ours, ref), runs, note="same loop, a process per call; overhead = wall - delay"))
+
+    def mid(key: str, attr: str) -> float | None:
+        return median([getattr(r, attr) for r in flows[key]]) if flows.get(key) else None
+
+    for attr, unit, label in (("processes", "processes", "process launches"),
+                              ("stdout_bytes", "bytes", "stdout bytes read by the agent")):
+        o, r = mid("ours", attr), mid("seed_uno", attr)
+        rat = ratio_of(o, r)
+        economy.figures.append(Figure(
+            f"economy.{attr}", f"{label}: `gptimg generate --yes --json` vs seed flow (uno-cli)", unit, o, r,
+            "seed flow (uno-cli)", "ours < reference", None if rat is None else rat < 1.0, rat, runs,
+            note=f"seed flow = submit + {mid('seed_uno', 'polls') or mid('seed_ours', 'polls'):.0f} poll(s) + "
+                 "a download (curl); a real ~150 s job needs 3-5 polls with wait_seconds=50, ours still 1 process"))
+    o, r = mid("seed_ours", "stdout_bytes"), mid("seed_uno", "stdout_bytes")
+    economy.figures.append(Figure(
+        "economy.seed_bytes_ours", "stdout bytes: seed flow with bin/uno.py vs with uno-cli", "bytes", o, r,
+        "seed flow (uno-cli)", "ratio <= 1.0", None if ratio_of(o, r) is None else o <= r,  # type: ignore[operator]
+        ratio_of(o, r), runs, note="bin/uno.py flattens the MCP-shaped result; uno-cli 1.0.7 prints it as sent"))
+    return e2e, economy
+
+
+# --- 4. batch scaling -----------------------------------------------------------------------
+
+
+def _batch_argv(ws: Workspace, help_text: str, manifest: Path, out: Path, concurrency: int) -> list[str]:
+    argv = ws.gptimg("batch", str(manifest))
+    for flag in ("--concurrency", "--jobs", "--parallel", "-j", "-c"):
+        if flag in help_text:
+            argv += [flag, str(concurrency)]
+            break
+    else:
+        raise BenchmarkError("`gptimg batch --help` names no concurrency option")
+    if "--rate-limit" in help_text:
+        argv += ["--rate-limit", "0"]
+    for flag in ("--yes", "--json"):
+        if flag in help_text or flag == "--json":
+            argv.append(flag)
+    if "--out" in help_text:
+        argv += ["--out", str(out)]
+    return argv
+
+
+def bench_batch(ws: Workspace, runs: int, sizes: list[int], concurrencies: list[int], delay: float,
+                has_batch: bool, help_text: str) -> Section:
+    section = Section("batch", f"4. Batch scaling (sandbox --delay {delay:g}, --rate-limit 0)")
+    if not has_batch:
+        section.available, section.reason = False, "`gptimg batch` is not available in this checkout"
+        return section
+    rss: dict[tuple[int, int], float] = {}
+    with Sandbox(delay=delay) as sandbox:
+        ws.log_in(sandbox)
+        for n in sizes:
+            manifest = ws.fresh_dir("manifest") / "batch.jsonl"
+            manifest.write_text("".join(json.dumps({"prompt": f"benchmark {i}", "name": f"img{i:04d}"}) + "\n"
+                                        for i in range(n)))
+            for c in concurrencies:
+                walls: list[float] = []
+                peaks: list[float] = []
+                for _ in range(runs):
+                    home, out = ws.fresh_dir("batch-home"), ws.fresh_dir("batch-out")
+                    argv = _batch_argv(ws, help_text, manifest, out, c)
+                    proc = run_measured(argv, ws.env(sandbox, gptimg_home=home, pythonpath=True))
+                    proc.check(f"gptimg batch N={n} C={c}")
+                    saved = sum(1 for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+                    if saved < n:
+                        raise BenchmarkError(f"gptimg batch N={n} C={c} saved {saved} of {n} images")
+                    walls.append(proc.wall)
+                    peaks.append(proc.rss_kib / 1024)
+                ideal = math.ceil(n / c) * delay
+                wall = median(walls)
+                rss[(n, c)] = median(peaks)
+                ratio = wall / ideal
+                section.figures.append(Figure(
+                    f"batch.n{n}.c{c}", f"N={n}, C={c}: wall vs ideal ceil(N/C)x{delay:g} s", "s", wall, ideal,
+                    "ideal", "ratio <= 1.2", ratio <= 1.2, ratio, runs,
+                    note=f"peak RSS {rss[(n, c)]:.1f} MiB", samples={"ours": walls, "rss_mib": peaks}))
+    if len(sizes) > 1:
+        for c in concurrencies:
+            small, big = rss[(sizes[0], c)], rss[(sizes[-1], c)]
+            ratio = big / small
+            section.figures.append(Figure(
+                f"batch.rss.c{c}", f"peak RSS, N={sizes[-1]} vs N={sizes[0]} at C={c}", "MiB", big, small,
+                f"N={sizes[0]}", "ratio <= 1.1 (flat)", ratio <= 1.1, ratio, runs))
+    return section
+
+
+# --- 5. download ----------------------------------------------------------------------------
+
+
+def bench_download(ws: Workspace, runs: int, has_generate: bool, image_mib: int, *, warmup: bool) -> Section:
+    section = Section("download", f"5. Download of one {image_mib} MiB image (peak RSS growth)")
+    padding = image_mib * MIB
+    with Sandbox(delay=0.1, padding=padding) as big, Sandbox(delay=0.1) as small:
+        _, big_url = big.finished_job()
+        _, small_url = small.finished_job()
+
+        def naive(url: str) -> float:
+            out = ws.fresh_dir("naive") / "image.png"
+            code = ("import sys, urllib.request\n"
+                    "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+                    "data = opener.open(sys.argv[1]).read()\n"
+                    "open(sys.argv[2], 'wb').write(data)\n")
+            proc = run_measured([PY, "-c", code, url, str(out)], ws.env()).check("naive download")
+            return proc.rss_kib / 1024
+
+        sides: dict[str, Callable[[], float]] = {
+            "naive_big": lambda: naive(big_url),
+            "naive_small": lambda: naive(small_url),
+        }
+        sizes: list[int] = []
+        if has_generate:
+            def generate_rss(sandbox: Sandbox) -> float:
+                ws.log_in(sandbox)
+                proc, out = our_generate(ws, sandbox)
+                if sandbox is big:
+                    sizes.append(max(p.stat().st_size for p in out.rglob("*") if p.is_file()))
+                return proc.rss_kib / 1024
+
+            sides["ours_big"] = lambda: generate_rss(big)
+            sides["ours_small"] = lambda: generate_rss(small)
+        samples = alternate(runs, sides, warmup=warmup)
+    naive_growth = median(samples["naive_big"]) - median(samples["naive_small"])
+    if not has_generate:
+        section.available, section.reason = False, "`gptimg generate` is not available in this checkout"
+        section.figures.append(Figure(
+            "download.rss_growth", "peak RSS growth, `gptimg generate` (16 MiB vs tiny image)", "MiB", None,
+            naive_growth, "urllib read() (not streamed)", "< 8 MiB", None, None, runs, samples=samples))
+        return section
+    growth = median(samples["ours_big"]) - median(samples["ours_small"])
+    saved = max(sizes) / MIB if sizes else 0.0
+    section.figures.append(Figure(
+        "download.rss_growth", f"peak RSS growth, `gptimg generate` ({image_mib} MiB vs tiny image)", "MiB",
+        growth, naive_growth, "urllib read() (not streamed)", "< 8 MiB", growth < 8, ratio_of(growth, naive_growth),
+        runs, note=f"saved file {saved:.1f} MiB; growth = median peak RSS with the big image - with a tiny one",
+        samples=samples))
+    return section
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "MiB":
+        return f"{value:.1f} MiB"
+    return f"{value:,.0f} {unit}" if value >= 10 else f"{value:g} {unit}"
+
+
+def markdown(sections: list[Section], machine: dict[str, Any]) -> str:
+    lines = [
+        f"gptimg benchmarks, {machine['date']} on {machine['description']}"
+        + (" (--quick)" if machine.get("quick") else ""),
+        "",
+        "| # | Figure | Ours | Reference | Ratio | Target | Met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for section in sections:
+        number = section.title.split(".", 1)[0]
+        if not section.available and not section.figures:
+            lines.append(f"| {number} | {section.title.split('. ', 1)[1]} | not available | | | | |")
+            continue
+        for fig in section.figures:
+            ref = f"{_fmt(fig.reference, fig.unit)} ({fig.reference_name})" if fig.reference is not None else "n/a"
+            ratio = f"{fig.ratio:.2f}" if fig.ratio is not None else "n/a"
+            met = {True: "yes", False: "**no**", None: "n/a"}[fig.met]
+            ours = _fmt(fig.ours, fig.unit) if fig.ours is not None else "not available"
+            lines.append(f"| {number} | {fig.name} | {ours} | {ref} | {ratio} | {fig.target} | {met} |")
+    lines.append("")
+    counts = sorted({f.runs for s in sections for f in s.figures if f.runs})
+    spread = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}" if counts else "0"
+    lines.append(f"Each figure: median of {spread} runs, ours and the reference alternating; "
+                 "ratio = ours / reference (lower is better).")
+    for section in sections:
+        if not section.available and section.reason:
+            lines.append(f"- {section.title}: not available ({section.reason})")
+    return "\n".join(lines)
+
+
+def machine_info(quick: bool, runs: int, uno_version: str | None) -> dict[str, Any]:
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    cpus = os.cpu_count() or 0
+    try:
+        from gptimg import __version__ as gptimg_version
+    except ImportError:
+        gptimg_version = "unknown"
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "cpu_count": cpus,
+        "description": f"{platform.system()} {platform.machine()}, {cpus} CPUs, Python {platform.python_version()}",
+        "gptimg": gptimg_version,
+        "uno_cli": uno_version,
+        "commit": commit.stdout.strip() or None,
+        "quick": quick,
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs, N=10 at C=8 only, short delays (smoke test)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 5, 3 with --quick)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    parser.add_argument("--only", default="", help="comma-separated section keys to run (default: all)")
+    args = parser.parse_args(argv)
+    runs = args.runs or (3 if args.quick else 5)
+    #: Start-up and single calls take a fraction of a second: more runs cost little and steady the medians.
+    fast_runs = max(runs, 5 if args.quick else 15)
+    only = {s for s in args.only.split(",") if s}
+    sys.path.insert(0, str(SRC))
+
+    uno_cmd, uno_version = find_uno()
+    sections: list[Section] = []
+    with tempfile.TemporaryDirectory(prefix="gptimg-bench-") as tmp:
+        ws = Workspace(Path(tmp), uno_cmd, uno_version)
+        ws.home.mkdir()
+        has_generate, _ = gptimg_has(ws, "generate")
+        has_batch, batch_help = gptimg_has(ws, "batch")
+        plan: list[tuple[str, Callable[[], list[Section]]]] = [
+            ("startup", lambda: [bench_startup(ws, fast_runs)]),
+            ("agent_call", lambda: [bench_agent_call(ws, fast_runs)]),
+            ("end_to_end", lambda: list(bench_end_to_end(ws, runs, 0.5 if args.quick else 3.0, has_generate))),
+            ("batch", lambda: [bench_batch(ws, runs, [10] if args.quick else [10, 50, 200],
+                                           [8] if args.quick else [8, 32], 1.0 if args.quick else 2.0,
+                                           has_batch, batch_help)]),
+            ("download", lambda: [bench_download(ws, runs, has_generate, 16, warmup=not args.quick)]),
+        ]
+        for key, bench in plan:
+            if only and key not in only and not (key == "end_to_end" and "agent_economy" in only):
+                continue
+            started = time.perf_counter()
+            try:
+                sections.extend(bench())
+            except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+                sections.append(Section(key, TITLES[key], available=False,
+                                        reason=f"failed: {type(exc).__name__}: {exc}"[:500]))
+            print(f"[{key}: {time.perf_counter() - started:.1f} s]", file=sys.stderr, flush=True)
+
+    order = ["startup", "agent_call", "end_to_end", "batch", "download", "agent_economy"]
+    sections.sort(key=lambda s: order.index(s.key) if s.key in order else len(order))
+    machine = machine_info(args.quick, runs, uno_version)
+    table = markdown(sections, machine)
+    results = {
+        "schema": 1,
+        "date": machine["date"],
+        "quick": args.quick,
+        "machine": machine,
+        "sections": {s.key: s.to_json() for s in sections},
+        "table": table,
+    }
+    args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
