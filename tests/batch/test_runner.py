@@ -178,14 +178,14 @@ def test_the_stop_flag_ends_new_submits_but_finishes_paid_jobs(
 def test_concurrency_bounds_the_jobs_in_flight(make_runner: MakeRunner, sandbox: SandboxGateway) -> None:
     runner = make_runner(manifest_lines(10), concurrency=3)
     peak = 0
-    original = runner._finish
+    original = runner._await_job
 
-    def spy(*args: object, **kwargs: object) -> report.LineResult:
+    def spy(*args: object, **kwargs: object) -> report.LineResult | None:
         nonlocal peak
         peak = max(peak, runner.snapshot()["running"] + 1)
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    runner._finish = spy  # type: ignore[method-assign]
+    runner._await_job = spy  # type: ignore[method-assign]
     runner.run()
     assert 1 <= peak <= 3
 

@@ -2,8 +2,11 @@
 
 ``concurrency`` workers means at most that many jobs in flight (submitted, not
 yet finished), each with at most one long-poll open, all on the client's one
-connection pool. Submits additionally pass the rate limiter and the shared
-backoff gate, so a 429 anywhere slows every worker, not just one.
+connection pool. The moment a job is done its download goes to a separate pool
+(also ``concurrency`` wide) and the worker submits the next line, so saving
+images never holds a submit slot; the pool therefore needs about
+2 x concurrency connections. Submits additionally pass the rate limiter and
+the shared backoff gate, so a 429 anywhere slows every worker, not just one.
 
 Resuming is decided from the journal before anything runs: a line whose key
 already has a job (submitted, running or done) is polled or fetched again, never
@@ -14,6 +17,7 @@ whose jobs were refused or failed, are submitted.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import deque
@@ -27,7 +31,7 @@ from gptimg.batch.ratelimit import RateLimiter
 from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.gateway.urls import is_loopback_host, origin
-from gptimg.jobs import JobJournal, JobRecord, SilentObserver, finish_job, submit_job
+from gptimg.jobs import JobJournal, JobRecord, SilentObserver, finish_job, submit_job, wait_for_job
 from gptimg.jobs import journal as journal_states
 from gptimg.params import GenerationRequest
 from gptimg.references import check_reference
@@ -151,7 +155,9 @@ class BatchRunner:
         self._results: list[LineResult] = []
         self._threads: list[threading.Thread] = []
         self._finished = threading.Event()
-        self._live_workers = 0
+        #: Done jobs waiting to be saved; served by daemon threads so a hard exit never waits on them.
+        self._downloads: queue.SimpleQueue[tuple[ManifestLine, str, float | None] | None] = queue.SimpleQueue()
+        self._download_threads = 0
         #: Set by the first Ctrl-C: no new submits; paid jobs are still polled and fetched.
         self.stop = threading.Event()
         self._blocked: errors.GptimgError | None = None
@@ -208,14 +214,15 @@ class BatchRunner:
         self._queue.extend(p for p in plan if p.kind in (RESUME, FETCH))
         self._queue.extend(p for p in plan if p.kind == NEW)
         workers = min(max(1, self.settings.concurrency), len(self._queue))
-        self._live_workers = workers
         if workers == 0:
-            self._finished.set()
             return
+        with self._lock:
+            self._download_threads = workers
         for number in range(workers):
-            thread = threading.Thread(target=self._worker, name=f"gptimg-batch-{number}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+            for target, name in ((self._worker, "batch"), (self._download_worker, "download")):
+                thread = threading.Thread(target=target, name=f"gptimg-{name}-{number}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
 
     def request_stop(self) -> None:
         """First Ctrl-C: no new submits from now on; jobs already paid for are still finished."""
@@ -260,8 +267,13 @@ class BatchRunner:
         with self._lock:
             self._results.append(result)
             self.tally.add(result)
+            last = len(self._results) == len(self.lines)
         if self.on_result is not None:
             self.on_result(result)
+        if last:
+            self._finished.set()
+            for _ in range(self._download_threads):
+                self._downloads.put(None)
 
     def _take(self) -> tuple[PlannedLine | None, str | None]:
         """The next line, and why it is skipped (None to run it); reserves a new line's credits."""
@@ -287,31 +299,29 @@ class BatchRunner:
             self._committed -= self.settings.cost
 
     def _worker(self) -> None:
-        try:
-            while True:
-                planned, skip = self._take()
-                if planned is None:
-                    return
-                if skip is not None:
-                    self._report(LineResult(planned.line, SKIPPED, error=skip, code="skipped"))
-                    continue
-                try:
-                    result = self._process(planned)
-                except BaseException as exc:  # a worker never dies without reporting its line
-                    result = LineResult.from_error(planned.line, FAILED, exc)
+        while True:
+            planned, skip = self._take()
+            if planned is None:
+                return
+            if skip is not None:
+                self._report(LineResult(planned.line, SKIPPED, error=skip, code="skipped"))
+                continue
+            try:
+                result = self._process(planned)
+            except BaseException as exc:  # a worker never dies without reporting its line
+                result = LineResult.from_error(planned.line, FAILED, exc)
+            if result is not None:
                 self._report(result)
-        finally:
-            with self._lock:
-                self._live_workers -= 1
-                last = self._live_workers == 0
-            if last:
-                self._finished.set()
 
-    def _process(self, planned: PlannedLine) -> LineResult:
-        if planned.kind in (RESUME, FETCH):
+    def _process(self, planned: PlannedLine) -> LineResult | None:
+        """The line's result, or None once its download is handed to the download pool."""
+        if planned.kind == FETCH:
             assert planned.record is not None and planned.record.job_id is not None
-            return self._finish(planned.line, planned.record.job_id, credits_used=None)
-        return self._submit_and_finish(planned.line)
+            return self._hand_off(planned.line, planned.record.job_id, credits_used=None)
+        if planned.kind == RESUME:
+            assert planned.record is not None and planned.record.job_id is not None
+            return self._await_job(planned.line, planned.record.job_id, credits_used=None)
+        return self._submit_and_await(planned.line)
 
     def _reference_field(self, line: ManifestLine) -> str | None:
         """Upload local references once per batch (many lines often share one product photo)."""
@@ -334,7 +344,7 @@ class BatchRunner:
             locators.append(known)
         return ",".join(locators)
 
-    def _submit_and_finish(self, line: ManifestLine) -> LineResult:
+    def _submit_and_await(self, line: ManifestLine) -> LineResult | None:
         request = GenerationRequest(prompt=line.prompt, size=line.size, n=line.n, style=line.style,
                                     references=line.refs)
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
@@ -372,31 +382,74 @@ class BatchRunner:
             with self._lock:
                 self.tally.submits += 1
                 self._spent += credits
-            return self._finish(line, submitted.job_id, credits_used=credits)
+            return self._await_job(line, submitted.job_id, credits_used=credits)
         raise AssertionError("unreachable")
 
-    def _finish(self, line: ManifestLine, job_id: str, *, credits_used: float | None) -> LineResult:
-        """Poll and download (free, safe to repeat); transient trouble gets a few more rounds."""
+    def _await_job(self, line: ManifestLine, job_id: str, *, credits_used: float | None) -> LineResult | None:
+        """Long-poll until the job ends (free; transient trouble gets a few more rounds), then hand off the download.
+
+        The journal is kept exactly as ``finish_job`` keeps it, so the download
+        step (``finish_job`` on a job the journal has as done) only fetches.
+        """
         with self._lock:
             self._running += 1
         try:
             for attempt in range(1, FINISH_ATTEMPTS + 1):
                 try:
-                    outcome = finish_job(
-                        self.client, self.journal, job_id,
-                        out_dir=self.settings.out_dir, timeout=None, observer=SilentObserver(), label=line.label,
+                    data = wait_for_job(
+                        self.client, job_id, timeout=None, observer=SilentObserver(),
+                        on_first_answer=lambda: self.journal.mark_running(job_id),
                     )
-                except (errors.JobFailed, errors.JobNotFound, errors.OutputNotWritable, errors.AuthError) as exc:
+                except (errors.JobFailed, errors.JobNotFound) as exc:
+                    self.journal.mark_error(job_id, exc.message)
+                    return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
+                except errors.AuthError as exc:
                     return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
                 except errors.GptimgError as exc:
                     if attempt == FINISH_ATTEMPTS:
                         return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
                     # The client already retried within this round; wait longer before the next one.
-                    time.sleep(min(30.0, 2.0 ** attempt))
+                    time.sleep(min(30.0, 2.0**attempt))
                     continue
-                return LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in outcome.images],
-                                  credits_used=credits_used)
-            raise AssertionError("unreachable")
+                self.journal.mark_done(job_id, data["items"])
+                break
         finally:
             with self._lock:
                 self._running -= 1
+        return self._hand_off(line, job_id, credits_used=credits_used)
+
+    def _hand_off(self, line: ManifestLine, job_id: str, *, credits_used: float | None) -> LineResult | None:
+        """Queue the download so this worker can submit the next line at once."""
+        self._downloads.put((line, job_id, credits_used))
+        return None
+
+    def _download_worker(self) -> None:
+        while True:
+            item = self._downloads.get()
+            if item is None:
+                return
+            line, job_id, credits_used = item
+            try:
+                result = self._download(line, job_id, credits_used)
+            except BaseException as exc:  # reported, never lost in a download thread
+                result = LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
+            self._report(result)
+
+    def _download(self, line: ManifestLine, job_id: str, credits_used: float | None) -> LineResult:
+        """Save a done job's images (``finish_job`` on a done job only downloads; free, safe to repeat)."""
+        for attempt in range(1, FINISH_ATTEMPTS + 1):
+            try:
+                outcome = finish_job(
+                    self.client, self.journal, job_id,
+                    out_dir=self.settings.out_dir, timeout=None, observer=SilentObserver(), label=line.label,
+                )
+            except (errors.JobFailed, errors.JobNotFound, errors.OutputNotWritable, errors.AuthError) as exc:
+                return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
+            except errors.GptimgError as exc:
+                if attempt == FINISH_ATTEMPTS:
+                    return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
+                time.sleep(min(30.0, 2.0**attempt))
+                continue
+            return LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in outcome.images],
+                              credits_used=credits_used)
+        raise AssertionError("unreachable")
