@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     install_sigterm_handler()
     try:
         result = app(args=args, prog_name="gptimg", standalone_mode=False)
+        if result == errors.EXIT_INTERRUPTED:
+            # Typer catches Ctrl-C itself and returns a bare 130: still say so, and leave the envelope.
+            return _interrupted()
         return result if isinstance(result, int) else 0
     except errors.GptimgError as exc:
         return session.output.failure(exc)
@@ -61,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"See: gptimg {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help"
         return session.output.failure(errors.BadInput(exc.format_message(), code="usage", hint=hint))
     except (KeyboardInterrupt, typer.Abort):
-        session.output.info("Interrupted.")
-        _interrupted_envelope("interrupted", errors.EXIT_INTERRUPTED)
-        return errors.EXIT_INTERRUPTED
+        return _interrupted()
     except errors.Terminated:
         session.output.info("Terminated.")
         _interrupted_envelope("terminated", errors.EXIT_TERMINATED)
@@ -71,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         session.flush_warnings()
         session.close()
+
+
+def _interrupted() -> int:
+    from gptimg.cli.app import session
+
+    session.output.info("Interrupted.")
+    _interrupted_envelope("interrupted", errors.EXIT_INTERRUPTED)
+    return errors.EXIT_INTERRUPTED
 
 
 def _interrupted_envelope(code: str, exit_code: int) -> None:
