@@ -74,7 +74,7 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(
-            TextColumn("[bold]batch[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
+            TextColumn("[bold]batch[/]"), BarColumn(bar_width=20), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(), console=session.output.err, transient=False,
         )
         self._task = self._bar.add_task("batch", total=total, counts="")
@@ -84,7 +84,7 @@ class _Progress:
         if self._bar is None:
             return
         text = (f"done {counts['done']:g} · running {counts['running']:g} · failed {counts['failed']:g}"
-                f" · remaining {counts['remaining']:g} · {counts['credits']:g} credits")
+                f" · left {counts['remaining']:g} · {counts['credits']:g} cr")
         self._bar.update(self._task, completed=counts["finished"], counts=text)
 
     def stop(self) -> None:
