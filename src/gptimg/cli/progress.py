@@ -136,7 +136,7 @@ class JobProgress:
             label = f"downloading ({saved} saved)"
         self._spinner.update(text=Text(f" {label}", style="bold"))
         line = Table.grid(padding=(0, 1))
-        line.add_column()
+        line.add_column(min_width=24)  # wide enough for "downloading (4 saved)", so the bar never jumps
         line.add_column(width=24)
         line.add_column()
         line.add_column(style="dim")
