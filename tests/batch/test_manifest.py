@@ -68,6 +68,11 @@ def test_every_bad_line_is_reported_with_its_line_number_before_anything_runs() 
     assert "12x12" in messages and "promt" in messages and "nope" in messages and "n must be" in messages
 
 
+def test_a_checks_own_hint_stays_with_its_line() -> None:
+    (problem,) = problems_of(jsonl({"prompt": "x", "style": "ghibli_anim"}))
+    assert "Did you mean ghibli_anime" in str(problem["error"])
+
+
 def test_error_message_names_the_lines_for_people() -> None:
     with pytest.raises(ManifestError) as caught:
         parse_manifest(jsonl({"prompt": "ok"}, {"prompt": "bad", "n": 0}), fmt="jsonl", base=Path.cwd())
@@ -113,9 +118,9 @@ def test_refs_are_resolved_against_the_manifest_folder_and_checked(tmp_path: Pat
                               {"prompt": "b", "refs": "missing.png"}))
     with pytest.raises(ManifestError) as caught:
         load_manifest(str(manifest))
-    assert caught.value.details["errors"] == [
-        {"line": 2, "error": f"Reference image not found: {tmp_path / 'missing.png'}"}
-    ]
+    (problem,) = caught.value.details["errors"]
+    assert problem["line"] == 2
+    assert str(problem["error"]).startswith(f"Reference image not found: {tmp_path / 'missing.png'}")
     manifest.write_text(jsonl({"prompt": "a", "refs": ["shot.png", "https://example.com/x.png"]}))
     (line,) = load_manifest(str(manifest))
     assert line.refs == (str(tmp_path / "shot.png"), "https://example.com/x.png")

@@ -185,7 +185,9 @@ def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[Manife
         try:
             return check(*args)
         except errors.GptimgError as exc:
-            problems.append(LineProblem(number, exc.message))
+            # The check's own hint (a style suggestion, the valid sizes) belongs with its line.
+            specific = exc.hint if exc.hint and exc.hint != type(exc).hint else ""
+            problems.append(LineProblem(number, f"{exc.message} {specific}".strip()))
             return None
 
     unknown = sorted(set(fields) - set(FIELDS))
