@@ -135,7 +135,7 @@ class ScriptedGateway:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.routes: dict[str, Route] = self.healthy_routes()
         self.routes.update(routes or {})
 
