@@ -38,8 +38,10 @@ class SandboxConfig:
     separate_cdn: bool = False
     #: ``Retry-After`` (seconds) of injected 429s; small so reliability tests stay fast.
     retry_after: int = 1
-    #: HTTP status of ``/oauth/token`` error answers: 400 per RFC 8628, 200 like the official gateway.
-    token_error_status: int = 400
+    #: HTTP status of ``/oauth/token`` error answers: 200 like the official gateway (uno-cli 1.0.7
+    #: treats any 400 there as final, so 400 would make it fail while a code is still pending);
+    #: 400 is RFC 8628's choice, for testing clients that must accept both.
+    token_error_status: int = 200
     #: One line per request on stderr (method, path, status, time; never headers or keys).
     verbose: bool = False
 
