@@ -134,6 +134,8 @@ class JobJournal:
         self.path = Path(path) if path is not None else data_dir() / JOURNAL_FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        #: Rows this handle wrote as ``submitting`` and has not resolved: only these may be abandoned.
+        self._open_submits: set[int] = set()
         self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -197,7 +199,9 @@ class JobJournal:
                 (now, now, SUBMITTING, gateway, account, prompt, style, size, n, reference_urls, out_dir,
                  batch_key, name),
             )
-            return int(cursor.lastrowid or 0)
+            row_id = int(cursor.lastrowid or 0)
+        self._open_submits.add(row_id)
+        return row_id
 
     def record_job_id(
         self, row_id: int, job_id: str, *, estimated_seconds: int | None, credits_used: float | None
@@ -250,16 +254,24 @@ class JobJournal:
         return record
 
     def abandon_submitting(self, reason: str) -> int:
-        """Rows still ``submitting`` when a process gives up: their outcome is unknown now."""
+        """This handle's rows still ``submitting`` when it gives up: their outcome is unknown now.
+
+        Rows of other processes are left alone: their submits may still be answered.
+        """
+        rows = sorted(self._open_submits)
+        if not rows:
+            return 0
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=?",
-                (UNKNOWN, reason, _now(), SUBMITTING),
+                f"UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=? AND id IN ({','.join('?' * len(rows))})",  # noqa: S608
+                (UNKNOWN, reason, _now(), SUBMITTING, *rows),
             )
-            return cursor.rowcount
+        self._open_submits.clear()
+        return cursor.rowcount
 
     def _update_row(self, row_id: int, **changes: Any) -> None:
         self._update("id = ?", (row_id,), changes)
+        self._open_submits.discard(row_id)
 
     def _update_job(self, job_id: str, *, only_if_open: bool = False, **changes: Any) -> None:
         where = "job_id = ?"
