@@ -1,0 +1,179 @@
+"""The API key never leaves the credentials file: not on stdout, stderr, in the journal, in any file, in errors.
+
+Every command of both CLIs runs with one known key, succeeding and failing (a
+refused key, no credits, the network down, a gateway that echoes the key back);
+then every byte gptimg produced is searched for it. The credentials file itself
+is the one place it may be.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from gptimg import errors
+from gptimg.gateway import GatewayClient
+from gptimg.sandbox import SandboxGateway
+from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+
+from .conftest import Cli, Ran
+from .scripted import Answer, ScriptedGateway
+
+EMAIL = "secret@example.invalid"
+
+
+def fragments(key: str) -> list[str]:
+    """The key, and its middle: masking may show 8 leading and 4 trailing characters, never more."""
+    return [key, key[8:-4]]
+
+
+def assert_absent(key: str, where: str, text: str) -> None:
+    for fragment in fragments(key):
+        assert fragment not in text, f"the key leaked into {where}:\n{text[:2000]}"
+
+
+def assert_no_file_holds(key: str, *roots: Path, allowed: tuple[Path, ...] = ()) -> int:
+    checked = 0
+    for root in roots:
+        for path in root.rglob("*") if root.exists() else []:
+            if path.is_file() and path not in allowed:
+                data = path.read_bytes()
+                for fragment in fragments(key):
+                    assert fragment.encode() not in data, f"the key leaked into {path}"
+                checked += 1
+    return checked
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_no_command_of_either_cli_ever_shows_the_key(
+    make_sandbox: Callable[..., SandboxGateway], cli: Callable[..., Cli], inproc: Callable[..., Ran]
+) -> None:
+    sandbox = make_sandbox(delay=0.1)
+    key = sandbox.create_account("Secret", EMAIL)
+    broke = sandbox.create_account("Broke", "broke@example.invalid", credits=0)
+    user = cli(sandbox.base_url)
+    out = user.home / "out"
+    manifest = user.home / "jobs.jsonl"
+    manifest.write_text('{"prompt": "a fox", "name": "fox"}\n')
+    runs: list[tuple[tuple[str, ...], Ran]] = []
+
+    def run(which: str, *args: str, env: dict[str, str] | None = None) -> Ran:
+        ran = inproc(user, which, *args, env=env)
+        runs.append(((which, *args), ran))
+        return ran
+
+    assert run("gptimg", "login", "--key", key, "--json").code == 0
+    assert run("gptimg", "whoami", "--json").code == 0
+    assert run("gptimg", "whoami").code == 0
+    assert run("gptimg", "accounts", "--json").code == 0
+    assert run("gptimg", "use", EMAIL, "--json").code == 0
+    assert run("gptimg", "styles", "--json").code == 0
+    done = run("gptimg", "generate", "a fox", "--yes", "--json", "--out", str(out))
+    assert done.code == 0, done
+    queued = run("gptimg", "generate", "a cat", "--no-wait", "--yes", "--json", "--out", str(out))
+    job_id = queued.json()["data"]["job_id"]
+    assert run("gptimg", "result", job_id, "--json").code == 0
+    assert run("gptimg", "result", job_id).code == 0
+    assert run("gptimg", "jobs", "--json").code == 0
+    assert run("gptimg", "jobs").code == 0
+    assert run("gptimg", "batch", str(manifest), "--yes", "--json", "--out", str(out)).code == 0
+    assert run("uno", "login", "--key", key).code == 0
+    assert run("uno", "whoami").code == 0
+    assert run("uno", "use").code == 0
+    assert run("uno", "use", EMAIL).code == 0
+    assert run("uno", "search", "image").code == 0
+    assert run("uno", "tool", "get", SUBMIT_TOOL).code == 0
+    submitted = run("uno", "call", SUBMIT_TOOL, "--args", '{"prompt": "a fox"}')
+    assert submitted.code == 0, submitted
+    agent_job = submitted.json()["data"]["job_id"]
+    assert run("uno", "call", RESULT_TOOL, "--args", json.dumps({"job_id": agent_job, "wait_seconds": 5})).code == 0
+    assert run("uno", "health").code == 0
+    # Failing variants: a refused key, no credits, the network down (key from the environment too).
+    revoked = "uno_sbx_" + "f" * 32
+    for env in ({"UNO_API_KEY": revoked}, {"UNO_API_KEY": broke}):
+        assert run("gptimg", "whoami", "--json", env=env).code in (0, 3)
+        assert run("gptimg", "generate", "a fox", "--yes", "--json", env=env).code in (3, 4)
+        assert run("uno", "whoami", env=env).code in (0, 1)
+        assert run("uno", "call", SUBMIT_TOOL, "--args", '{"prompt": "a fox"}', env=env).code == 1
+    down = {"UNO_API_URL": f"http://127.0.0.1:{free_port()}"}
+    assert run("gptimg", "generate", "a fox", "--yes", env=down).code == 1
+    assert run("uno", "whoami", env=down).code == 1
+    assert run("gptimg", "logout", "--json").code == 0
+    assert run("uno", "logout").code == 0
+
+    for secret in (key, revoked, broke):
+        for argv, ran in runs:
+            shown = [a for a in argv if a not in (key, revoked, broke)]
+            assert_absent(secret, f"stdout of {shown}", ran.out)
+            assert_absent(secret, f"stderr of {shown}", ran.err)
+        checked = assert_no_file_holds(secret, user.data_dir, out, user.home / ".uno",
+                                       allowed=(user.credentials,))
+    assert checked >= 3, "the journal and the saved images must have been searched"
+    assert (user.data_dir / "journal.sqlite3").exists()
+
+
+def test_a_gateway_that_echoes_the_key_back_never_gets_it_printed(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli], inproc: Callable[..., Ran]
+) -> None:
+    key = "uno_echo_" + "0123456789abcdef" * 2
+
+    def echo(status: int, code: str) -> Callable[..., Answer]:
+        def answer(request: object) -> Answer:
+            sent = getattr(request, "headers", {}).get("authorization", "")
+            return Answer(status, {"error": code, "message": f"Invalid API key: {sent}", "detail": sent,
+                                   "meta": {"key": sent, "you_sent": {"token": sent}}}, headers={"X-Echo": sent})
+        return answer
+
+    scripted = make_scripted({"GET /v1/auth/me": echo(401, "invalid_api_key"),
+                              f"CALL {SUBMIT_TOOL}": echo(400, "invalid_arguments"),
+                              f"CALL {RESULT_TOOL}": echo(500, "upstream crashed")})
+    user = cli(scripted.base_url)
+    user.login(key, email=EMAIL)
+    runs = [
+        inproc(user, "gptimg", "whoami", "--json"),
+        inproc(user, "gptimg", "whoami"),
+        inproc(user, "gptimg", "login", "--key", key, "--json"),
+        inproc(user, "uno", "whoami"),
+        inproc(user, "uno", "login", "--key", key),
+        inproc(user, "uno", "call", SUBMIT_TOOL, "--args", '{"prompt": "a fox"}'),
+        inproc(user, "uno", "call", RESULT_TOOL, "--args", '{"job_id": "abc"}'),
+    ]
+    assert all(ran.code != 0 for ran in runs)
+    for ran in runs:
+        assert_absent(key, "output", ran.out + ran.err)
+    assert_no_file_holds(key, user.data_dir, user.home, allowed=(user.credentials,))
+
+    # In-process: the exceptions themselves (message, repr, details, body, traceback) hold no key.
+    with GatewayClient(scripted.base_url, key) as client:
+        for call in (client.me, lambda: client.submit({"prompt": "a fox"}), lambda: client.poll_result("abc", 0)):
+            try:
+                call()
+            except errors.GptimgError as exc:
+                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                text += str(exc) + repr(exc) + json.dumps(exc.to_dict(), default=str)
+                text += repr(getattr(exc, "body", None)) + repr(exc.details)
+                assert_absent(key, f"{type(exc).__name__}", text)
+            else:
+                raise AssertionError("the scripted gateway answered an error; the call must fail")
+        assert key not in repr(client)
+
+
+def test_transport_errors_carry_no_key() -> None:
+    key = "uno_transport_" + "9" * 32
+    with GatewayClient(f"http://127.0.0.1:{free_port()}", key) as client:
+        try:
+            client.me()
+        except errors.GptimgError as exc:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) + repr(exc.to_dict())
+            assert_absent(key, "a connection error", text)
+            assert exc.exit_code == 1
+        else:
+            raise AssertionError("nothing listens on that port")
