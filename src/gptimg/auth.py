@@ -41,6 +41,20 @@ class DeviceGrant:
     interval: int
     scope: str
 
+    def pending_payload(self, message: str) -> dict[str, Any]:
+        """The ``login --start`` answer both CLIs print, in uno-cli's shape and order."""
+        return {
+            "status": "pending",
+            "device_code": self.device_code,
+            "user_code": self.user_code,
+            "verification_uri": self.verification_uri,
+            "verification_uri_complete": self.verification_uri_complete,
+            "expires_in": self.expires_in,
+            "interval": self.interval,
+            "scope": self.scope,
+            "message": message,
+        }
+
 
 def _positive_int(value: Any, default: int) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:

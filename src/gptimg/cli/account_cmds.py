@@ -129,20 +129,10 @@ def login(
         return
     grant = auth.start_device_flow(client)
     if start:
-        data = {
-            "status": "pending",
-            "device_code": grant.device_code,
-            "user_code": grant.user_code,
-            "verification_uri": grant.verification_uri,
-            "verification_uri_complete": grant.verification_uri_complete,
-            "expires_in": grant.expires_in,
-            "interval": grant.interval,
-            "scope": grant.scope,
-            "message": (
-                "Have the user open verification_uri_complete and approve the code, "
-                "then run: gptimg login --poll DEVICE_CODE"
-            ),
-        }
+        data = grant.pending_payload(
+            "Have the user open verification_uri_complete and approve the code, "
+            "then run: gptimg login --poll DEVICE_CODE"
+        )
 
         def human() -> None:
             _show_code(grant, opened=False, why_not=None)

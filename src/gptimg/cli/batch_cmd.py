@@ -10,8 +10,6 @@ second leaves at once (the journal keeps everything for the next run).
 
 from __future__ import annotations
 
-import math
-import os
 import queue
 import signal
 import threading
@@ -24,44 +22,16 @@ import typer
 from gptimg import errors
 from gptimg.cli.app import app, session
 from gptimg.cli.confirm import confirm_spend
+from gptimg.cli.jobflow import resolve_out_dir
+from gptimg.cli.session import sandbox_delay
 
 if TYPE_CHECKING:
     from gptimg.batch.manifest import ManifestLine
     from gptimg.batch.runner import BatchRunner
     from gptimg.gateway import BackoffGate, GatewayClient
 
-#: ``--sandbox`` jobs finish after this many seconds unless ``GPTIMG_SANDBOX_DELAY`` says otherwise.
-DEFAULT_SANDBOX_DELAY = 3.0
 #: Failed/skipped lines listed one by one in the human summary; the rest are counted.
 MAX_LISTED_PROBLEMS = 20
-
-
-def _sandbox_delay() -> float:
-    raw = os.environ.get("GPTIMG_SANDBOX_DELAY", "").strip()
-    if not raw:
-        return DEFAULT_SANDBOX_DELAY
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 and math.isfinite(value)):
-        raise errors.InvalidConfig(f"GPTIMG_SANDBOX_DELAY must be a number of seconds >= 0, not {raw!r}.")
-    return value
-
-
-def _out_dir(raw: str | None) -> Path:
-    """``--out`` as an absolute folder, checked before any spend."""
-    path = Path(raw or ".").expanduser()
-    path = path if path.is_absolute() else Path.cwd() / path
-    if path.exists() and not path.is_dir():
-        raise errors.BadInput(f"--out {path} exists and is not a folder.", code="output_not_writable")
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise errors.BadInput(f"Cannot write into {probe}.", code="output_not_writable",
-                              hint="Pick another folder with --out DIR.")
-    return path
 
 
 class _Progress:
@@ -158,8 +128,8 @@ def batch(
     if manifest_format is not None and manifest_format not in ("jsonl", "csv"):
         raise errors.BadInput(f"--format must be jsonl or csv, not {manifest_format!r}.", code="usage")
     lines = load_manifest(manifest, fmt=manifest_format)
-    out_dir = _out_dir(out)
-    delay = _sandbox_delay() if sandbox else None
+    out_dir = resolve_out_dir(out)
+    delay = sandbox_delay() if sandbox else None
 
     # 2. One client for the whole batch: one pool sized for the workers, one shared backoff gate.
     if sandbox:

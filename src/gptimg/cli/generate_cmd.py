@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -31,23 +30,8 @@ from gptimg.cli.jobflow import (
     resume_command,
 )
 from gptimg.cli.progress import JobProgress
+from gptimg.cli.session import sandbox_delay
 from gptimg.styles import DEFAULT_SUBMIT_COST, SIZES, SUBMIT_TOOL
-
-#: ``--sandbox`` jobs finish after this many seconds unless ``GPTIMG_SANDBOX_DELAY`` says otherwise.
-DEFAULT_SANDBOX_DELAY = 3.0
-
-
-def _sandbox_delay() -> float:
-    raw = os.environ.get("GPTIMG_SANDBOX_DELAY", "").strip()
-    if not raw:
-        return DEFAULT_SANDBOX_DELAY
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 and math.isfinite(value)):
-        raise errors.InvalidConfig(f"GPTIMG_SANDBOX_DELAY must be a number of seconds >= 0, not {raw!r}.")
-    return value
 
 
 def _on_hold() -> None:
@@ -115,7 +99,7 @@ def generate(
             "--no-wait cannot be combined with --sandbox: the embedded sandbox stops when this command ends.",
             code="usage",
         )
-    delay = _sandbox_delay() if sandbox else None
+    delay = sandbox_delay() if sandbox else None
     uploads = [ref.original for ref in references if ref.needs_upload]
     if dry_run:
         preview = ",".join(ref.locator or f"<upload {ref.original}>" for ref in references) or None

@@ -6,6 +6,8 @@ nor the disk.
 
 from __future__ import annotations
 
+import math
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,24 @@ if TYPE_CHECKING:
     from gptimg.gateway import GatewayClient
     from gptimg.jobs import JobJournal
     from gptimg.sandbox import SandboxGateway
+
+
+#: ``--sandbox`` jobs finish after this many seconds unless ``GPTIMG_SANDBOX_DELAY`` says otherwise.
+DEFAULT_SANDBOX_DELAY = 3.0
+
+
+def sandbox_delay() -> float:
+    """How long an embedded sandbox's jobs take: short for a demo, configurable for tests."""
+    raw = os.environ.get("GPTIMG_SANDBOX_DELAY", "").strip()
+    if not raw:
+        return DEFAULT_SANDBOX_DELAY
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise errors.InvalidConfig(f"GPTIMG_SANDBOX_DELAY must be a number of seconds >= 0, not {raw!r}.")
+    return value
 
 
 @dataclass

@@ -117,20 +117,10 @@ def _login(ctx: Context, args: argparse.Namespace) -> None:
     grant = auth.start_device_flow(client)
     if args.start:
         Output.emit(
-            {
-                "status": "pending",
-                "device_code": grant.device_code,
-                "user_code": grant.user_code,
-                "verification_uri": grant.verification_uri,
-                "verification_uri_complete": grant.verification_uri_complete,
-                "expires_in": grant.expires_in,
-                "interval": grant.interval,
-                "scope": grant.scope,
-                "message": (
-                    "Please have the user open the verification_uri_complete link in a browser to "
-                    "authorize, then run: python bin/uno.py login --poll DEVICE_CODE"
-                ),
-            }
+            grant.pending_payload(
+                "Please have the user open the verification_uri_complete link in a browser to "
+                "authorize, then run: python bin/uno.py login --poll DEVICE_CODE"
+            )
         )
         return
     print(f"\nOpen this link to authorise:\n\n   {grant.verification_uri_complete}\n", file=sys.stderr)
