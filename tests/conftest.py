@@ -1,11 +1,24 @@
-"""Every test runs with a throw-away HOME and GPTIMG_HOME, and no real key in reach."""
+"""Every test runs with a throw-away HOME and GPTIMG_HOME, and no real key in reach.
+
+Tests always exercise this checkout's ``src``, in-process and in every subprocess,
+whatever copy of gptimg happens to be installed (an editable install of another
+clone would otherwise be tested instead, silently).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+if sys.path[0] != SRC:
+    sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+for _name in [m for m in sys.modules if m == "gptimg" or m.startswith("gptimg.")]:
+    del sys.modules[_name]
 
 
 @pytest.fixture(autouse=True)
