@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from gptimg import errors
+from gptimg.gateway._httpx import classify
 from gptimg.gateway.errormap import envelope_error, transport_error
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 
@@ -320,7 +321,7 @@ def test_connect_error_caused_by_ssl_error_is_a_tls_failure():
         except ssl.SSLError as inner:
             raise httpx.ConnectError("handshake failed") from inner
     except httpx.ConnectError as exc:
-        mapped = transport_error(exc, "gateway.test", request_sent=False)
+        mapped = transport_error(classify(exc), "gateway.test")
 
     assert isinstance(mapped, errors.TLSFailure)
 

@@ -1,4 +1,4 @@
-"""httpx, imported and configured for a fast start.
+"""The httpx wire: a pooled client for processes that make many requests, set up for a fast start.
 
 Two costs dominate a short agent call, and neither buys anything there:
 
@@ -18,10 +18,23 @@ Two costs dominate a short agent call, and neither buys anything there:
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 import threading
 import types
+from collections.abc import Iterator
 from typing import Any
+
+from gptimg.gateway.wire import (
+    CONNECT_TIMEOUT,
+    DNS,
+    DROPPED,
+    READ_TIMEOUT,
+    REFUSED,
+    TLS,
+    Timeouts,
+    WireFailure,
+)
 
 
 def _install_lazy_httpx_main() -> None:
@@ -128,4 +141,86 @@ def build_http_client(*, max_connections: int, user_agent: str) -> httpx.Client:
     )
 
 
-__all__ = ["httpx", "build_http_client", "LazyTLSTransport"]
+_DNS_MARKERS = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "getaddrinfo failed",
+    "no address associated",
+    "name resolution",
+)
+_TLS_MARKERS = ("ssl", "certificate", "tls")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def classify(exc: httpx.TransportError) -> WireFailure:
+    """Which kind of "no answer" an httpx exception is, and whether the request may have arrived."""
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return WireFailure(CONNECT_TIMEOUT, arrived=False)
+    if isinstance(exc, httpx.TimeoutException):
+        return WireFailure(READ_TIMEOUT, arrived=True)
+    if isinstance(exc, httpx.ConnectError):
+        text = " ".join(str(e).lower() for e in _chain(exc))
+        if any(isinstance(e, ssl.SSLError) for e in _chain(exc)) or any(m in text for m in _TLS_MARKERS):
+            return WireFailure(TLS, arrived=False)
+        if any(m in text for m in _DNS_MARKERS):
+            return WireFailure(DNS, arrived=False)
+        return WireFailure(REFUSED, arrived=False)
+    return WireFailure(DROPPED, arrived=True, detail=type(exc).__name__)
+
+
+class _Response:
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+
+    def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
+        try:
+            yield from self._response.iter_bytes(chunk_size)
+        except httpx.TransportError as exc:
+            raise classify(exc) from None
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class HttpxWire:
+    """One httpx client (one connection pool) for the whole process."""
+
+    def __init__(self, *, max_connections: int, user_agent: str, client: httpx.Client | None = None) -> None:
+        self._client = client or build_http_client(max_connections=max_connections, user_agent=user_agent)
+
+    def send(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes | None, timeouts: Timeouts
+    ) -> _Response:
+        request = self._client.build_request(
+            method,
+            url,
+            content=content,
+            headers=headers,
+            timeout=httpx.Timeout(
+                connect=timeouts.connect,
+                read=timeouts.read,
+                write=timeouts.write,
+                pool=timeouts.read + timeouts.connect,
+            ),
+        )
+        try:
+            return _Response(self._client.send(request, stream=True))
+        except httpx.TransportError as exc:
+            raise classify(exc) from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+__all__ = ["HttpxWire", "LazyTLSTransport", "build_http_client", "classify", "httpx"]

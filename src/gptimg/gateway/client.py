@@ -5,6 +5,8 @@ which calls are retried, how answers are parsed and errors typed. It never
 prints, prompts or reads the credentials file: it is handed a key.
 
 One client per process: its connection pool serves every poll and download.
+Bytes move through a ``Wire`` (httpx by default; the standard library for the
+agent CLI's short-lived processes), so httpx is imported only when it is used.
 """
 
 from __future__ import annotations
@@ -13,19 +15,14 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import IO, Any, Callable, TypeVar
+from typing import IO, Any, Callable, NamedTuple, TypeVar
+from urllib.parse import urlencode, urljoin
 
 from gptimg import __version__, errors
-from gptimg.gateway._httpx import build_http_client, httpx
-from gptimg.gateway.errormap import (
-    envelope_error,
-    is_retryable,
-    request_may_have_arrived,
-    transport_error,
-)
+from gptimg.gateway.errormap import envelope_error, is_retryable, transport_error
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
+from gptimg.gateway.wire import Headers, Response, Timeouts, Wire, WireFailure
 from gptimg.secrets import redact_text, strip_secrets
 from gptimg.styles import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
 
@@ -50,14 +47,17 @@ def user_agent() -> str:
     return f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
 
 
-@dataclass
-class ToolResult:
+# Records here are NamedTuples rather than dataclasses: this module is on the agent CLI's
+# start-up path, and importing ``dataclasses`` (and ``inspect``) would cost ~18 ms a call.
+
+
+class ToolResult(NamedTuple):
     """A successful ``/v1/call``: ``data`` already flattened from MCP content."""
 
     data: Any
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any]
     #: The whole success envelope, for callers that mirror it (the agent CLI).
-    envelope: dict[str, Any] = field(default_factory=dict)
+    envelope: dict[str, Any]
 
     @property
     def credits_used(self) -> int | float | None:
@@ -65,8 +65,7 @@ class ToolResult:
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-@dataclass
-class DownloadInfo:
+class DownloadInfo(NamedTuple):
     content_type: str
     size: int
 
@@ -106,13 +105,17 @@ class GatewayClient:
         *,
         retry: RetryPolicy | None = None,
         max_connections: int = 100,
-        http: httpx.Client | None = None,
+        wire: Wire | None = None,
         on_retry: RetryListener | None = None,
     ) -> None:
         self.base_url = validate_base_url(base_url)
         self._api_key = api_key or None
         self._retry = retry or RetryPolicy()
-        self._http = http or build_http_client(max_connections=max_connections, user_agent=user_agent())
+        if wire is None:
+            from gptimg.gateway._httpx import HttpxWire
+
+            wire = HttpxWire(max_connections=max_connections, user_agent=user_agent())
+        self._wire = wire
         self._host = origin(self.base_url)[1]
         self.on_retry = on_retry
 
@@ -131,7 +134,7 @@ class GatewayClient:
         return clone
 
     def close(self) -> None:
-        self._http.close()
+        self._wire.close()
 
     def __enter__(self) -> GatewayClient:
         return self
@@ -142,7 +145,7 @@ class GatewayClient:
     # --- one attempt ------------------------------------------------------------------
 
     def _headers(self, *, auth: bool, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": user_agent()}
         if content_type:
             headers["Content-Type"] = content_type
         if auth:
@@ -151,8 +154,8 @@ class GatewayClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _timeout(self, read: float) -> httpx.Timeout:
-        return httpx.Timeout(connect=CONNECT_TIMEOUT, read=read, write=30.0, pool=read + CONNECT_TIMEOUT)
+    def _timeouts(self, read: float) -> Timeouts:
+        return Timeouts(connect=CONNECT_TIMEOUT, read=read)
 
     def _exchange(
         self,
@@ -167,31 +170,33 @@ class GatewayClient:
         read_timeout: float,
         paid: bool = False,
         envelope_errors: bool = True,
-    ) -> tuple[int, Any, httpx.Headers]:
+    ) -> tuple[int, Any, Headers]:
         """Send once; return (status, parsed body, headers) or raise a typed error."""
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             content_type = "application/json"
-        request = self._http.build_request(
-            method,
-            self.base_url + path,
-            content=content,
-            params={k: v for k, v in (params or {}).items() if v is not None} or None,
-            headers=self._headers(auth=auth, content_type=content_type),
-            timeout=self._timeout(read_timeout),
-        )
+        url = self.base_url + path
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if query:
+            url += "?" + urlencode(query)
         try:
-            response = self._http.send(request, stream=True)
+            response = self._wire.send(
+                method,
+                url,
+                headers=self._headers(auth=auth, content_type=content_type),
+                content=content,
+                timeouts=self._timeouts(read_timeout),
+            )
             try:
                 raw = _read_capped(response, MAX_JSON_BYTES)
             finally:
                 response.close()
-        except httpx.TransportError as exc:
-            if paid and request_may_have_arrived(exc):
+        except WireFailure as failure:
+            if paid and failure.arrived:
                 raise errors.SubmitOutcomeUnknown(
                     f"The submit reached {self._host} but no answer came back; it may have been charged."
                 ) from None
-            raise transport_error(exc, self._host, request_sent=request_may_have_arrived(exc)) from None
+            raise transport_error(failure, self._host) from None
         if raw is None:
             raise errors.InvalidResponse(
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
@@ -216,14 +221,14 @@ class GatewayClient:
             raise failure
         return response.status_code, body, response.headers
 
-    def _parse(self, status: int, raw: bytes, headers: httpx.Headers, *, paid: bool) -> Any:
+    def _parse(self, status: int, raw: bytes, headers: Headers, *, paid: bool) -> Any:
         if not raw.strip():
             return {}
         try:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             pass
-        kind = headers.get("content-type", "unknown type").split(";")[0]
+        kind = (headers.get("content-type") or "unknown type").split(";")[0]
         message = f"{self._host} answered HTTP {status} with {kind}, not JSON."
         if status == 401:
             raise errors.InvalidApiKey(message, status=status, body=None)
@@ -426,27 +431,29 @@ class GatewayClient:
                 if expected is not None and expected.isdigit() and int(expected) != size:
                     raise errors.ConnectionFailed(f"The download from {_host_of(url)} was cut off.")
                 sink.flush()
-                return DownloadInfo(content_type=response.headers.get("content-type", ""), size=size)
+                return DownloadInfo(content_type=response.headers.get("content-type") or "", size=size)
 
         return self._retrying(attempt, retry=True)
 
     @contextmanager
-    def _open_download(self, url: str) -> Iterator[httpx.Response]:
+    def _open_download(self, url: str) -> Iterator[Response]:
         current = url
         for _ in range(6):
-            headers = {"Accept": "image/*,*/*;q=0.5"}
+            headers = {"Accept": "image/*,*/*;q=0.5", "User-Agent": user_agent()}
             if self._api_key is not None and same_origin(current, self.base_url):
                 headers["Authorization"] = f"Bearer {self._api_key}"
-            request = self._http.build_request(
-                "GET", current, headers=headers, timeout=self._timeout(DOWNLOAD_READ_TIMEOUT)
-            )
             try:
-                response = self._http.send(request, stream=True)
-            except httpx.TransportError as exc:
-                raise transport_error(exc, _host_of(current), request_sent=True) from None
-            if response.is_redirect and response.headers.get("location"):
-                current = str(response.url.join(response.headers["location"]))
+                response = self._wire.send(
+                    "GET", current, headers=headers, content=None, timeouts=self._timeouts(DOWNLOAD_READ_TIMEOUT)
+                )
+            except WireFailure as failure:
+                raise transport_error(failure, _host_of(current)) from None
+            location = response.headers.get("location")
+            if response.status_code in _REDIRECTS and location:
+                current = urljoin(current, location)
                 response.close()
+                if current.split(":", 1)[0].lower() not in ("http", "https"):
+                    raise errors.InvalidResponse(f"Refusing a redirect to a non-http(s) URL from {_host_of(url)}.")
                 continue
             try:
                 if response.status_code >= 400:
@@ -470,8 +477,8 @@ class GatewayClient:
                     )
                 try:
                     yield response
-                except httpx.TransportError as exc:
-                    raise transport_error(exc, _host_of(current), request_sent=True) from None
+                except WireFailure as failure:
+                    raise transport_error(failure, _host_of(current)) from None
             finally:
                 response.close()
             return
@@ -487,7 +494,10 @@ def _outcome_unknown(body: Any) -> bool:
     return isinstance(meta, dict) and meta.get("outcome") == "outcome_unknown"
 
 
-def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _read_capped(response: Response, limit: int) -> bytes | None:
     """The body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -1,4 +1,4 @@
-"""The one place where httpx exceptions and gateway error envelopes become gptimg errors.
+"""The one place where transport failures and gateway error envelopes become gptimg errors.
 
 Everything else catches ``GptimgError`` subclasses only. Messages name the host,
 never the request headers, so the key cannot end up in an exception.
@@ -6,63 +6,31 @@ never the request headers, so the key cannot end up in an exception.
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from gptimg import errors
+from gptimg.gateway import wire
 from gptimg.gateway.retry import parse_retry_after
-
-_DNS_MARKERS = (
-    "name or service not known",
-    "nodename nor servname",
-    "temporary failure in name resolution",
-    "getaddrinfo failed",
-    "no address associated",
-    "name resolution",
-)
-_TLS_MARKERS = ("ssl", "certificate", "tls")
+from gptimg.gateway.wire import WireFailure
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def transport_error(exc: httpx.TransportError, host: str, *, request_sent: bool) -> errors.GptimgError:
-    """Classify a failure to get any HTTP answer.
-
-    ``request_sent`` says the request may have reached the server (the error came
-    while reading the answer), which matters only for a paid submit.
-    """
-    text = " ".join(str(e).lower() for e in _chain(exc))
-    if isinstance(exc, httpx.TimeoutException):
-        phase = "connect to" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "answer from"
-        return errors.RequestTimeout(f"Timed out waiting to {phase} {host}.")
-    if isinstance(exc, httpx.ConnectError):
-        if any(isinstance(e, ssl.SSLError) for e in _chain(exc)) or any(m in text for m in _TLS_MARKERS):
-            return errors.TLSFailure(f"TLS handshake with {host} failed.")
-        if any(m in text for m in _DNS_MARKERS):
-            return errors.DNSFailure(f"Could not resolve {host}.", hint="Check the host name and your DNS/network.")
+def transport_error(failure: WireFailure, host: str) -> errors.GptimgError:
+    """The public error for a request that got no (complete) HTTP answer."""
+    if failure.kind == wire.CONNECT_TIMEOUT:
+        return errors.RequestTimeout(f"Timed out waiting to connect to {host}.")
+    if failure.kind == wire.READ_TIMEOUT:
+        return errors.RequestTimeout(f"Timed out waiting to answer from {host}.")
+    if failure.kind == wire.TLS:
+        return errors.TLSFailure(f"TLS handshake with {host} failed.")
+    if failure.kind == wire.DNS:
+        return errors.DNSFailure(f"Could not resolve {host}.", hint="Check the host name and your DNS/network.")
+    if failure.kind == wire.REFUSED:
         return errors.ConnectionRefused(
             f"Could not connect to {host}: connection refused or unreachable.",
             hint="Is the gateway up and the URL right? (--base-url / UNO_API_URL)",
         )
-    if request_sent:
-        return errors.ConnectionFailed(f"The connection to {host} dropped before the answer arrived.")
-    return errors.ConnectionFailed(f"Network error talking to {host}.")
-
-
-def request_may_have_arrived(exc: httpx.TransportError) -> bool:
-    """Could the server have received and acted on the request?"""
-    return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    return errors.ConnectionFailed(f"The connection to {host} dropped before the answer arrived.")
 
 
 def _retry_after(headers: Mapping[str, str], body: Any) -> float | None:
@@ -140,12 +108,3 @@ def is_retryable(exc: errors.GptimgError) -> bool:
             return False
         return exc.status in (502, 503, 504)
     return isinstance(exc, (errors.ConnectionFailed, errors.RequestTimeout))
-
-
-@contextmanager
-def mapped_transport_errors(host: str) -> Iterator[None]:
-    """Turn httpx transport failures inside the block into gptimg errors."""
-    try:
-        yield
-    except httpx.TransportError as exc:
-        raise transport_error(exc, host, request_sent=request_may_have_arrived(exc)) from None

@@ -34,6 +34,21 @@ DRY_RUN_NOTE = (
 )
 
 
+def _one_shot_wire() -> Any:
+    """The standard library's HTTP for a process that makes one or two requests.
+
+    Importing httpx would cost more than the call itself; behind a proxy the
+    httpx wire (which reads the proxy settings) is used instead.
+    """
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+                                             "ALL_PROXY", "all_proxy")):
+        return None
+    from gptimg.gateway.client import user_agent
+    from gptimg.gateway.stdlib_wire import StdlibWire
+
+    return StdlibWire(user_agent())
+
+
 class Context:
     """What every command needs: the gateway URL, the credentials store, one client."""
 
@@ -46,7 +61,7 @@ class Context:
         from gptimg.gateway import GatewayClient, resolve_base_url
 
         if self._client is None:
-            self._client = GatewayClient(resolve_base_url(self._base_url_flag))
+            self._client = GatewayClient(resolve_base_url(self._base_url_flag), wire=_one_shot_wire())
         return self._client.with_key(api_key) if api_key else self._client
 
     def authed_client(self) -> GatewayClient:

@@ -1,0 +1,64 @@
+"""What ``GatewayClient`` needs from an HTTP library, and nothing more.
+
+The client owns policy (which origin gets the key, timeouts, retries, error
+types); a wire only moves bytes. Two wires exist: httpx (pooled, for the human
+CLI and batches, where one process makes many requests) and the standard
+library's ``http.client`` (for the agent CLI, where a process makes one or two
+requests and importing httpx would cost more than the call itself).
+
+A wire reports "no HTTP answer" as ``WireFailure``; ``errormap`` turns that into
+the public error types, so both wires fail in exactly the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple, Protocol
+
+#: ``WireFailure.kind`` values.
+REFUSED = "refused"  # nothing listening / unreachable: certainly not sent
+DNS = "dns"  # the host name did not resolve: not sent
+TLS = "tls"  # the handshake failed: not sent
+CONNECT_TIMEOUT = "connect_timeout"  # not sent
+READ_TIMEOUT = "read_timeout"  # sent; no answer in time
+DROPPED = "dropped"  # sent (maybe in part); the connection broke before a full answer
+
+
+class Timeouts(NamedTuple):
+    connect: float
+    read: float
+    write: float = 30.0
+
+
+class WireFailure(Exception):
+    """No (complete) HTTP answer. ``arrived`` says the server may have acted on the request."""
+
+    def __init__(self, kind: str, *, arrived: bool, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.arrived = arrived
+
+
+class Headers(Protocol):
+    def get(self, name: str, default: str | None = None) -> str | None: ...  # case-insensitive
+
+
+class Response(Protocol):
+    status_code: int
+    headers: Headers
+
+    def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
+        """The body in chunks; a broken connection mid-body raises ``WireFailure(DROPPED)``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Wire(Protocol):
+    def send(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes | None, timeouts: Timeouts
+    ) -> Response:
+        """Send one request and return once the status line and headers are in (body still streaming)."""
+        ...
+
+    def close(self) -> None: ...
