@@ -17,12 +17,10 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gptimg.errors import CredentialsCorrupt, GptimgError, NotLoggedIn
 
@@ -33,9 +31,12 @@ def default_credentials_path() -> Path:
     return Path.home() / ".uno" / "credentials.json"
 
 
-@dataclass(frozen=True)
-class ActiveKey:
-    """The key to use and where it came from (never printed, only its source)."""
+class ActiveKey(NamedTuple):
+    """The key to use and where it came from (never printed, only its source).
+
+    A NamedTuple, not a dataclass: this module is on the agent CLI's start-up path,
+    and ``dataclasses`` (with ``inspect``) costs more to import than the call it serves.
+    """
 
     api_key: str
     source: str  # "env" or "file"
@@ -189,6 +190,8 @@ class CredentialStore:
         return backup
 
     def _write(self, accounts: list[dict[str, Any]]) -> None:
+        import tempfile  # only when writing; reads stay cheap for the agent CLI
+
         payload = json.dumps(accounts, indent=2, ensure_ascii=False).encode("utf-8")
         fd, temp_name = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=self.path.parent)
         try:

@@ -7,11 +7,9 @@ retried here: the caller decides, with the user.
 
 from __future__ import annotations
 
-import email.utils
 import random
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 #: HTTP statuses that say "try again": rate limited, or a gateway/proxy hiccup.
@@ -28,6 +26,8 @@ def parse_retry_after(value: str | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # only for the rare HTTP-date form; costs ~18 ms to import
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
@@ -64,21 +64,38 @@ class BackoffGate:
             self._sleep(remaining)
 
 
-@dataclass
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded by attempts and by total time."""
+    """Exponential backoff with full jitter, bounded by attempts and by total time.
 
-    max_attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    #: Give up retrying once this much time has been spent waiting.
-    max_total_wait: float = 180.0
-    #: Refused connections tolerated in a row: a gateway that is down should fail fast,
-    #: while a restarting one gets a moment (dropped connections and 5xx get the full budget).
-    max_refused: int = 3
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
-    gate: BackoffGate | None = None
+    A plain class, not a dataclass: it is built on the agent CLI's start-up path,
+    where importing ``dataclasses`` would cost more than the retry logic itself.
+    """
+
+    def __init__(
+        self,
+        max_attempts: int = 6,
+        base_delay: float = 0.5,
+        max_delay: float = 20.0,
+        max_total_wait: float = 180.0,
+        max_refused: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        gate: BackoffGate | None = None,
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        #: Give up retrying once this much time has been spent waiting.
+        self.max_total_wait = max_total_wait
+        #: Refused connections tolerated in a row: a gateway that is down should fail fast,
+        #: while a restarting one gets a moment (dropped connections and 5xx get the full budget).
+        self.max_refused = max_refused
+        self.sleep = sleep
+        self.rng = rng if rng is not None else random.Random()
+        self.gate = gate
+
+    def __repr__(self) -> str:
+        return f"RetryPolicy(max_attempts={self.max_attempts}, base_delay={self.base_delay}, max_delay={self.max_delay})"
 
     def delay_for(self, attempt: int, retry_after: float | None = None) -> float:
         """Wait before attempt ``attempt + 1`` (attempt counts from 1)."""
