@@ -244,12 +244,12 @@ def _parse_arguments(raw: str | None) -> dict[str, Any]:
 
 def _check_size(arguments: dict[str, Any]) -> None:
     """100 KB once serialised, counting each inline image as the short URL it will become."""
-    from gptimg.references import split_reference_list
-
     sized = dict(arguments)
     for name in REFERENCE_FIELDS:
         value = sized.get(name)
         if isinstance(value, str) and "data:" in value:
+            from gptimg.references import split_reference_list  # only when there is an inline image
+
             sized[name] = ",".join("x" * 100 if p.startswith("data:") else p for p in split_reference_list(value))
     if len(json.dumps(sized, ensure_ascii=False)) > MAX_ARGUMENTS_CHARS:
         fail_message("Arguments too large (max 100KB)", hint="Shorten the prompt or pass fewer inline images.")
