@@ -7,10 +7,12 @@ retried here: the caller decides, with the user.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import random
 
 #: HTTP statuses that say "try again": rate limited, or a gateway/proxy hiccup.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -79,7 +81,7 @@ class RetryPolicy:
         max_total_wait: float = 180.0,
         max_refused: int = 3,
         sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
+        rng: random.Random | None = None,  # created on the first retry: most calls never need one
         gate: BackoffGate | None = None,
     ) -> None:
         self.max_attempts = max_attempts
@@ -91,8 +93,16 @@ class RetryPolicy:
         #: while a restarting one gets a moment (dropped connections and 5xx get the full budget).
         self.max_refused = max_refused
         self.sleep = sleep
-        self.rng = rng if rng is not None else random.Random()
+        self._rng = rng
         self.gate = gate
+
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            import random
+
+            self._rng = random.Random()
+        return self._rng
 
     def __repr__(self) -> str:
         return f"RetryPolicy(max_attempts={self.max_attempts}, base_delay={self.base_delay}, max_delay={self.max_delay})"

@@ -7,7 +7,6 @@ plain HTTP to a loopback address, where the sandbox gateway lives.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from urllib.parse import urlsplit
 
@@ -47,8 +46,10 @@ def validate_base_url(raw: str) -> str:
 
 def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+    if host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost"):
+        return True  # the common cases, without importing ipaddress on the agent path
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
