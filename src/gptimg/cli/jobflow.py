@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gptimg import errors
 from gptimg.cli.app import session
-from gptimg.cli.progress import JobProgress
-from gptimg.gateway import GatewayClient
-from gptimg.jobs import JobJournal, JobOutcome, SubmittedJob, finish_job
+
+if TYPE_CHECKING:  # imported where used: building the app (and --help) needs neither httpx nor the journal
+    from gptimg.cli.progress import JobProgress
+    from gptimg.gateway import GatewayClient
+    from gptimg.jobs import JobJournal, JobOutcome, SubmittedJob
 
 #: A job that is not done after this long is reported as still running (exit 6), not waited on forever.
 DEFAULT_TIMEOUT = 600.0
@@ -103,6 +105,9 @@ def fetch_job(
     progress: JobProgress | None = None,
 ) -> JobOutcome:
     """Poll (free) and download with the progress display up; it is gone before anything else prints."""
+    from gptimg.cli.progress import JobProgress
+    from gptimg.jobs import finish_job
+
     progress = progress or JobProgress(session.output.err, job_id=job_id, estimated=estimated, started=started)
     with progress:
         return finish_job(

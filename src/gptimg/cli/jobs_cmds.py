@@ -13,14 +13,16 @@ import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from gptimg import errors
 from gptimg.cli.app import app, session
 from gptimg.cli.jobflow import DEFAULT_TIMEOUT, fetch_job, job_in_flight, report_outcome, resolve_out_dir
-from gptimg.jobs.journal import JobRecord
+
+if TYPE_CHECKING:
+    from gptimg.jobs.journal import JobRecord
 
 PROMPT_WIDTH = 40
 _STATUS_STYLE = {"done": "green", "error": "red", "unknown": "yellow", "rejected": "red", "running": "cyan"}

@@ -11,22 +11,48 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg.errors import GptimgError
 from gptimg.secrets import strip_secrets
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
 class Output:
     json_mode: bool = False
     secrets: list[str] = field(default_factory=list)
-    out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
     #: True once an envelope is on stdout: a second one would break ``json.loads`` for the reader.
     emitted: bool = False
+    _out: Console | None = field(default=None, repr=False)
+    _err: Console | None = field(default=None, repr=False)
+
+    # The consoles are made on first use: ``--version`` and a ``--json`` answer never load rich's console.
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(soft_wrap=True, highlight=False)
+        return self._out
+
+    @out.setter
+    def out(self, console: Console) -> None:
+        self._out = console
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, soft_wrap=True, highlight=False)
+        return self._err
+
+    @err.setter
+    def err(self, console: Console) -> None:
+        self._err = console
 
     def emit_json(self, payload: dict[str, Any]) -> None:
         text = json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=False, default=str)

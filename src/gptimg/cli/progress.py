@@ -16,14 +16,10 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group, RenderableType
-from rich.progress_bar import ProgressBar
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
-
 if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
     from rich.live import Live
+    from rich.spinner import Spinner
 
     from gptimg.jobs.download import SavedImage
     from gptimg.jobs.pipeline import SubmittedJob
@@ -65,7 +61,7 @@ class JobProgress:
         self.saved_images: list[SavedImage] = []
         self._lock = threading.Lock()
         self._live: Live | None = None
-        self._spinner = Spinner("dots", style="cyan")
+        self._spinner: Spinner | None = None  # made on the first draw: plain mode never needs it
         self._last_plain: tuple[str, float] | None = None
 
     # --- context ----------------------------------------------------------------------
@@ -125,6 +121,12 @@ class JobProgress:
     # --- drawing ----------------------------------------------------------------------
 
     def render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
         with self._lock:
             elapsed = time.monotonic() - self.started
             estimated = self.estimated
@@ -134,6 +136,8 @@ class JobProgress:
         label = status
         if status == "downloading" and saved:
             label = f"downloading ({saved} saved)"
+        if self._spinner is None:
+            self._spinner = Spinner("dots", style="cyan")
         self._spinner.update(text=Text(f" {label}", style="bold"))
         line = Table.grid(padding=(0, 1))
         line.add_column(min_width=24)  # wide enough for "downloading (4 saved)", so the bar never jumps

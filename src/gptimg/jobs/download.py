@@ -12,15 +12,16 @@ import contextlib
 import errno
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg import errors
-from gptimg.gateway import GatewayClient
 from gptimg.imagetypes import EXTENSION_FOR_TYPE, SNIFF_BYTES, sniff_image_type
 from gptimg.jobs.naming import existing_image, image_stem, inside
+
+if TYPE_CHECKING:  # annotations only
+    from gptimg.gateway import GatewayClient
 
 #: An image bigger than this is not what the model makes.
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -147,6 +148,8 @@ def save_job_images(
     numbered = list(enumerate(items, start=1))
     if len(numbered) == 1:
         return [one(*numbered[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_DOWNLOADS, len(numbered))) as pool:
         futures = [pool.submit(one, index, item) for index, item in numbered]
         return [future.result() for future in futures]

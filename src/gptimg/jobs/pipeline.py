@@ -9,15 +9,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from gptimg import errors
-from gptimg.gateway import GatewayClient
 from gptimg.jobs.download import SavedImage, save_job_images
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
 from gptimg.jobs.signals import paid_section
 from gptimg.params import GenerationRequest
 from gptimg.styles import DEFAULT_ESTIMATED_SECONDS, MAX_WAIT_SECONDS
+
+if TYPE_CHECKING:  # annotations only: importing the journal (``gptimg jobs``) does not load httpx
+    from gptimg.gateway import GatewayClient
 
 FINAL_STATES = ("done", "error")
 #: A server that answers a long-poll at once (ignoring wait_seconds) is paced to this.
@@ -156,7 +158,8 @@ def wait_for_job(
     """Long-poll until the job is done (its data) or failed (``JobFailed``) or time is up.
 
     No sleep between polls: the server already held each one up to 50 s and
-    answers the moment the job ends.
+    answers the moment the job ends. ``on_first_answer`` runs once, when the first
+    answer finds the job still open (queued or running).
     """
     began = clock()
     started = began if started is None else started
@@ -171,7 +174,9 @@ def wait_for_job(
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
             raise errors.InvalidResponse(f"The result for job {job_id} has no status.", body=data)
         status = data["status"]
-        if first and on_first_answer is not None:
+        if first and on_first_answer is not None and status not in FINAL_STATES:
+            # Only an open job is worth a "running" row: a first answer of done or error is
+            # written as such by the caller at once (one journal commit fewer per job).
             on_first_answer()
         first = False
         observer.status(job_id, status, clock() - started, estimated)
