@@ -79,7 +79,8 @@ def encode_grid_png(width: int, height: int, seed: bytes) -> bytes:
     return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 1)) + IEND_CHUNK
 
 
-@functools.lru_cache(maxsize=32)
+#: Enough for every image of a wave of 32 four-image jobs (a PNG here is ~30 KB).
+@functools.lru_cache(maxsize=256)
 def render_image(prompt: str, style: str | None, size: str, index: int) -> bytes:
     """The job's ``index``-th image, identical every time it is asked for."""
     width, height = image_dimensions(size)
