@@ -250,6 +250,13 @@ class InvalidResponse(GatewayError):
     hint = "The server did not answer like an Uno gateway. Check --base-url / UNO_API_URL."
 
 
+class LineAlreadySubmitted(GptimgError):
+    """Another run (another process) submitted this batch line first; it is not paid for twice."""
+
+    code = "already_submitted"
+    hint = "Another gptimg run submitted this line at the same moment; see: gptimg jobs"
+
+
 class SubmitOutcomeUnknown(GatewayError):
     """A paid submit may have reached the gateway but no answer came back. Never resent."""
 

@@ -344,6 +344,16 @@ class BatchRunner:
             locators.append(known)
         return ",".join(locators)
 
+    def _claimed_elsewhere(self, line: ManifestLine) -> Callable[[JobRecord], bool]:
+        """A journal row that means this line is already paid for (or may be): the planner's rule."""
+        gateway = self.client.base_url
+        taken = (*journal_states.OPEN_STATES, journal_states.DONE, journal_states.SUBMITTING, journal_states.UNKNOWN)
+
+        def claimed(record: JobRecord) -> bool:
+            return record.status in taken and _same_request(record, line) and same_gateway(record.gateway, gateway)
+
+        return claimed
+
     def _submit_and_await(self, line: ManifestLine) -> LineResult | None:
         request = GenerationRequest(prompt=line.prompt, size=line.size, n=line.n, style=line.style,
                                     references=line.refs)
@@ -358,7 +368,13 @@ class BatchRunner:
                     self.client, self.journal, request,
                     reference_field=reference_field, account=self.settings.account,
                     out_dir=self.settings.out_dir, batch_key=line.key, name=line.name,
+                    conflicts=self._claimed_elsewhere(line),
                 )
+            except errors.LineAlreadySubmitted as exc:
+                # Another run took this line between our plan and our submit: it pays, we don't.
+                self._release()
+                return LineResult(line, SKIPPED, error=f"another gptimg run submitted this line: {exc.message}",
+                                  code=exc.code)
             except errors.RateLimited as exc:
                 # Refused, nothing charged: everyone backs off, then this line tries again.
                 self.gate.push(exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** attempt))

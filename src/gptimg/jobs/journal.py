@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from gptimg.errors import LineAlreadySubmitted
 from gptimg.home import data_dir
 
 JOURNAL_FILENAME = "journal.sqlite3"
@@ -189,10 +190,21 @@ class JobJournal:
         out_dir: str | None = None,
         batch_key: str | None = None,
         name: str | None = None,
+        conflicts: Callable[[JobRecord], bool] | None = None,
     ) -> int:
-        """Before the submit is sent: returns the row id to attach the job id to."""
+        """Before the submit is sent: returns the row id to attach the job id to.
+
+        With ``conflicts``, a batch line is claimed atomically: if any row under the same
+        ``batch_key`` matches it (another process got there first), nothing is written and
+        ``LineAlreadySubmitted`` is raised. The check and the insert share one write lock,
+        so two processes running one manifest can never both pay for a line.
+        """
         now = _now()
         with self._transaction() as db:
+            if batch_key is not None and conflicts is not None:
+                rows = db.execute("SELECT * FROM jobs WHERE batch_key = ?", (batch_key,)).fetchall()
+                if any(conflicts(JobRecord.from_row(row)) for row in rows):
+                    raise LineAlreadySubmitted(f"Batch line {batch_key!r} was submitted by another run.")
             cursor = db.execute(
                 "INSERT INTO jobs (created_at, updated_at, status, gateway, account, prompt, style, size, n,"
                 " reference_urls, out_dir, batch_key, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -87,6 +87,7 @@ def submit_job(
     out_dir: Path | None = None,
     batch_key: str | None = None,
     name: str | None = None,
+    conflicts: Callable[[JobRecord], bool] | None = None,
     on_hold: Callable[[], None] | None = None,
     on_submitted: Callable[[SubmittedJob], None] | None = None,
 ) -> SubmittedJob:
@@ -109,6 +110,7 @@ def submit_job(
         out_dir=str(out_dir) if out_dir is not None else None,
         batch_key=batch_key,
         name=name,
+        conflicts=conflicts,
     )
     with paid_section(on_hold):
         try:
