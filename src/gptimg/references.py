@@ -12,8 +12,7 @@ import base64
 import binascii
 import os
 import re
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from gptimg.errors import InvalidArguments
 from gptimg.imagetypes import SNIFF_BYTES, TYPE_FOR_EXTENSION, sniff_image_type
@@ -25,8 +24,7 @@ _NEXT_ITEM = ("http://", "https://", "data:")
 Uploader = Callable[[bytes, str], str]
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """One checked reference: either a locator to pass on as is, or bytes still to upload."""
 
     original: str

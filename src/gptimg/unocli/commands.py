@@ -257,9 +257,11 @@ def _check_size(arguments: dict[str, Any]) -> None:
 
 def _reference_plan(arguments: dict[str, Any]) -> dict[str, list[Any]]:
     """Check every reference of a submit locally (existence, type, size) before anything is sent."""
+    plan: dict[str, list[Any]] = {}
+    if not any(arguments.get(name) for name in REFERENCE_FIELDS):
+        return plan
     from gptimg.references import check_references, split_reference_list
 
-    plan: dict[str, list[Any]] = {}
     for name in REFERENCE_FIELDS:
         value = arguments.get(name)
         if isinstance(value, str) and value.strip():
