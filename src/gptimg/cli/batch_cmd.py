@@ -157,11 +157,11 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
     from gptimg.batch.contact_sheet import write_contact_sheet
     from gptimg.batch.ratelimit import RateLimiter
     from gptimg.batch.runner import FETCH, NEW, RESUME, BatchRunner, BatchSettings
-    from gptimg.styles import DEFAULT_SUBMIT_COST
+    from gptimg.cli.pricing import read_cost_and_balance
 
     output = session.output
     journal = session.journal()
-    cost = client.submit_cost(DEFAULT_SUBMIT_COST)
+    cost, balance = read_cost_and_balance(client)
     events: queue.Queue[Any] = queue.Queue()
     runner = BatchRunner(
         client, journal, lines,
@@ -180,9 +180,6 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
         plan_text += f", {new - allowed} skipped by --max-credits"
     output.info(f"[dim]{plan_text}.[/]")
     if allowed:
-        balance_raw = client.me().get("credits")
-        balance = float(balance_raw) if isinstance(balance_raw, (int, float)) and not isinstance(balance_raw, bool) \
-            else None
         total = allowed * cost
         if balance is not None and balance < total:
             raise errors.InsufficientCredits(

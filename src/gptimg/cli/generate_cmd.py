@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -30,49 +29,15 @@ from gptimg.cli.jobflow import (
     resolve_out_dir,
     resume_command,
 )
+from gptimg.cli.pricing import read_cost_and_balance
 from gptimg.cli.session import sandbox_delay
-from gptimg.styles import DEFAULT_SUBMIT_COST, SIZES, SUBMIT_TOOL
-
-if TYPE_CHECKING:
-    from gptimg.gateway import GatewayClient
+from gptimg.styles import SIZES, SUBMIT_TOOL
 
 
 def _on_hold() -> None:
     # Runs inside a signal handler: plain write, no rich (its console lock may be held right now).
     sys.stderr.write("\nFinishing the submit so the paid job is not lost (one moment)...\n")
     sys.stderr.flush()
-
-
-def _cost_and_balance(client: GatewayClient) -> tuple[float, float | None]:
-    """The submit's price and the balance, both free reads, asked at once: one round trip, not two.
-
-    Failures come out as they did when the two were asked one after the other: the
-    price's first (``submit_cost`` falls back to the default on a gateway error, so
-    that is only ever a bug), then the balance's. A Ctrl-C does not wait for the price.
-    """
-    box: list[Any] = []
-
-    def read_cost() -> None:
-        try:
-            box.append(client.submit_cost(DEFAULT_SUBMIT_COST))
-        except BaseException as exc:  # handed to the main thread below
-            box.append(exc)
-
-    reader = threading.Thread(target=read_cost, name="gptimg-cost", daemon=True)
-    reader.start()
-    try:
-        credits = client.me().get("credits")
-    except Exception:
-        reader.join()
-        if box and isinstance(box[0], BaseException):
-            raise box[0] from None
-        raise
-    reader.join()
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    cost = box[0]
-    balance = float(credits) if isinstance(credits, (int, float)) and not isinstance(credits, bool) else None
-    return cost, balance
 
 
 def _dry_run(arguments: dict[str, Any], uploads: list[str], out_dir: Path, sandbox: bool) -> None:
@@ -147,7 +112,7 @@ def generate(
         session.use_sandbox(delay=delay)
         session.output.info(f"[dim]Sandbox gateway at {session.base_url()} (test credits, nothing real).[/]")
     client = session.client()
-    cost, balance = _cost_and_balance(client)
+    cost, balance = read_cost_and_balance(client)
     summary = [("prompt", request.prompt), ("style", request.style or "(none)"), ("size", request.size)]
     summary.append(("images", str(request.n)))
     if references:

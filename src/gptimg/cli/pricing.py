@@ -1,0 +1,43 @@
+"""What a submit costs and what the account has: two free reads, asked at once."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from gptimg.styles import DEFAULT_SUBMIT_COST
+
+if TYPE_CHECKING:
+    from gptimg.gateway import GatewayClient
+
+
+def read_cost_and_balance(client: GatewayClient) -> tuple[float, float | None]:
+    """The submit's price and the balance, both free reads, asked at once: one round trip, not two.
+
+    Failures come out as they did when the two were asked one after the other: the
+    price's first (``submit_cost`` falls back to the default on a gateway error, so
+    that is only ever a bug), then the balance's. A Ctrl-C does not wait for the price.
+    """
+    box: list[Any] = []
+
+    def read_cost() -> None:
+        try:
+            box.append(client.submit_cost(DEFAULT_SUBMIT_COST))
+        except BaseException as exc:  # handed to the main thread below
+            box.append(exc)
+
+    reader = threading.Thread(target=read_cost, name="gptimg-cost", daemon=True)
+    reader.start()
+    try:
+        credits = client.me().get("credits")
+    except Exception:
+        reader.join()
+        if box and isinstance(box[0], BaseException):
+            raise box[0] from None
+        raise
+    reader.join()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    cost = box[0]
+    balance = float(credits) if isinstance(credits, (int, float)) and not isinstance(credits, bool) else None
+    return cost, balance
