@@ -9,6 +9,7 @@ passes through the masking chokepoint first.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -45,9 +46,12 @@ class Output:
     @property
     def err(self) -> Console:
         if self._err is None:
-            from rich.console import Console
+            if _is_terminal(sys.stderr):
+                from rich.console import Console
 
-            self._err = Console(stderr=True, soft_wrap=True, highlight=False)
+                self._err = Console(stderr=True, soft_wrap=True, highlight=False)
+            else:
+                self._err = PlainConsole()  # type: ignore[assignment]
         return self._err
 
     @err.setter
@@ -94,7 +98,64 @@ class Output:
         return strip_secrets(text, self.secrets)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+#: rich's markup tags, and its escape rule (a backslash before ``[`` makes it literal).
+_TAG = re.compile(r"(\\*)\[([a-z#/@][^\[]*?)\]")
 
-    return escape(text)
+
+def _escape(text: str) -> str:
+    """rich.markup.escape, without importing rich (the same rule, so rich renders it alike)."""
+    escaped = _TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\[{m.group(2)}]", text)
+    if escaped.endswith("\\") and not escaped.endswith("\\\\"):
+        escaped += "\\"
+    return escaped
+
+
+def plain_text(markup: str) -> str:
+    """What rich would print for ``markup``, minus the styling: tags dropped, escapes undone."""
+
+    def render(match: re.Match[str]) -> str:
+        pairs, escaped = divmod(len(match.group(1)), 2)
+        return "\\" * pairs + (f"[{match.group(2)}]" if escaped else "")
+
+    return _TAG.sub(render, markup)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class PlainConsole:
+    """Stands in for rich's Console on a stderr that is not a terminal (a pipe, a log, an agent).
+
+    Lines there are plain text anyway, and rich's console costs ~35 ms to import: a
+    short ``--json`` run should not pay that to write two lines. Anything richer than
+    a string (a table, a prompt) goes to a real Console, made on first need.
+    """
+
+    is_terminal = False
+    is_dumb_terminal = False
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    def _real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, soft_wrap=True, highlight=False)
+        return self._console
+
+    def print(self, *objects: Any, markup: bool = True, highlight: bool | None = None, end: str = "\n",
+              **kwargs: Any) -> None:
+        if kwargs or not all(isinstance(item, str) for item in objects):
+            self._real().print(*objects, markup=markup, highlight=highlight, end=end, **kwargs)
+            return
+        text = " ".join(plain_text(item) if markup else item for item in objects)
+        sys.stderr.write(text + end)
+        sys.stderr.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
