@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
+
+if TYPE_CHECKING:
+    from gptimg.sandbox import SandboxGateway
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 if sys.path[0] != SRC:
@@ -36,3 +41,21 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("NO_PROXY", "*")
     assert Path(os.environ["HOME"]) == home
     return home
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., SandboxGateway]]:
+    """``make_sandbox(delay=0.3, fail_rate=0.3, seed=4)``: an in-process sandbox, stopped at teardown."""
+    from gptimg.sandbox import SandboxConfig, SandboxGateway
+
+    started: list[SandboxGateway] = []
+
+    def make(**config: Any) -> SandboxGateway:
+        config.setdefault("delay", 0.3)
+        gateway = SandboxGateway(SandboxConfig(**config)).start()
+        started.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in started:
+        gateway.stop()

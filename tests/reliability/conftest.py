@@ -24,7 +24,6 @@ import pytest
 
 from e2e.conftest import REPO, make_cli_env
 from gptimg.credentials import CredentialStore
-from gptimg.sandbox import SandboxConfig, SandboxGateway
 
 from .faultproxy import FaultProxy, Rule
 from .scripted import Route, ScriptedGateway
@@ -133,22 +132,6 @@ def inproc(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) 
         return Ran(code, captured.out, captured.err)
 
     return invoke
-
-
-@pytest.fixture
-def make_sandbox() -> Iterator[Callable[..., SandboxGateway]]:
-    """``make_sandbox(delay=0.3, fail_rate=0.3, seed=4)``: an in-process sandbox, stopped at teardown."""
-    started: list[SandboxGateway] = []
-
-    def make(**config: Any) -> SandboxGateway:
-        config.setdefault("delay", 0.3)
-        gateway = SandboxGateway(SandboxConfig(**config)).start()
-        started.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in started:
-        gateway.stop()
 
 
 @pytest.fixture

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from typing import Any, Callable
+from typing import Callable
 
 import httpx
 import pytest
 
-from gptimg.sandbox import SandboxConfig, SandboxGateway
-
-
-@pytest.fixture
-def make_sandbox() -> Iterator[Callable[..., SandboxGateway]]:
-    started: list[SandboxGateway] = []
-
-    def make(**overrides: Any) -> SandboxGateway:
-        overrides.setdefault("delay", 0.3)
-        gateway = SandboxGateway(SandboxConfig(**overrides)).start()
-        started.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in started:
-        gateway.stop()
+from gptimg.sandbox import SandboxGateway
 
 
 @pytest.fixture
