@@ -108,9 +108,15 @@ def result(
     open_files: bool = typer.Option(False, "--open", help="Open the saved images in the system viewer."),
 ) -> None:
     """Wait for a job and save its images (free; safe to run again)."""
+    from gptimg.jobs.pipeline import usable_job_id
+
     job_id = job_id.strip()
-    if not job_id:
-        raise errors.BadInput("The job id is empty.", code="usage", hint="See recent jobs with: gptimg jobs")
+    if not usable_job_id(job_id):
+        raise errors.BadInput(
+            "That is not a job id (empty, too long, or with spaces or control characters).",
+            code="usage",
+            hint="See recent jobs with: gptimg jobs",
+        )
     if not (timeout >= 0 and math.isfinite(timeout)):
         raise errors.BadInput(f"--timeout must be a number of seconds >= 0, not {timeout!r}.", code="usage")
     journal = session.journal()

@@ -73,6 +73,15 @@ class JobOutcome:
         }
 
 
+#: Longest job id taken from a gateway (real ones are 12 hex digits).
+MAX_JOB_ID = 128
+
+
+def usable_job_id(job_id: str) -> bool:
+    """Printable, single-line and short: safe to show, to store and to put in a command line."""
+    return 0 < len(job_id) <= MAX_JOB_ID and job_id.isprintable() and not any(c.isspace() for c in job_id)
+
+
 def _int_or(value: Any, default: int) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else default
 
@@ -130,6 +139,12 @@ def submit_job(
             journal.mark_unknown(row_id, "the submit answer carried no job id")
             raise errors.SubmitOutcomeUnknown(
                 "The gateway accepted the submit but sent no job id.", body=result.envelope
+            )
+        if not usable_job_id(job_id):
+            # Control or bidi characters would reach the terminal and the file names; keep it escaped.
+            journal.mark_unknown(row_id, f"the submit answer carried an unusable job id: {job_id!r:.300}")
+            raise errors.SubmitOutcomeUnknown(
+                "The gateway accepted the submit but sent an unusable job id (control characters or too long)."
             )
         submitted = SubmittedJob(
             row_id=row_id,
