@@ -17,24 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from .scripted import Request
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body or b"null")
-        except ValueError:
-            return None
-
-    @property
-    def tool(self) -> str | None:
-        payload = self.json()
-        return payload.get("tool") if isinstance(payload, dict) else None
+#: A request as the proxy saw it: the same record the scripted gateway keeps.
+Seen = Request
 
 
 @dataclass
