@@ -88,7 +88,14 @@ def _claim_final_name(directory: Path, stem: str, extension: str, temp: Path) ->
     raise errors.InvalidResponse(f"Too many files named {stem}.* already exist.")
 
 
-def save_image(client: GatewayClient, url: str, directory: Path, stem: str, job_id: str) -> Path:
+#: ``stamp(path, index)``: writes provenance into a finished PNG before it gets its final name.
+Stamp = Callable[[Path, int], None]
+
+
+def save_image(
+    client: GatewayClient, url: str, directory: Path, stem: str, job_id: str, *, stamp: Stamp | None = None,
+    index: int = 1,
+) -> Path:
     fd, temp_name = tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=".part", dir=directory)
     temp = Path(temp_name)
     try:
@@ -104,6 +111,8 @@ def save_image(client: GatewayClient, url: str, directory: Path, stem: str, job_
                     f"The file at {url} is not an image ({info.content_type or 'no type given'}).", job_id=job_id
                 )
             os.fsync(sink.fileno())
+        if stamp is not None and media == "image/png":
+            stamp(temp, index)
         if os.name == "posix":
             os.chmod(temp, _new_file_mode())
         return _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
@@ -128,6 +137,7 @@ def save_job_images(
     label: str,
     *,
     on_saved: Callable[[SavedImage], None] | None = None,
+    stamp: Stamp | None = None,
 ) -> list[SavedImage]:
     """Download every item of a done job into ``out_dir``; files saved before are reused."""
     directory = prepare_output_dir(out_dir, job_id)
@@ -140,7 +150,9 @@ def save_job_images(
         if earlier is not None:
             saved = SavedImage(url, earlier, downloaded=False)
         else:
-            saved = SavedImage(url, save_image(client, url, directory, image_stem(label, job_id, index), job_id), True)
+            stem = image_stem(label, job_id, index)
+            path = save_image(client, url, directory, stem, job_id, stamp=stamp, index=index)
+            saved = SavedImage(url, path, True)
         if on_saved is not None:
             on_saved(saved)
         return saved

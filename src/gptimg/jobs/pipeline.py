@@ -249,7 +249,10 @@ def finish_job(
             raise
         journal.mark_done(job_id, data["items"])
     try:
-        images = save_job_images(client, job_id, data["items"], out_dir, label, on_saved=observer.saved)
+        from gptimg.provenance import png_stamper
+
+        stamp = png_stamper(record, job_id, len(data["items"]))
+        images = save_job_images(client, job_id, data["items"], out_dir, label, on_saved=observer.saved, stamp=stamp)
     except errors.JobError as exc:
         journal.note_problem(job_id, exc.message)
         raise
