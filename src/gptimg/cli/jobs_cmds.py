@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
@@ -22,10 +21,18 @@ from gptimg.cli.app import app, session
 from gptimg.cli.jobflow import DEFAULT_TIMEOUT, fetch_job, job_in_flight, report_outcome, resolve_out_dir
 
 if TYPE_CHECKING:
-    from gptimg.jobs.journal import JobRecord
+    from gptimg.jobs.history import JobFilter
+    from gptimg.jobs.journal import JobJournal, JobRecord
 
-PROMPT_WIDTH = 40
-_STATUS_STYLE = {"done": "green", "error": "red", "unknown": "yellow", "rejected": "red", "running": "cyan"}
+#: ``gptimg jobs`` lists; ``gptimg jobs show JOB_ID`` tells one job's story.
+jobs_app = typer.Typer(
+    help="The jobs this machine submitted: one line each (tab-separated on a pipe); `jobs show ID` for one.",
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(jobs_app, name="jobs")
+
+MAX_LIMIT = 1_000_000
 
 
 def _parse_time(stamp: str) -> datetime | None:
@@ -35,54 +42,104 @@ def _parse_time(stamp: str) -> datetime | None:
         return None
 
 
-def _local_time(stamp: str) -> str:
-    when = _parse_time(stamp)
-    return when.astimezone().strftime("%Y-%m-%d %H:%M") if when else stamp
+def job_filter(search: str | None, status: list[str] | None, since: str | None, style: str | None) -> JobFilter:
+    """The filters ``jobs`` and ``gallery`` share, checked before anything is read."""
+    from gptimg.jobs.history import JobFilter, parse_since, parse_statuses
+
+    return JobFilter(search=search or None, statuses=parse_statuses(status), since=parse_since(since),
+                     style=style or None)
 
 
-def _shorten(text: str, width: int = PROMPT_WIDTH) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+SEARCH_OPTION = typer.Option(None, "--search", metavar="TEXT", help="Only jobs whose prompt contains TEXT.")
+STATUS_OPTION = typer.Option(
+    None, "--status", metavar="STATUS", help="Only jobs in this status (done, error, unknown, running...); repeatable."
+)
+SINCE_OPTION = typer.Option(None, "--since", metavar="WHEN", help="Only jobs since: 7d, 12h, today, 2026-11-01...")
+STYLE_OPTION = typer.Option(None, "--style", metavar="KEY", help="Only jobs with this style ('none' for none).")
 
 
-@app.command("jobs")
-def jobs(limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="How many (newest first).")) -> None:
-    """List recent jobs from the local journal, newest first (full file paths with --json)."""
-    if not 1 <= limit <= 10_000:
-        raise errors.BadInput("--limit must be from 1 to 10000.", code="usage")
-    records = session.journal().recent(limit)
-    data = [record.to_dict() for record in records]
+@jobs_app.callback(invoke_without_command=True)
+def jobs(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="How many (newest first)."),
+    search: Optional[str] = SEARCH_OPTION,
+    status: Optional[list[str]] = STATUS_OPTION,
+    since: Optional[str] = SINCE_OPTION,
+    style: Optional[str] = STYLE_OPTION,
+) -> None:
+    """List jobs from the local journal, newest first: a line each, or tab-separated values on a pipe."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not 1 <= limit <= MAX_LIMIT:
+        raise errors.BadInput(f"--limit must be from 1 to {MAX_LIMIT}.", code="usage")
+    from gptimg.jobs import history
+
+    where = job_filter(search, status, since, style)
+    journal = session.journal()
+    if session.output.json_mode:
+        data = [history.decoded(row) for row in history.listing(journal, where, limit, full=True)]
+        session.output.success(data, meta={"count": len(data)})
+        return
+    _print_listing(journal, where, limit)
+
+
+def _print_listing(journal: JobJournal, where: JobFilter, limit: int) -> None:
+    import shutil
+    import sys
+
+    from gptimg.cli import jobs_format
+    from gptimg.jobs import history
+
+    rows = history.listing(journal, where, limit)
+    files = [history.files_of(row) for row in rows]
+    if not sys.stdout.isatty():
+        sandbox_known = history.has_sandbox_column(journal)
+        sys.stdout.write("".join(line + "\n" for line in jobs_format.tsv_lines(rows, files, sandbox_known)))
+        if not rows:
+            session.output.info(_nothing_message(where))
+        return
+    if not rows:
+        session.output.info(_nothing_message(where))
+        return
+    width = shutil.get_terminal_size((80, 24)).columns
+    sys.stdout.write("".join(line + "\n" for line in jobs_format.job_lines(rows, files, width)))
+    sys.stdout.write(jobs_format.fit(jobs_format.totals_line(history.totals(journal, where), len(rows)), width).rstrip())
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _nothing_message(where: JobFilter) -> str:
+    if where.where()[0]:
+        return "No jobs match these filters."
+    return 'No jobs yet. Make one with: gptimg generate "a red fox"'
+
+
+@jobs_app.command("show")
+def show(job_id: str = typer.Argument(..., metavar="JOB_ID", help="A job id (or #ROW from `gptimg jobs`).")) -> None:
+    """Everything known about one job: request, timings, status history, files, and how to resume it."""
+    from gptimg.cli.jobs_show import job_story, story_lines
+    from gptimg.gateway.urls import resolve_base_url
+    from gptimg.jobs.history import find
+
+    journal = session.journal()
+    row = find(journal, job_id.strip())
+    if row is None:
+        raise errors.BadInput(
+            f"No job {job_id.strip()!r} in this machine's journal.", code="usage", hint="See recent jobs with: gptimg jobs"
+        )
+    try:
+        default_gateway: str | None = resolve_base_url(session.base_url_flag)
+    except errors.GptimgError:
+        default_gateway = None
+    story = job_story(journal, row, default_gateway)
 
     def human() -> None:
-        if not records:
-            session.output.info("No jobs yet. Make one with: gptimg generate \"a red fox\"")
-            return
-        from rich.markup import escape
-        from rich.table import Table
+        import sys
 
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("time", "status", "job id", "size", "credits"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("style", overflow="fold")
-        table.add_column("prompt", overflow="fold", min_width=12)
-        table.add_column("files", overflow="fold")
-        for record in records:
-            colour = _STATUS_STYLE.get(record.status)
-            status = f"[{colour}]{record.status}[/]" if colour else record.status
-            credits = f"{record.credits_used:g}" if record.credits_used is not None else ""
-            table.add_row(
-                _local_time(record.created_at),
-                status,
-                escape(record.job_id or "—"),
-                escape(record.size or ""),
-                credits,
-                escape(record.style or ""),
-                escape(_shorten(record.prompt)),
-                escape("\n".join(Path(f).name for f in record.files)),
-            )
-        session.output.out.print(table)
+        sys.stdout.write("".join(line + "\n" for line in story_lines(story)))
+        sys.stdout.flush()
 
-    session.output.success(data, meta={"count": len(data)}, human=human)
+    session.output.success(story, human=human)
 
 
 def _started_monotonic(record: JobRecord | None) -> float | None:

@@ -88,6 +88,31 @@ def m002_batch_lines(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_batch_key ON jobs (batch_key)")
 
 
+@migration
+def m005_status_history(db: sqlite3.Connection) -> None:
+    # ``gptimg jobs show`` tells when each status began. Triggers keep that history
+    # whichever code path changes a row, in the same transaction as the change; rows
+    # from before this migration get one event, their current status.
+    db.execute(
+        "CREATE TABLE job_events (id INTEGER PRIMARY KEY AUTOINCREMENT, job_row INTEGER NOT NULL,"
+        " at TEXT NOT NULL, status TEXT NOT NULL, error TEXT)"
+    )
+    db.execute("CREATE INDEX job_events_row ON job_events (job_row)")
+    db.execute(
+        "INSERT INTO job_events (job_row, at, status, error) SELECT id, updated_at, status, error FROM jobs"
+    )
+    db.execute(
+        "CREATE TRIGGER jobs_event_insert AFTER INSERT ON jobs BEGIN"
+        " INSERT INTO job_events (job_row, at, status, error) VALUES (NEW.id, NEW.updated_at, NEW.status, NEW.error);"
+        " END"
+    )
+    db.execute(
+        "CREATE TRIGGER jobs_event_update AFTER UPDATE OF status ON jobs WHEN NEW.status IS NOT OLD.status BEGIN"
+        " INSERT INTO job_events (job_row, at, status, error) VALUES (NEW.id, NEW.updated_at, NEW.status, NEW.error);"
+        " END"
+    )
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -323,3 +348,8 @@ class JobJournal:
                 "SELECT * FROM jobs WHERE batch_key = ? ORDER BY id", (batch_key,)
             ).fetchall()
         return [JobRecord.from_row(row) for row in rows]
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query (``jobs.history`` builds them: filters and limits run in SQLite)."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()

@@ -1,0 +1,179 @@
+"""How ``gptimg jobs`` looks: one line per job on a terminal, tab-separated values on a pipe.
+
+Plain strings, no rich tables: a table measures every cell of every row (10,000
+rows took ~10 s and 150 MiB) and wraps a job over many lines. Here each column
+has a width computed once, each cell is cut to it by display width (wide CJK
+characters count two), and every string from outside is neutralised first, so
+a prompt cannot move the cursor, recolour the terminal or reorder the line.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from gptimg.jobs.history import Totals
+
+TSV_COLUMNS = ("created_at", "status", "job_id", "credits", "sandbox", "style", "size", "n", "prompt", "out_dir",
+               "files")
+_TIME_WIDTH = 11  # "11-25 16:40"
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def neutral(text: str) -> str:
+    """``text`` with every character that is not printable (controls, bidi overrides) shown as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in text)
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def char_width(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def width_of(text: str) -> int:
+    return sum(char_width(ch) for ch in text) if not text.isascii() else len(text)
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` display columns (``…`` marks a cut), padded with spaces to exactly that."""
+    if width <= 0:
+        return ""
+    if text.isascii() and len(text) <= width:
+        return text.ljust(width)
+    used, kept = 0, []
+    total = width_of(text)
+    limit = width if total <= width else width - 1
+    for ch in text:
+        step = char_width(ch)
+        if used + step > limit:
+            break
+        kept.append(ch)
+        used += step
+    if total > width:
+        kept.append("…")
+        used += 1
+    return "".join(kept) + " " * (width - used)
+
+
+def fit_left(text: str, width: int) -> str:
+    """Like :func:`fit` but keeps the end (a path's file name), cutting at the start."""
+    if width_of(text) <= width:
+        return fit(text, width)
+    if width <= 0:
+        return ""
+    used, kept = 1, []
+    for ch in reversed(text):
+        step = char_width(ch)
+        if used + step > width:
+            break
+        kept.append(ch)
+        used += step
+    return "…" + "".join(reversed(kept)) + " " * (width - used)
+
+
+def one_line(text: str | None) -> str:
+    return neutral(" ".join((text or "").split()))
+
+
+def local_time(stamp: str, pattern: str = "%m-%d %H:%M") -> str:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone().strftime(pattern)
+    except ValueError:
+        return stamp
+
+
+def home_short(path: str) -> str:
+    home = str(Path.home())
+    return "~" + path[len(home):] if home not in ("", "/") and (path == home or path.startswith(home + os.sep)) else path
+
+
+def where(row: sqlite3.Row, files: list[str]) -> str:
+    """Where a job's images are (the first file, ``+N`` for more) or will go (its folder)."""
+    if files:
+        more = f" +{len(files) - 1}" if len(files) > 1 else ""
+        return neutral(home_short(files[0])) + more
+    return neutral(home_short(row["out_dir"] or "")) + ("/" if row["out_dir"] else "")
+
+
+def credits_text(value: Any) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def ref(row: sqlite3.Row) -> str:
+    """How a person names a row: its job id, or ``#ROW`` when the submit got none."""
+    return neutral(row["job_id"]) if row["job_id"] else f"#{row['id']}"
+
+
+def job_lines(rows: list[sqlite3.Row], files: list[list[str]], width: int) -> Iterator[str]:
+    """A header and one line per job, none wider than ``width`` columns."""
+    ids = [ref(row) for row in rows]
+    credits = [credits_text(row["credits_used"]) for row in rows]
+    styles = [neutral(row["style"] or "") for row in rows]
+    status_w = max(6, *(len(row["status"]) for row in rows))
+    id_w = min(14, max(2, *(len(i) for i in ids)))
+    credit_w = max(3, *(len(c) for c in credits))
+    style_w = min(14, max(5, *(width_of(s) for s in styles)))
+    fixed = _TIME_WIDTH + status_w + id_w + credit_w + style_w + 6
+    rest = max(0, width - fixed)
+    prompt_w = max(8, rest * 3 // 5)
+    where_w = max(0, rest - prompt_w - 1)
+    cells = (_TIME_WIDTH, status_w, id_w, credit_w, style_w, prompt_w)
+    header = ("time", "status", "id", "cr", "style", "prompt")
+    yield _line([fit(h, w) for h, w in zip(header, cells)] + [fit("files", where_w)], width)
+    for row, job_ref, credit, style, paths in zip(rows, ids, credits, styles, files):
+        parts = [
+            fit(local_time(row["created_at"]), _TIME_WIDTH),
+            fit(neutral(row["status"]), status_w),
+            fit(job_ref, id_w),
+            credit.rjust(credit_w)[:credit_w],
+            fit(style or "-", style_w),
+            fit(one_line(row["prompt"]), prompt_w),
+            fit_left(where(row, paths), where_w),
+        ]
+        yield _line(parts, width)
+
+
+def _line(parts: list[str], width: int) -> str:
+    return fit(" ".join(parts), width).rstrip()
+
+
+def tsv_field(text: Any) -> str:
+    """One TSV field: tab, newline, CR and backslash escaped (so one job is one line), controls shown."""
+    if text is None:
+        return ""
+    value = str(text)
+    return "".join(_ESCAPES.get(ch) or (ch if ch.isprintable() else _escape_char(ch)) for ch in value)
+
+
+def tsv_lines(rows: Iterable[sqlite3.Row], files: Iterable[list[str]], sandbox_known: bool) -> Iterator[str]:
+    """A header, then one line per job: full prompt, full paths (one field each, at the end)."""
+    yield "\t".join(TSV_COLUMNS)
+    for row, paths in zip(rows, files):
+        sandbox = ("yes" if row["sandbox"] else "no") if sandbox_known else ""
+        fields = [row["created_at"], row["status"], row["job_id"], credits_text(row["credits_used"]), sandbox,
+                  row["style"], row["size"], row["n"], row["prompt"], row["out_dir"], *paths]
+        yield "\t".join(tsv_field(value) for value in fields)
+
+
+def totals_line(total: Totals, shown: int) -> str:
+    """``20 of 143 jobs · 151 images · 45,300 credits`` (and the sandbox's, apart)."""
+    line = f"{shown} of {total.jobs} jobs" if shown < total.jobs else f"{total.jobs} jobs"
+    line += f" · {total.images} images · {total.credits:,g} credits"
+    if total.sandbox_images or total.sandbox_credits:
+        line += f" · sandbox: {total.sandbox_images} images, {total.sandbox_credits:,g} test credits"
+    return line

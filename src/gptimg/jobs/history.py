@@ -1,0 +1,166 @@
+"""Reading the journal back: filtered listings, totals and one job's story, computed by SQLite.
+
+``gptimg jobs``, ``gptimg gallery`` and ``gptimg jobs show`` ask here. The
+filters, the order and the limit are one SQL statement, so listing the newest
+20 of 100,000 rows reads 20 rows, and the totals are one aggregate query, not a
+loop in Python. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from gptimg import errors
+from gptimg.jobs.journal import DONE, ERROR, REJECTED, RUNNING, SUBMITTED, SUBMITTING, UNKNOWN
+
+if TYPE_CHECKING:
+    from gptimg.jobs.journal import JobJournal
+
+STATUSES = (SUBMITTING, SUBMITTED, RUNNING, DONE, ERROR, UNKNOWN, REJECTED)
+#: The columns a listing needs (not items, references or the account).
+LISTING_COLUMNS = "id, created_at, updated_at, status, job_id, gateway, prompt, style, size, n, credits_used, files, out_dir"
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What ``--search``, ``--status``, ``--since`` and ``--style`` asked for (None: anything)."""
+
+    search: str | None = None
+    statuses: tuple[str, ...] = ()
+    since: str | None = None  # UTC, in the journal's own timestamp format
+    style: str | None = None
+
+    def where(self) -> tuple[str, tuple[Any, ...]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.search:
+            escaped = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("prompt LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if self.statuses:
+            clauses.append(f"status IN ({','.join('?' * len(self.statuses))})")
+            params.extend(self.statuses)
+        if self.since:
+            clauses.append("created_at >= ?")
+            params.append(self.since)
+        if self.style:
+            if self.style.lower() == "none":
+                clauses.append("(style IS NULL OR style = '')")
+            else:
+                clauses.append("style = ?")
+                params.append(self.style)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(params)
+
+
+def parse_statuses(values: list[str] | None) -> tuple[str, ...]:
+    """``--status done,error --status unknown`` as a tuple; an unknown word is a usage error."""
+    words = [word.strip().lower() for value in values or () for word in value.split(",") if word.strip()]
+    wrong = [word for word in words if word not in STATUSES]
+    if wrong:
+        raise errors.BadInput(
+            f"Unknown status {wrong[0]!r}.", code="usage", hint=f"Use one or more of: {', '.join(STATUSES)}"
+        )
+    return tuple(dict.fromkeys(words))
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> str | None:
+    """``--since 7d`` / ``12h`` / ``30m`` / ``2w`` / ``2026-11-01`` / ``2026-11-01T09:30`` (local time) as UTC."""
+    if text is None or not text.strip():
+        return None
+    raw = text.strip().lower()
+    now = now or datetime.now(timezone.utc)
+    relative = _RELATIVE.match(raw)
+    if relative:
+        when = now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+    elif raw in ("today", "yesterday"):
+        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        when = midnight - timedelta(days=1 if raw == "yesterday" else 0)
+    else:
+        try:
+            when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise errors.BadInput(
+                f"--since {text!r} is not a date or an age.",
+                code="usage",
+                hint="Examples: --since 7d, --since 12h, --since today, --since 2026-11-01",
+            ) from None
+        if when.tzinfo is None:
+            when = when.astimezone()  # a date as the person reads their clock
+    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def has_sandbox_column(journal: JobJournal) -> bool:
+    """Whether the journal records a sandbox flag per row (migration m004); rows are real otherwise."""
+    return any(row[1] == "sandbox" for row in journal.read("PRAGMA table_info(jobs)"))
+
+
+def listing(journal: JobJournal, where: JobFilter, limit: int, *, full: bool = False) -> list[sqlite3.Row]:
+    """The newest ``limit`` rows matching ``where``; ``full`` for every column (``--json``)."""
+    sql, params = where.where()
+    columns = "*" if full else LISTING_COLUMNS + (", sandbox" if has_sandbox_column(journal) else "")
+    return journal.read(f"SELECT {columns} FROM jobs{sql} ORDER BY id DESC LIMIT ?", (*params, limit))  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Totals:
+    jobs: int
+    images: int
+    credits: float
+    sandbox_images: int
+    sandbox_credits: float
+
+
+def totals(journal: JobJournal, where: JobFilter) -> Totals:
+    """Images saved and credits spent over every matching row, real and sandbox apart."""
+    sql, params = where.where()
+    sandbox = "COALESCE(sandbox, 0)" if has_sandbox_column(journal) else "0"
+    images = f"CASE WHEN status = '{DONE}' THEN COALESCE(n, 1) ELSE 0 END"
+    row = journal.read(
+        f"SELECT COUNT(*), SUM(CASE WHEN {sandbox} THEN 0 ELSE {images} END),"  # noqa: S608
+        f" SUM(CASE WHEN {sandbox} THEN 0 ELSE COALESCE(credits_used, 0) END),"
+        f" SUM(CASE WHEN {sandbox} THEN {images} ELSE 0 END),"
+        f" SUM(CASE WHEN {sandbox} THEN COALESCE(credits_used, 0) ELSE 0 END) FROM jobs{sql}",
+        params,
+    )[0]
+    return Totals(int(row[0] or 0), int(row[1] or 0), float(row[2] or 0), int(row[3] or 0), float(row[4] or 0))
+
+
+def find(journal: JobJournal, ref: str) -> sqlite3.Row | None:
+    """A row by job id, or by ``#ROW`` for a submit that never got a job id."""
+    if ref.startswith("#") and ref[1:].isdigit():
+        rows = journal.read("SELECT * FROM jobs WHERE id = ?", (int(ref[1:]),))
+    else:
+        rows = journal.read("SELECT * FROM jobs WHERE job_id = ?", (ref,))
+    return rows[0] if rows else None
+
+
+def status_history(journal: JobJournal, row_id: int) -> list[sqlite3.Row]:
+    """(at, status, error) of each status the row went through, oldest first."""
+    return journal.read("SELECT at, status, error FROM job_events WHERE job_row = ? ORDER BY id", (row_id,))
+
+
+def decoded(row: sqlite3.Row) -> dict[str, Any]:
+    """A row as the ``--json`` listing has always shown it (items and files decoded)."""
+    values = dict(row)
+    for key in ("items", "files"):
+        if key in values:
+            values[key] = json.loads(values[key]) if values[key] else []
+    return values
+
+
+def files_of(row: sqlite3.Row) -> list[str]:
+    raw = row["files"]
+    if not raw:
+        return []
+    try:
+        files = json.loads(raw)
+    except ValueError:
+        return []
+    return [str(path) for path in files] if isinstance(files, list) else []
