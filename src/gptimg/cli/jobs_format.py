@@ -102,12 +102,19 @@ def home_short(path: str) -> str:
     return "~" + path[len(home):] if home not in ("", "/") and (path == home or path.startswith(home + os.sep)) else path
 
 
-def where(row: sqlite3.Row, files: list[str]) -> str:
-    """Where a job's images are (the first file, ``+N`` for more) or will go (its folder)."""
-    if files:
-        more = f" +{len(files) - 1}" if len(files) > 1 else ""
-        return neutral(home_short(files[0])) + more
-    return neutral(home_short(row["out_dir"] or "")) + ("/" if row["out_dir"] else "")
+def where(row: sqlite3.Row, files: list[str], width: int) -> str:
+    """The folder a job's images are in (``(N)`` when more than one) or will go to, in ``width`` columns.
+
+    The whole folder (``~`` for home) when it fits, else its last part: the name people know it by.
+    """
+    folder = os.path.dirname(files[0]) if files else (row["out_dir"] or "")
+    if not folder:
+        return fit("", width)
+    count = f" ({len(files)})" if len(files) > 1 else ""
+    full = neutral(home_short(folder)).rstrip("/") + "/" + count
+    if width_of(full) <= width:
+        return fit(full, width)
+    return fit_left(neutral(os.path.basename(folder.rstrip("/")) or folder) + "/" + count, width)
 
 
 def credits_text(value: Any) -> str:
@@ -127,11 +134,11 @@ def job_lines(rows: list[sqlite3.Row], files: list[list[str]], width: int) -> It
     status_w = max(6, *(len(row["status"]) for row in rows))
     id_w = min(14, max(2, *(len(i) for i in ids)))
     credit_w = max(3, *(len(c) for c in credits))
-    style_w = min(14, max(5, *(width_of(s) for s in styles)))
+    style_w = min(14 if width >= 100 else 10, max(5, *(width_of(s) for s in styles)))
     fixed = _TIME_WIDTH + status_w + id_w + credit_w + style_w + 6
     rest = max(0, width - fixed)
-    prompt_w = max(8, rest * 3 // 5)
-    where_w = max(0, rest - prompt_w - 1)
+    where_w = min(max(14, rest * 2 // 5), rest)
+    prompt_w = max(0, rest - where_w - 1)
     cells = (_TIME_WIDTH, status_w, id_w, credit_w, style_w, prompt_w)
     header = ("time", "status", "id", "cr", "style", "prompt")
     yield _line([fit(h, w) for h, w in zip(header, cells)] + [fit("files", where_w)], width)
@@ -143,7 +150,7 @@ def job_lines(rows: list[sqlite3.Row], files: list[list[str]], width: int) -> It
             credit.rjust(credit_w)[:credit_w],
             fit(style or "-", style_w),
             fit(one_line(row["prompt"]), prompt_w),
-            fit_left(where(row, paths), where_w),
+            where(row, paths, where_w),
         ]
         yield _line(parts, width)
 
