@@ -36,6 +36,7 @@ class JobFilter:
     statuses: tuple[str, ...] = ()
     since: str | None = None  # UTC, in the journal's own timestamp format
     style: str | None = None
+    with_files: bool = False  # only jobs that saved images (the gallery)
 
     def where(self) -> tuple[str, tuple[Any, ...]]:
         clauses: list[str] = []
@@ -56,6 +57,8 @@ class JobFilter:
             else:
                 clauses.append("style = ?")
                 params.append(self.style)
+        if self.with_files:
+            clauses.append("files IS NOT NULL AND files NOT IN ('', '[]')")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(params)
 
 
