@@ -280,6 +280,7 @@ TITLES = {
     "batch": "4. Batch scaling",
     "download": "5. Download (peak RSS growth)",
     "agent_economy": "6. Agent economy: one image saved",
+    "journal": "7. Journal listing (10,000 rows)",
 }
 
 
@@ -674,6 +675,66 @@ def bench_download(ws: Workspace, runs: int, has_generate: bool, image_mib: int,
     return section
 
 
+# --- 7. journal listing ---------------------------------------------------------------------
+
+#: What ``gptimg jobs`` did before it printed plain lines: every row decoded, then one rich Table.
+_RICH_TABLE_LISTING = """
+import sys
+from pathlib import Path
+from rich.console import Console
+from rich.table import Table
+from gptimg.jobs.journal import JobJournal
+journal = JobJournal()
+table = Table(box=None, pad_edge=False, header_style="bold")
+for column in ("time", "status", "job id", "size", "credits"):
+    table.add_column(column, no_wrap=True)
+table.add_column("style", overflow="fold")
+table.add_column("prompt", overflow="fold", min_width=12)
+table.add_column("files", overflow="fold")
+for r in journal.recent(int(sys.argv[1])):
+    table.add_row(r.created_at, r.status, r.job_id or "", r.size or "", f"{r.credits_used or 0:g}", r.style or "",
+                  r.prompt[:40], "\\n".join(Path(f).name for f in r.files))
+Console(soft_wrap=True, highlight=False).print(table)
+"""
+
+
+def bench_journal(ws: Workspace, runs: int, rows: int = 10_000) -> Section:
+    """``gptimg jobs --limit 10000`` on a pipe (TSV) against the rich table it replaced."""
+    section = Section("journal", f"7. Journal listing ({rows:,} rows)")
+    home = ws.fresh_dir("journal")
+    env = ws.env(gptimg_home=home, pythonpath=True)
+    seed = ("import sys\nfrom gptimg.jobs.journal import JobJournal\nj = JobJournal()\n"
+            "j._db.execute('PRAGMA synchronous=OFF')  # seeding only: the listing is what is measured\n"
+            "for i in range(int(sys.argv[1])):\n"
+            "    row = j.record_submit(gateway='https://agentools.uno', prompt=f'a fox number {i} ' * 4,"
+            " style='ghibli_anime', size='1024x1024', n=2, out_dir=f'/home/someone/pictures/set-{i % 50}')\n"
+            "    j.record_job_id(row, f'{i:012x}', estimated_seconds=150, credits_used=300)\n"
+            "    j.mark_done(f'{i:012x}', [{'url': 'u'}] * 2, [f'/home/someone/pictures/set-{i % 50}/fox-{i}-{k}.png'"
+            " for k in (1, 2)])\n")
+    run_measured([PY, "-c", seed, str(rows)], env, timeout=1800).check("seeding the journal")
+    rss: dict[str, list[float]] = {"ours": [], "reference": []}
+
+    def once(side: str, argv: list[str]) -> float:
+        proc = run_measured(argv, env).check(f"journal listing ({side})")
+        lines = proc.stdout.count(b"\n")
+        if lines < rows:
+            raise BenchmarkError(f"{side} printed {lines} lines for {rows} rows")
+        rss[side].append(proc.rss_kib / 1024)
+        return proc.wall
+
+    samples = alternate(runs, {
+        "ours": lambda: once("ours", ws.gptimg("jobs", "--limit", str(rows))),
+        "reference": lambda: once("reference", [PY, "-c", _RICH_TABLE_LISTING, str(rows)]),
+    })
+    ours, ref = median(samples["ours"]), median(samples["reference"])
+    section.figures.append(Figure(
+        "journal.jobs_10k", f"`gptimg jobs --limit {rows}` on a pipe (TSV)", "s", ours, ref,
+        "rich table (before)", "< 1 s", ours < 1.0, ratio_of(ours, ref), runs,
+        note=f"peak RSS {median(rss['ours']):.0f} MiB (rich table: {median(rss['reference']):.0f} MiB)",
+        samples=samples))
+    return section
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -769,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
                                            [8] if args.quick else [8, 32], 1.0 if args.quick else 2.0,
                                            has_batch, batch_help)]),
             ("download", lambda: [bench_download(ws, runs, has_generate, 16, warmup=not args.quick)]),
+            ("journal", lambda: [bench_journal(ws, runs, 1_000 if args.quick else 10_000)]),
         ]
         for key, bench in plan:
             if only and key not in only and not (key == "end_to_end" and "agent_economy" in only):
@@ -781,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
                                         reason=f"failed: {type(exc).__name__}: {exc}"[:500]))
             print(f"[{key}: {time.perf_counter() - started:.1f} s]", file=sys.stderr, flush=True)
 
-    order = ["startup", "agent_call", "end_to_end", "batch", "download", "agent_economy"]
+    order = ["startup", "agent_call", "end_to_end", "batch", "download", "agent_economy", "journal"]
     sections.sort(key=lambda s: order.index(s.key) if s.key in order else len(order))
     machine = machine_info(args.quick, runs, uno_version)
     table = markdown(sections, machine)
