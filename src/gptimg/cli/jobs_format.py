@@ -9,6 +9,7 @@ a prompt cannot move the cursor, recolour the terminal or reorder the line.
 
 from __future__ import annotations
 
+import functools
 import os
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -53,8 +54,8 @@ def fit(text: str, width: int) -> str:
     """``text`` cut to ``width`` display columns (``…`` marks a cut), padded with spaces to exactly that."""
     if width <= 0:
         return ""
-    if text.isascii() and len(text) <= width:
-        return text.ljust(width)
+    if text.isascii():  # one column per character: slicing is exact
+        return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
     used, kept = 0, []
     total = width_of(text)
     limit = width if total <= width else width - 1
@@ -72,10 +73,12 @@ def fit(text: str, width: int) -> str:
 
 def fit_left(text: str, width: int) -> str:
     """Like :func:`fit` but keeps the end (a path's file name), cutting at the start."""
-    if width_of(text) <= width:
-        return fit(text, width)
     if width <= 0:
         return ""
+    if text.isascii():
+        return text.ljust(width) if len(text) <= width else "…" + text[len(text) - width + 1:]
+    if width_of(text) <= width:
+        return fit(text, width)
     used, kept = 1, []
     for ch in reversed(text):
         step = char_width(ch)
@@ -97,8 +100,13 @@ def local_time(stamp: str, pattern: str = "%m-%d %H:%M") -> str:
         return stamp
 
 
+@functools.lru_cache(maxsize=1)
+def _home() -> str:
+    return str(Path.home())
+
+
 def home_short(path: str) -> str:
-    home = str(Path.home())
+    home = _home()
     return "~" + path[len(home):] if home not in ("", "/") and (path == home or path.startswith(home + os.sep)) else path
 
 
@@ -118,7 +126,12 @@ def where(row: sqlite3.Row, files: list[str], width: int) -> str:
 
 
 def credits_text(value: Any) -> str:
-    return "" if value is None else f"{value:g}"
+    return "" if value is None else number(value)
+
+
+def number(value: float) -> str:
+    """``300``, ``12,500``, ``2.5``: whole numbers without a decimal point, never an exponent."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
 
 
 def ref(row: sqlite3.Row) -> str:
@@ -140,6 +153,7 @@ def job_lines(rows: list[sqlite3.Row], files: list[list[str]], width: int) -> It
     where_w = min(max(14, rest * 2 // 5), rest)
     prompt_w = max(0, rest - where_w - 1)
     cells = (_TIME_WIDTH, status_w, id_w, credit_w, style_w, prompt_w)
+    exact = fixed + prompt_w + where_w <= width  # else a terminal too narrow for the columns: cut each line
     header = ("time", "status", "id", "cr", "style", "prompt")
     yield _line([fit(h, w) for h, w in zip(header, cells)] + [fit("files", where_w)], width)
     for row, job_ref, credit, style, paths in zip(rows, ids, credits, styles, files):
@@ -152,11 +166,12 @@ def job_lines(rows: list[sqlite3.Row], files: list[list[str]], width: int) -> It
             fit(one_line(row["prompt"]), prompt_w),
             where(row, paths, where_w),
         ]
-        yield _line(parts, width)
+        yield _line(parts, width, exact)
 
 
-def _line(parts: list[str], width: int) -> str:
-    return fit(" ".join(parts), width).rstrip()
+def _line(parts: list[str], width: int, exact: bool = False) -> str:
+    line = " ".join(parts)
+    return (line if exact else fit(line, width)).rstrip()
 
 
 def tsv_field(text: Any) -> str:
@@ -164,6 +179,8 @@ def tsv_field(text: Any) -> str:
     if text is None:
         return ""
     value = str(text)
+    if value.isprintable() and "\\" not in value:  # tab, newline and CR are not printable
+        return value
     return "".join(_ESCAPES.get(ch) or (ch if ch.isprintable() else _escape_char(ch)) for ch in value)
 
 
@@ -172,7 +189,9 @@ def tsv_lines(rows: Iterable[sqlite3.Row], files: Iterable[list[str]], sandbox_k
     yield "\t".join(TSV_COLUMNS)
     for row, paths in zip(rows, files):
         sandbox = ("yes" if row["sandbox"] else "no") if sandbox_known else ""
-        fields = [row["created_at"], row["status"], row["job_id"], credits_text(row["credits_used"]), sandbox,
+        credits = row["credits_used"]
+        credits = "" if credits is None else int(credits) if float(credits).is_integer() else credits
+        fields = [row["created_at"], row["status"], row["job_id"], credits, sandbox,
                   row["style"], row["size"], row["n"], row["prompt"], row["out_dir"], *paths]
         yield "\t".join(tsv_field(value) for value in fields)
 
@@ -180,7 +199,7 @@ def tsv_lines(rows: Iterable[sqlite3.Row], files: Iterable[list[str]], sandbox_k
 def totals_line(total: Totals, shown: int) -> str:
     """``20 of 143 jobs · 151 images · 45,300 credits`` (and the sandbox's, apart)."""
     line = f"{shown} of {total.jobs} jobs" if shown < total.jobs else f"{total.jobs} jobs"
-    line += f" · {total.images} images · {total.credits:,g} credits"
+    line += f" · {total.images:,} images · {number(total.credits)} credits"
     if total.sandbox_images or total.sandbox_credits:
-        line += f" · sandbox: {total.sandbox_images} images, {total.sandbox_credits:,g} test credits"
+        line += f" · sandbox: {total.sandbox_images:,} images, {number(total.sandbox_credits)} test credits"
     return line
