@@ -72,3 +72,33 @@ def test_saved_images_get_the_normal_file_mode_not_the_private_temp_mode(sandbox
     finally:
         os.umask(previous)
     assert stat.S_IMODE(saved[0].path.stat().st_mode) == 0o644
+
+
+def test_a_full_disk_while_writing_the_record_leaves_no_image_and_no_temporary(
+    sandbox_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from gptimg import errors, provenance
+    from gptimg.jobs.journal import JobRecord
+
+    client, job, items = sandbox_job
+    record = JobRecord(id=1, created_at="2026-11-25T10:00:00Z", updated_at="", status="done", job_id=job,
+                       gateway=client.base_url, account="dl@example.invalid", prompt="fox", style=None,
+                       size="1024x1024", n=1, reference_urls=None, estimated_seconds=None, credits_used=None)
+    real_copy = provenance._copy
+
+    def copy_until_full(source, sink, count):  # noqa: ANN001 - the real signature
+        if count > 100:  # past IHDR: in the pixel data
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_copy(source, sink, count)
+
+    monkeypatch.setattr(provenance, "_copy", copy_until_full)
+    out = tmp_path / "out"
+    with pytest.raises(errors.OutputNotWritable) as caught:
+        save_job_images(client, job, items[:1], out, "fox", stamp=provenance.png_stamper(record, job, 1))
+    assert caught.value.details.get("job_id") == job
+    assert list(out.iterdir()) == [], "neither a half-stamped image nor a temporary file may stay"
+    monkeypatch.setattr(provenance, "_copy", real_copy)
+    [saved] = save_job_images(client, job, items[:1], out, "fox", stamp=provenance.png_stamper(record, job, 1))
+    assert provenance.read_record(saved.path)["job_id"] == job
