@@ -2,7 +2,8 @@
 
 JPEG and WebP have no PNG-style text chunks; the formats' own places for this
 are XMP and EXIF. The converter (PNG to JPEG/WebP, Pillow) calls
-:func:`pillow_save_options` and passes the result to ``Image.save``:
+:func:`save_options_from_png` (or :func:`pillow_save_options` with a record) and
+passes the result to ``Image.save``:
 
 * XMP ``dc:description`` holds the prompt and ``xmp:CreatorTool`` the program,
   which exiftool, ImageMagick and photo managers show; ``gptimg:record`` holds
@@ -62,6 +63,17 @@ def pillow_save_options(record: dict[str, Any]) -> dict[str, Any]:
     return {"exif": exif.tobytes(), "xmp": xmp_packet(record)}
 
 
+def save_options_from_png(png: Path) -> dict[str, Any]:
+    """``Image.save`` options carrying the record of the PNG being converted ({} when it has none).
+
+    For the converter: ``image.save(target, "JPEG", quality=90, **save_options_from_png(source))``.
+    """
+    from gptimg.provenance import read_record
+
+    record = read_record(png)
+    return pillow_save_options(record) if record else {}
+
+
 def record_from_xmp(xmp: bytes | str | None) -> str | None:
     """The JSON text of ``gptimg:record`` in an XMP packet, or None."""
     if not xmp:
@@ -86,4 +98,5 @@ def read_xmp_record(path: Path) -> str | None:
         return None
 
 
-__all__ = ["NAMESPACE", "RECORD_KEY", "pillow_save_options", "read_xmp_record", "record_from_xmp", "xmp_packet"]
+__all__ = ["NAMESPACE", "RECORD_KEY", "pillow_save_options", "read_xmp_record", "record_from_xmp",
+           "save_options_from_png", "xmp_packet"]

@@ -134,13 +134,14 @@ def test_a_compressed_text_bomb_is_not_inflated(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
 def test_converted_copies_carry_the_same_record(tmp_path: Path, fmt: str) -> None:
     image_module = pytest.importorskip("PIL.Image", reason="Pillow is in the test extra")
-    from gptimg.provenance_xmp import pillow_save_options
+    from gptimg.provenance_xmp import save_options_from_png
 
     png = _png(tmp_path)
     record = _record()
+    stamp_png(png, record)
     target = tmp_path / f"image.{fmt.lower()}"
     with image_module.open(png) as image:
-        image.convert("RGB").save(target, fmt, **pillow_save_options(record))
+        image.convert("RGB").save(target, fmt, **save_options_from_png(png))
     assert read_record(target) == record
     with image_module.open(target) as converted:
         exif = converted.getexif()
