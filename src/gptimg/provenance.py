@@ -15,7 +15,8 @@ Which keys, and why:
 * One namespaced key per remaining field: ``gptimg:style``, ``gptimg:size``,
   ``gptimg:image`` (``2 of 4``), ``gptimg:job-id``, ``gptimg:gateway`` (the host
   only) and ``gptimg:sandbox`` (``yes``/``no``). A prefix keeps them apart from
-  other programs' keys and groups them in every listing.
+  other programs' keys and groups them in every listing (exiftool drops the colon:
+  ``Gptimgstyle``, ``Gptimgjob-id``...; ImageMagick and Pillow show the keys as written).
 * ``gptimg:record``: the whole record as one JSON object, for programs. Not the
   ``parameters`` key: AUTOMATIC1111-style readers expect their own plain-text
   format under that name and would misread JSON.
