@@ -830,7 +830,7 @@ def main(argv: list[str] | None = None) -> int:
                                            [8] if args.quick else [8, 32], 1.0 if args.quick else 2.0,
                                            has_batch, batch_help)]),
             ("download", lambda: [bench_download(ws, runs, has_generate, 16, warmup=not args.quick)]),
-            ("journal", lambda: [bench_journal(ws, runs, 1_000 if args.quick else 10_000)]),
+            ("journal", lambda: [bench_journal(ws, runs, 500 if args.quick else 10_000)]),
         ]
         for key, bench in plan:
             if only and key not in only and not (key == "end_to_end" and "agent_economy" in only):
