@@ -77,23 +77,30 @@ def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def image_src(path: Path, page_dir: Path) -> str:
-    """The image's address from the page: relative when it can be, else a ``file:`` URI."""
+def image_src(path: Path, page_dir: str, real_page_dir: str) -> str:
+    """The image's address from the page: relative when it can be, else a ``file:`` URI.
+
+    ``page_dir`` absolute and ``real_page_dir`` resolved, once per page. A file right
+    beside the page (every image a batch saves) is just its name, found without
+    touching the disk: resolving each path cost ~0.5 ms an image.
+    """
+    if os.path.dirname(os.path.abspath(path)) == page_dir:
+        return quote(path.name)
     try:
-        relative = os.path.relpath(path.resolve(), page_dir.resolve())
+        relative = os.path.relpath(path.resolve(), real_page_dir)
     except ValueError:  # another drive (Windows)
         return path.resolve().as_uri()
     return quote(relative.replace(os.sep, "/"))
 
 
-def _tile_html(tile: Tile, page_dir: Path) -> str:
+def _tile_html(tile: Tile, page_dir: str, real_page_dir: str) -> str:
     e = html.escape
     facts = [(k, v) for k, v in tile.facts if v]
     rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
     search = " ".join([tile.prompt, *(v for _, v in facts)]).lower()
     attributes = "".join(f' data-{e(k)}="{e(v)}"' for k, v in tile.attributes.items())
     if tile.exists:
-        src = e(image_src(tile.path, page_dir))
+        src = e(image_src(tile.path, page_dir, real_page_dir))
         picture = f'<a href="{src}"><img src="{src}" alt="{e(tile.prompt)}" loading="lazy"></a>'
     else:
         picture = f'<div class="missing-file" role="img">missing: {e(str(tile.path))}</div>'
@@ -121,6 +128,7 @@ def render_page(tiles: list[Tile], page_dir: Path, *, title: str, marker: str = 
         else ""
     )
     script = f"<script>{SEARCH_SCRIPT}</script>" if search else ""
+    dirs = (os.path.abspath(page_dir), str(page_dir.resolve()))
     return (
         "<!DOCTYPE html>\n"
         f"{marker + chr(10) if marker else ''}"
@@ -130,7 +138,7 @@ def render_page(tiles: list[Tile], page_dir: Path, *, title: str, marker: str = 
         '<meta name="referrer" content="no-referrer">'
         f"<title>{e(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{heading}</h1>{box}"
-        f'<div class="grid">{"".join(_tile_html(tile, page_dir) for tile in tiles)}</div>{script}</body></html>\n'
+        f'<div class="grid">{"".join(_tile_html(tile, *dirs) for tile in tiles)}</div>{script}</body></html>\n'
     )
 
 
