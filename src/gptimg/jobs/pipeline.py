@@ -249,9 +249,9 @@ def finish_job(
             raise
         journal.mark_done(job_id, data["items"])
     try:
-        from gptimg.provenance import png_stamper
+        from gptimg.provenance import stamper_for
 
-        stamp = png_stamper(record, job_id, len(data["items"]))
+        stamp = stamper_for(journal, job_id, len(data["items"]))  # the record inside each PNG
         images = save_job_images(client, job_id, data["items"], out_dir, label, on_saved=observer.saved, stamp=stamp)
     except errors.JobError as exc:
         journal.note_problem(job_id, exc.message)
