@@ -125,6 +125,12 @@ def where(row: sqlite3.Row, files: list[str], width: int) -> str:
     return fit_left(neutral(os.path.basename(folder.rstrip("/")) or folder) + "/" + count, width)
 
 
+def status_text(row: sqlite3.Row) -> str:
+    """The status, with ``*`` for a sandbox job (test credits; the journal's m004 flag, when it has one)."""
+    sandbox = "sandbox" in row.keys() and bool(row["sandbox"])
+    return neutral(row["status"]) + ("*" if sandbox else "")
+
+
 def credits_text(value: Any) -> str:
     return "" if value is None else number(value)
 
@@ -144,7 +150,8 @@ def job_lines(rows: list[sqlite3.Row], files: list[list[str]], width: int) -> It
     ids = [ref(row) for row in rows]
     credits = [credits_text(row["credits_used"]) for row in rows]
     styles = [neutral(row["style"] or "") for row in rows]
-    status_w = max(6, *(len(row["status"]) for row in rows))
+    statuses = [status_text(row) for row in rows]
+    status_w = max(6, *(len(status) for status in statuses))
     id_w = min(14, max(2, *(len(i) for i in ids)))
     credit_w = max(3, *(len(c) for c in credits))
     style_w = min(14 if width >= 100 else 10, max(5, *(width_of(s) for s in styles)))
@@ -156,10 +163,10 @@ def job_lines(rows: list[sqlite3.Row], files: list[list[str]], width: int) -> It
     exact = fixed + prompt_w + where_w <= width  # else a terminal too narrow for the columns: cut each line
     header = ("time", "status", "id", "cr", "style", "prompt")
     yield _line([fit(h, w) for h, w in zip(header, cells)] + [fit("files", where_w)], width)
-    for row, job_ref, credit, style, paths in zip(rows, ids, credits, styles, files):
+    for row, status, job_ref, credit, style, paths in zip(rows, statuses, ids, credits, styles, files):
         parts = [
             fit(local_time(row["created_at"]), _TIME_WIDTH),
-            fit(neutral(row["status"]), status_w),
+            fit(status, status_w),
             fit(job_ref, id_w),
             credit.rjust(credit_w)[:credit_w],
             fit(style or "-", style_w),
@@ -201,5 +208,5 @@ def totals_line(total: Totals, shown: int) -> str:
     line = f"{shown} of {total.jobs} jobs" if shown < total.jobs else f"{total.jobs} jobs"
     line += f" · {total.images:,} images · {number(total.credits)} credits"
     if total.sandbox_images or total.sandbox_credits:
-        line += f" · sandbox: {total.sandbox_images:,} images, {number(total.sandbox_credits)} test credits"
+        line += f" · *sandbox: {total.sandbox_images:,} images, {number(total.sandbox_credits)} test credits"
     return line
