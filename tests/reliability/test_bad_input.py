@@ -86,6 +86,18 @@ def test_generate_refuses_bad_input_before_any_request(
     assert user.journal_rows() == []
 
 
+def test_an_unwritable_out_exits_1_before_any_request_as_it_does_after_the_submit(
+    gateway: SandboxGateway, user: Cli, inproc: Callable[..., Ran]
+) -> None:
+    """``output_not_writable`` has one exit code (1) whether it is found before the submit or when saving."""
+    (user.home / "a-file").write_text("not a folder")
+    before = untouched(gateway)
+    ran = inproc(user, "gptimg", "generate", "a fox", "--out", str(user.home / "a-file"), "--yes", "--json")
+    envelope = assert_refused(ran, 1, "not a folder")
+    assert envelope["error"] == "output_not_writable"
+    assert untouched(gateway) == before and user.journal_rows() == []
+
+
 UNO_SUBMIT_CASES = [
     pytest.param("not json", "Invalid JSON", id="args-not-json"),
     pytest.param("[1, 2]", "JSON object", id="args-not-an-object"),

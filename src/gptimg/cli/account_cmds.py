@@ -112,12 +112,12 @@ def login(
     from gptimg.cli import browser
 
     if sum(bool(x) for x in (key, start, poll)) > 1:
-        raise errors.BadInput("Use only one of --key, --start and --poll.", code="usage", hint="See: gptimg login --help")
+        raise errors.UsageError("Use only one of --key, --start and --poll.", hint="See: gptimg login --help")
     client = session.public_client()
     if key is not None:
         key = key.strip()
         if not key:
-            raise errors.BadInput("--key is empty.", code="usage")
+            raise errors.UsageError("--key is empty.")
         session.output.secrets.append(key)
         _report_login(auth.store_verified_key(client, session.store, key))
         return

@@ -126,7 +126,7 @@ def batch(
 
     # 1. Offline: every line checked, the output folder usable. A mistake here costs nothing.
     if manifest_format is not None and manifest_format not in ("jsonl", "csv"):
-        raise errors.BadInput(f"--format must be jsonl or csv, not {manifest_format!r}.", code="usage")
+        raise errors.UsageError(f"--format must be jsonl or csv, not {manifest_format!r}.")
     lines = load_manifest(manifest, fmt=manifest_format)
     out_dir = resolve_out_dir(out)
     delay = sandbox_delay() if sandbox else None

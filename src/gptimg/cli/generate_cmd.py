@@ -94,11 +94,10 @@ def generate(
     references = check_references(list(request.references), strict=True)
     out_dir = resolve_out_dir(out)
     if not (timeout >= 0 and math.isfinite(timeout)):
-        raise errors.BadInput(f"--timeout must be a number of seconds >= 0, not {timeout!r}.", code="usage")
+        raise errors.UsageError(f"--timeout must be a number of seconds >= 0, not {timeout!r}.")
     if sandbox and no_wait:
-        raise errors.BadInput(
+        raise errors.UsageError(
             "--no-wait cannot be combined with --sandbox: the embedded sandbox stops when this command ends.",
-            code="usage",
         )
     delay = sandbox_delay() if sandbox else None
     uploads = [ref.original for ref in references if ref.needs_upload]
