@@ -69,10 +69,11 @@ class Cli:
         """Store ``key`` as the active account directly (what ``login --key`` ends with), without a process."""
         CredentialStore(self.credentials).save_account(key, name, email, "usr_test")
 
-    def run(self, *argv: str, timeout: float = 60, env: dict[str, str] | None = None) -> Ran:
+    def run(self, *argv: str, timeout: float = 60, env: dict[str, str] | None = None, stdin: str | None = None) -> Ran:
+        """Run to the end; ``stdin`` is piped in when given (else stdin is empty)."""
         done = subprocess.run(
             list(argv), env={**self.env, **(env or {})}, cwd=self.home, capture_output=True, text=True,
-            timeout=timeout, stdin=subprocess.DEVNULL,
+            timeout=timeout, **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
         )
         return Ran(done.returncode, done.stdout, done.stderr)
 
