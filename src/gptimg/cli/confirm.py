@@ -29,10 +29,9 @@ def confirm_spend(
     cost: float,
     balance: float | None,
     yes: bool,
-    recharge_url: str | None = None,
 ) -> None:
     """Return only when spending ``cost`` credits is allowed; raise otherwise."""
-    check_balance(cost, balance, recharge_url)
+    check_balance(cost, balance)
     if yes:
         return
     if not sys.stdin.isatty():

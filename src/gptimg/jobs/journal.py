@@ -306,11 +306,6 @@ class JobJournal:
             row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return JobRecord.from_row(row) if row else None
 
-    def get_row(self, row_id: int) -> JobRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (row_id,)).fetchone()
-        return JobRecord.from_row(row) if row else None
-
     def recent(self, limit: int = 20) -> list[JobRecord]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

@@ -268,19 +268,19 @@ def _reference_plan(arguments: dict[str, Any]) -> dict[str, list[Any]]:
     return plan
 
 
-def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
-    slug = args.tool
+def _check_scope(slug: str) -> None:
+    """``UNO_ALLOWED_TOOLS``: a slug outside it is refused before anything is read or sent."""
     patterns = allowed_patterns()
     if patterns and not any(fnmatch.fnmatchcase(slug, p) for p in patterns):
-        fail(
-            {
-                "success": False,
-                "error": "tool_not_allowed",
-                "hint": "This client is scoped to the gpt-image-2 tools (UNO_ALLOWED_TOOLS).",
-                "tool": slug,
-                "allowed": patterns,
-            }
+        raise errors.ToolNotAllowed(
+            f"{slug} is outside this client's scope ({', '.join(patterns)}).",
+            details={"tool": slug, "allowed": patterns},
         )
+
+
+def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
+    slug = args.tool
+    _check_scope(slug)
     arguments = _parse_arguments(args.args)
     timeout = args.timeout or 60
     if args.dry_run:
