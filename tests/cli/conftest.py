@@ -19,7 +19,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
         capsys.readouterr()
         code = main(list(args))
         captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
+        return Run(code, captured.out, captured.err, one_line=True)
 
     return invoke
 
