@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from clirun import Run
 from gptimg.credentials import CredentialStore
-from gptimg.sandbox import SandboxConfig, SandboxGateway
+from gptimg.sandbox import SandboxGateway
 
 EMAIL = "tester@example.invalid"
-
-
-def start_sandbox(**config: Any) -> SandboxGateway:
-    config.setdefault("delay", 0.3)
-    config.setdefault("interval", 1)
-    return SandboxGateway(SandboxConfig(**config)).start()
 
 
 def log_in(gateway: SandboxGateway, *, credits: int | None = None, email: str = EMAIL) -> str:
@@ -24,4 +16,4 @@ def log_in(gateway: SandboxGateway, *, credits: int | None = None, email: str = 
     return key
 
 
-__all__ = ["EMAIL", "Run", "log_in", "start_sandbox"]
+__all__ = ["EMAIL", "Run", "log_in"]
