@@ -156,6 +156,7 @@ def test_batch_refuses_a_manifest_with_a_bad_line_before_any_spend(
     assert untouched(gateway)["credits"] == before["credits"]
 
 
+@pytest.mark.e2e
 def test_real_processes_print_one_line_errors_with_hints_and_no_traceback(gateway: SandboxGateway, user: Cli) -> None:
     before = untouched(gateway)
     human = user.gptimg("generate", "a fox", "-n", "5", "--yes")

@@ -124,6 +124,7 @@ def test_a_server_job_id_or_url_cannot_steer_a_file_outside_out(
     assert not Path("/tmp/evil").exists() or not Path("/tmp/evil").is_file()
 
 
+@pytest.mark.e2e
 def test_credentials_are_private_even_under_umask_0(
     make_sandbox: Callable[..., SandboxGateway], cli: Callable[..., Cli]
 ) -> None:
