@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +18,7 @@ import pytest
 from gptimg.imagetypes import png_dimensions
 from gptimg.sandbox import SandboxGateway
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from waiting import wait_until
 
 from .conftest import GPTIMG, Cli, assert_only_complete_pngs
 from .faultproxy import Fault, FaultProxy, Seen
@@ -26,13 +26,11 @@ from .faultproxy import Fault, FaultProxy, Seen
 
 def wait_for_job_id(cli: Cli, timeout: float = 30) -> str:
     """The job id once the journal has it (the row is written before the submit leaves)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for row in cli.journal_rows():
-            if row["job_id"]:
-                return str(row["job_id"])
-        time.sleep(0.03)
-    raise AssertionError("the journal never got a job id")
+
+    def job_id() -> str | None:
+        return next((str(row["job_id"]) for row in cli.journal_rows() if row["job_id"]), None)
+
+    return wait_until(job_id, timeout=timeout, what="a job id in the journal")
 
 
 @pytest.mark.e2e

@@ -22,6 +22,7 @@ import pytest
 
 from gptimg.sandbox import SandboxGateway
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from waiting import long_poll_reached, wait_until
 
 from .conftest import GPTIMG, UNO, Cli, Ran, assert_only_complete_pngs, saved_files
 from .faultproxy import Fault, FaultProxy, Seen
@@ -82,7 +83,7 @@ def test_a_signal_at_each_phase_exits_cleanly_and_the_job_can_be_finished(
         process.kill()
         raise AssertionError(f"the CLI never reached {phase}: {process.communicate()}")
     if phase == "polling":
-        time.sleep(0.3)  # the poll is on its way to the sandbox, which holds it for seconds
+        wait_until(long_poll_reached(sandbox), what="the sandbox holding the CLI's long-poll")
     ran = interrupt(process, sig)
 
     assert ran.code == exit_code, ran
