@@ -265,6 +265,16 @@ class SubmitOutcomeUnknown(GatewayError):
     exit_code = EXIT_OUTCOME_UNKNOWN
 
 
+class JournalUnavailable(GptimgError):
+    """The job journal cannot be used: damaged, read-only, locked too long, or from a newer gptimg.
+
+    Checked before any spend, so when this stops a paid command nothing was sent.
+    After a submit it carries the job id (kept in the fallback file instead).
+    """
+
+    code = "journal_unavailable"
+
+
 # --- transport: no usable answer at all ---------------------------------------------------
 
 
