@@ -198,6 +198,11 @@ class GatewayClient:
                 ) from None
             raise transport_error(failure, self._host) from None
         if raw is None:
+            if paid:  # the submit went out and something answered: it may have been charged
+                raise errors.SubmitOutcomeUnknown(
+                    f"The answer to the submit from {self._host} was too large to read; it may have been charged.",
+                    status=response.status_code,
+                )
             raise errors.InvalidResponse(
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,
@@ -226,10 +231,13 @@ class GatewayClient:
             return {}
         try:
             return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             pass
         kind = (headers.get("content-type") or "unknown type").split(";")[0]
         message = f"{self._host} answered HTTP {status} with {kind}, not JSON."
+        if paid and status not in (401, 429):
+            # Only an error envelope means "not charged"; a cut-off or HTML answer to a submit does not.
+            raise errors.SubmitOutcomeUnknown(f"{message} The submit may have been charged.", status=status)
         if status == 401:
             raise errors.InvalidApiKey(message, status=status, body=None)
         if status >= 500:
@@ -357,7 +365,8 @@ class GatewayClient:
                 paid=paid,
             )
             if not isinstance(body, dict):
-                raise errors.InvalidResponse("/v1/call did not answer with an object.", body=body)
+                failure_type = errors.SubmitOutcomeUnknown if paid else errors.InvalidResponse
+                raise failure_type("/v1/call did not answer with an object.", body=body)
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             data = flatten_mcp(body["data"] if "data" in body else body)
             return ToolResult(data=data, meta=meta, envelope=body)

@@ -31,6 +31,7 @@ from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's voca
     BUSY_TIMEOUT_SECONDS,
     DONE,
     ERROR,
+    GATEWAY_FAILED,
     OPEN_STATES,
     READY_WAIT_SECONDS,
     REJECTED,
@@ -98,6 +99,14 @@ def m002_batch_lines(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN batch_key TEXT")
     db.execute("ALTER TABLE jobs ADD COLUMN name TEXT")
     db.execute("CREATE INDEX jobs_batch_key ON jobs (batch_key)")
+
+
+@migration
+def m003_error_code(db: sqlite3.Connection) -> None:
+    # Why a job is in ``error``: only the gateway's own terminal error ("generation_failed")
+    # frees a batch line to be paid for again; a job the gateway did not know ("job_not_found")
+    # is asked about again, never resubmitted.
+    db.execute("ALTER TABLE jobs ADD COLUMN error_code TEXT")
 
 
 class JobJournal:
@@ -304,14 +313,14 @@ class JobJournal:
         self._update_job(job_id, status=RUNNING, only_if_open=True)
 
     def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None) -> None:
-        changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None}
+        changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None, "error_code": None}
         if files is not None:
             changes["files"] = json.dumps(files)
         self._update_job(job_id, **changes)
 
-    def mark_error(self, job_id: str, message: str) -> None:
-        """The gateway's own terminal ``error`` for the job: the only state that frees a batch line."""
-        self._update_job(job_id, status=ERROR, error=message)
+    def mark_error(self, job_id: str, message: str, *, code: str = GATEWAY_FAILED) -> None:
+        """The job ended without images; ``code`` says why (see ``JobRecord.failed_on_gateway``)."""
+        self._update_job(job_id, status=ERROR, error=message, error_code=code)
 
     def note_problem(self, job_id: str, message: str) -> None:
         """A fetch problem (download, disk, a job the gateway does not know now): the job stays as it was."""

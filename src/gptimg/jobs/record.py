@@ -22,6 +22,10 @@ DONE = "done"
 ERROR = "error"
 UNKNOWN = "unknown"
 REJECTED = "rejected"
+#: ``error_code`` of a job that ended in the gateway's own ``error`` status (the model failed it).
+GATEWAY_FAILED = "generation_failed"
+#: ``error_code`` of a job the gateway did not know when asked (restarted, expired, or a passing fault).
+JOB_NOT_FOUND = "job_not_found"
 #: States in which the gateway holds a job we paid for and have not finished fetching.
 OPEN_STATES = (SUBMITTED, RUNNING)
 
@@ -64,6 +68,7 @@ class JobRecord:
     error: str | None = None
     batch_key: str | None = None
     name: str | None = None
+    error_code: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -75,6 +80,16 @@ class JobRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def failed_on_gateway(self) -> bool:
+        """In ``error`` because the gateway said so for this job (not because it did not know the job)."""
+        if self.status != ERROR:
+            return False
+        if self.error_code is not None:
+            return self.error_code == GATEWAY_FAILED
+        # Rows from before m003: a job the gateway did not know was written with this message.
+        return not (self.error or "").startswith("The gateway does not know job")
 
     def as_listed(self, now: datetime) -> JobRecord:
         """The row as ``gptimg jobs`` shows it: a ``submitting`` a stopped process left behind is ``unknown``."""
