@@ -91,8 +91,6 @@ MAX_JOB_ID = 128
 MAX_ESTIMATED_SECONDS = 3600
 #: Credits reported for one submit beyond this are nonsense and are not shown or summed.
 MAX_CREDITS = 1e9
-#: How long a signal waits, at most, for a submit in flight to answer (the submit's own read timeout).
-SUBMIT_ANSWER_WAIT = 60
 
 
 def usable_job_id(job_id: str) -> bool:
