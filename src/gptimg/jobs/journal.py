@@ -50,7 +50,7 @@ from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's voca
 JOURNAL_FILENAME = "journal.sqlite3"
 
 #: Opening a fresh journal races other processes creating it; the set-up is retried this long.
-OPEN_RETRY_SECONDS = 10.0
+OPEN_RETRY_SECONDS = 5.0
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -126,8 +126,10 @@ class JobJournal:
         self.unknown_migrations: list[str] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Opening waits only briefly for another process's lock: a journal locked for longer is
+            # reported before any spend, not waited on.
             self._db = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
+                str(self.path), timeout=READY_WAIT_SECONDS, check_same_thread=False, isolation_level=None
             )
         except (sqlite3.Error, OSError) as exc:
             raise _failure(self.path, exc) from None
@@ -155,8 +157,8 @@ class JobJournal:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # A row must survive a crash the instant it is written: that is the whole point.
                 self._db.execute("PRAGMA synchronous=FULL")
-                self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
                 self._migrate()
+                self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -210,15 +212,29 @@ class JobJournal:
             except sqlite3.Error as exc:
                 raise _failure(self.path, exc) from None
 
+    def _applied(self) -> set[str] | None:
+        """Names of the migrations in the file; None when it has no migration table yet."""
+        try:
+            return {row[0] for row in self._db.execute("SELECT name FROM _migrations")}
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+
     def _migrate(self) -> None:
+        """Bring the schema up to date; only a file that needs it is write-locked (``jobs`` beside a batch reads)."""
+        known = [name for name, _ in MIGRATIONS]
+        applied = self._applied()
+        if applied is not None and set(known) <= applied:
+            self.unknown_migrations = sorted(applied - set(known))
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
-            applied = {row[0] for row in self._db.execute("SELECT name FROM _migrations")}
-            known = {name for name, _ in MIGRATIONS}
-            self.unknown_migrations = sorted(applied - known)
+            applied = self._applied() or set()
+            self.unknown_migrations = sorted(applied - set(known))
             if not self.unknown_migrations:
                 for name, fn in MIGRATIONS:
                     if name not in applied:
