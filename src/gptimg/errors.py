@@ -279,6 +279,16 @@ class SubmitOutcomeUnknown(GatewayError):
     hint = "The submit may have been charged. Check `gptimg jobs` and your balance before trying again."
 
 
+class JournalUnavailable(GptimgError):
+    """The job journal cannot be used: damaged, read-only, locked too long, or from a newer gptimg.
+
+    Checked before any spend, so when this stops a paid command nothing was sent.
+    After a submit it carries the job id (kept in the fallback file instead).
+    """
+
+    code = "journal_unavailable"
+
+
 # --- transport: no usable answer at all ---------------------------------------------------
 
 

@@ -370,6 +370,8 @@ STATUS_DECISIONS = [
     pytest.param(401, NOT_JSON, CALL, False, errors.InvalidApiKey, id="call-html-401"),
     pytest.param(429, NOT_JSON, CALL, False, errors.RateLimited, id="call-html-429"),
     pytest.param(200, NOT_JSON, CALL, False, errors.InvalidResponse, id="call-html-200"),
+    pytest.param(200, NOT_JSON, CALL, True, errors.SubmitOutcomeUnknown, id="submit-html-200-may-have-charged"),
+    pytest.param(401, NOT_JSON, CALL, True, errors.InvalidApiKey, id="submit-html-401-refused"),
     pytest.param(500, {"error": "x", "meta": {"outcome": "outcome_unknown"}}, CALL, True,
                  errors.SubmitOutcomeUnknown, id="submit-envelope-outcome-unknown"),
     pytest.param(404, {"error": "not_found"}, POLL, False, errors.JobNotFound, id="poll-404"),

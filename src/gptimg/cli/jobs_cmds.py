@@ -50,7 +50,7 @@ def jobs(limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="How m
     """List recent jobs from the local journal, newest first (full file paths with --json)."""
     if not 1 <= limit <= 10_000:
         raise errors.UsageError("--limit must be from 1 to 10000.")
-    records = session.journal().recent(limit)
+    records = session.journal(reading=True).recent(limit)
     data = [record.to_dict() for record in records]
 
     def human() -> None:

@@ -161,6 +161,11 @@ class GatewayClient:
                 ) from None
             raise transport_error(failure, self._host) from None
         if raw is None:
+            if paid:  # the submit went out and something answered: it may have been charged
+                raise errors.SubmitOutcomeUnknown(
+                    f"The answer to the submit from {self._host} was too large to read; it may have been charged.",
+                    status=response.status_code,
+                )
             raise errors.InvalidResponse(
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,
@@ -296,7 +301,8 @@ class GatewayClient:
                 job_id=polled_job,
             )
             if not isinstance(body, dict):
-                raise errors.InvalidResponse("/v1/call did not answer with an object.", body=body)
+                failure_type = errors.SubmitOutcomeUnknown if paid else errors.InvalidResponse
+                raise failure_type("/v1/call did not answer with an object.", body=body)
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             data = flatten_mcp(body["data"] if "data" in body else body)
             return ToolResult(data=data, meta=meta, envelope=body)
@@ -413,7 +419,7 @@ def _parse(raw: bytes) -> Any:
         return {}
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return NOT_JSON
 
 

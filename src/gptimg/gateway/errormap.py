@@ -180,11 +180,12 @@ def http_error(
 def _not_json_error(status: int, headers: Mapping[str, str], host: str, *, paid: bool) -> errors.GptimgError:
     kind = (headers.get("content-type") or "unknown type").split(";")[0]
     message = f"{host} answered HTTP {status} with {kind}, not JSON."
+    if paid and status not in (401, 429):
+        # Only an error envelope means "not charged"; a cut-off or HTML answer to a submit does not.
+        return errors.SubmitOutcomeUnknown(f"{message} The submit may have been charged.", status=status)
     if status == 401:
         return errors.InvalidApiKey(message, status=status, body=None)
     if status >= 500:
-        if paid:
-            return errors.SubmitOutcomeUnknown(message, status=status)
         return errors.ServerError(message, status=status)
     if status == 429:
         return errors.RateLimited(message, status=status, retry_after=parse_retry_after(headers.get("retry-after")))
