@@ -63,13 +63,13 @@ def gallery(
     from gptimg.jobs.history import listing
 
     if not 1 <= limit <= MAX_JOBS:
-        raise errors.BadInput(f"--limit must be from 1 to {MAX_JOBS}.", code="usage")
+        raise errors.UsageError(f"--limit must be from 1 to {MAX_JOBS}.")
     where = dataclasses.replace(job_filter(search, status, since, style), with_files=True)
     target = Path(out or DEFAULT_NAME).expanduser()
     target = target if target.is_absolute() else Path.cwd() / target
     if target.is_dir():
         target = target / DEFAULT_NAME
-    rows = listing(session.journal(), where, limit)
+    rows = listing(session.journal(reading=True), where, limit)
     tiles = gallery_tiles(rows)
     try:
         write_page(render_page(tiles, target.parent, title="gptimg gallery"), target)

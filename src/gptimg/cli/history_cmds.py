@@ -83,8 +83,8 @@ def original_request(source: str) -> dict[str, Any]:
 
         record = read_record(path)
         if record is None:
-            raise errors.BadInput(
-                f"{path} has no gptimg record to repeat.", code="usage",
+            raise errors.UsageError(
+                f"{path} has no gptimg record to repeat.",
                 hint="Give the job id instead (see: gptimg jobs), or use gptimg generate.",
             )
         return {"prompt": record.get("prompt"), "style": record.get("style"), "size": record.get("size"),
@@ -93,8 +93,8 @@ def original_request(source: str) -> dict[str, Any]:
 
     row = find(session.journal(), source.strip())
     if row is None:
-        raise errors.BadInput(
-            f"{source!r} is neither an image file nor a job in this machine's journal.", code="usage",
+        raise errors.UsageError(
+            f"{source!r} is neither an image file nor a job in this machine's journal.",
             hint="See recent jobs with: gptimg jobs",
         )
     references = [ref for ref in (row["reference_urls"] or "").split(",") if ref.startswith(("http://", "https://"))]
@@ -120,8 +120,8 @@ def again(
     """Run an earlier request again (a new paid job), with any changes: --prompt, --style, --size, -n."""
     base = original_request(source)
     if not (prompt or base["prompt"]):
-        raise errors.BadInput(
-            "The journal does not know that job's prompt (it was fetched, not submitted, here).", code="usage",
+        raise errors.UsageError(
+            "The journal does not know that job's prompt (it was fetched, not submitted, here).",
             hint="Give one with --prompt TEXT.",
         )
     if style is None:

@@ -71,13 +71,13 @@ def jobs(
     if ctx.invoked_subcommand is not None:
         return
     if not 1 <= limit <= MAX_LIMIT:
-        raise errors.BadInput(f"--limit must be from 1 to {MAX_LIMIT}.", code="usage")
+        raise errors.UsageError(f"--limit must be from 1 to {MAX_LIMIT}.")
     from gptimg.jobs import history
 
     where = job_filter(search, status, since, style)
-    journal = session.journal()
+    journal = session.journal(reading=True)
     if session.output.json_mode:
-        data = [history.decoded(row) for row in history.listing(journal, where, limit, full=True)]
+        data = history.full_listing(journal, where, limit)
         session.output.success(data, meta={"count": len(data)})
         return
     _print_listing(journal, where, limit)
@@ -121,11 +121,11 @@ def show(job_id: str = typer.Argument(..., metavar="JOB_ID", help="A job id (or 
     from gptimg.gateway.urls import resolve_base_url
     from gptimg.jobs.history import find
 
-    journal = session.journal()
+    journal = session.journal(reading=True)
     row = find(journal, job_id.strip())
     if row is None:
-        raise errors.BadInput(
-            f"No job {job_id.strip()!r} in this machine's journal.", code="usage", hint="See recent jobs with: gptimg jobs"
+        raise errors.UsageError(
+            f"No job {job_id.strip()!r} in this machine's journal.", hint="See recent jobs with: gptimg jobs"
         )
     try:
         default_gateway: str | None = resolve_base_url(session.base_url_flag)
@@ -169,13 +169,12 @@ def result(
 
     job_id = job_id.strip()
     if not usable_job_id(job_id):
-        raise errors.BadInput(
+        raise errors.UsageError(
             "That is not a job id (empty, too long, or with spaces or control characters).",
-            code="usage",
             hint="See recent jobs with: gptimg jobs",
         )
     if not (timeout >= 0 and math.isfinite(timeout)):
-        raise errors.BadInput(f"--timeout must be a number of seconds >= 0, not {timeout!r}.", code="usage")
+        raise errors.UsageError(f"--timeout must be a number of seconds >= 0, not {timeout!r}.")
     journal = session.journal()
     record = journal.get(job_id)
     out_dir = resolve_out_dir(out, record.out_dir if record else None)

@@ -195,7 +195,8 @@ def tsv_lines(rows: Iterable[sqlite3.Row], files: Iterable[list[str]], sandbox_k
     """A header, then one line per job: full prompt, full paths (one field each, at the end)."""
     yield "\t".join(TSV_COLUMNS)
     for row, paths in zip(rows, files):
-        sandbox = ("yes" if row["sandbox"] else "no") if sandbox_known else ""
+        flag = row["sandbox"] if sandbox_known and "sandbox" in row.keys() else None
+        sandbox = "" if not sandbox_known else "yes" if flag else "no"
         credits = row["credits_used"]
         credits = "" if credits is None else int(credits) if float(credits).is_integer() else credits
         fields = [row["created_at"], row["status"], row["job_id"], credits, sandbox,

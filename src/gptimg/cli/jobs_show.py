@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gptimg.cli.jobs_format import local_time, neutral
-from gptimg.jobs.history import decoded, files_of, status_history
+from gptimg.jobs.history import files_of, status_history
 from gptimg.jobs.journal import DONE, OPEN_STATES, SUBMITTING, UNKNOWN
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from gptimg.jobs.journal import JobJournal
 
 _FULL_TIME = "%Y-%m-%d %H:%M:%S"
@@ -39,7 +37,7 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def next_step(row: sqlite3.Row, missing: int, default_gateway: str | None) -> tuple[str | None, str | None]:
+def next_step(row: dict[str, Any], missing: int, default_gateway: str | None) -> tuple[str | None, str | None]:
     """(command, why) for a job that is not finished or lost files; (None, None) otherwise."""
     job_id, status = row["job_id"], row["status"]
     if job_id is None:
@@ -56,14 +54,14 @@ def next_step(row: sqlite3.Row, missing: int, default_gateway: str | None) -> tu
     return None, None
 
 
-def job_story(journal: JobJournal, row: sqlite3.Row, default_gateway: str | None) -> dict[str, Any]:
-    """The ``--json`` data of ``jobs show``: the row, its history, its files, and the next step."""
-    events = status_history(journal, row["id"])
+def job_story(journal: JobJournal, row: dict[str, Any], default_gateway: str | None) -> dict[str, Any]:
+    """The ``--json`` data of ``jobs show``: the job as listed, its history, its files, and the next step."""
+    events = status_history(journal, row["id"]) if row["id"] else []
     files = [{"path": path, "exists": Path(path).is_file()} for path in files_of(row)]
     command, why = next_step(row, sum(1 for f in files if not f["exists"]), default_gateway)
     finished = next((e["at"] for e in events if e["status"] == DONE), None)
     return {
-        "job": decoded(row),
+        "job": row,
         "history": [{"at": e["at"], "status": e["status"], "error": e["error"]} for e in events],
         "seconds_to_done": _seconds_between(row["created_at"], finished) if finished else None,
         "files": files,

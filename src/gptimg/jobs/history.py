@@ -17,13 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from gptimg import errors
 from gptimg.jobs.journal import DONE, ERROR, REJECTED, RUNNING, SUBMITTED, SUBMITTING, UNKNOWN
+from gptimg.jobs.record import STALE_SUBMIT_SECONDS, JobRecord
 
 if TYPE_CHECKING:
     from gptimg.jobs.journal import JobJournal
 
 STATUSES = (SUBMITTING, SUBMITTED, RUNNING, DONE, ERROR, UNKNOWN, REJECTED)
+#: The status as listed: a ``submitting`` row a stopped process left behind reads ``unknown``
+#: (``JobRecord.as_listed``, in SQL so that filters and totals agree with what is shown).
+LISTED_STATUS = f"(CASE WHEN status = '{SUBMITTING}' AND created_at < ? THEN '{UNKNOWN}' ELSE status END)"
 #: The columns a listing needs (not items, references or the account).
-LISTING_COLUMNS = "id, created_at, updated_at, status, job_id, gateway, prompt, style, size, n, credits_used, files, out_dir"
+LISTING_COLUMNS = (
+    f"id, created_at, updated_at, {LISTED_STATUS} AS status, job_id, gateway, prompt, style, size, n,"
+    " credits_used, files, out_dir"
+)
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -46,8 +53,8 @@ class JobFilter:
             clauses.append("prompt LIKE ? ESCAPE '\\'")
             params.append(f"%{escaped}%")
         if self.statuses:
-            clauses.append(f"status IN ({','.join('?' * len(self.statuses))})")
-            params.extend(self.statuses)
+            clauses.append(f"{LISTED_STATUS} IN ({','.join('?' * len(self.statuses))})")
+            params.extend((stale_before(), *self.statuses))
         if self.since:
             clauses.append("created_at >= ?")
             params.append(self.since)
@@ -62,13 +69,30 @@ class JobFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(params)
 
 
+    def matches(self, record: JobRecord) -> bool:
+        """The same test in Python, for the few jobs outside the table (the fallback file)."""
+        return (
+            (not self.search or self.search.lower() in record.prompt.lower())
+            and (not self.statuses or record.status in self.statuses)
+            and (not self.since or record.created_at >= self.since)
+            and (not self.style or (record.style or "none") == self.style)
+            and (not self.with_files or bool(record.files))
+        )
+
+
+def stale_before(now: datetime | None = None) -> str:
+    """Rows still ``submitting`` that were written before this are listed as ``unknown``."""
+    when = (now or datetime.now(timezone.utc)) - timedelta(seconds=STALE_SUBMIT_SECONDS)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_statuses(values: list[str] | None) -> tuple[str, ...]:
     """``--status done,error --status unknown`` as a tuple; an unknown word is a usage error."""
     words = [word.strip().lower() for value in values or () for word in value.split(",") if word.strip()]
     wrong = [word for word in words if word not in STATUSES]
     if wrong:
-        raise errors.BadInput(
-            f"Unknown status {wrong[0]!r}.", code="usage", hint=f"Use one or more of: {', '.join(STATUSES)}"
+        raise errors.UsageError(
+            f"Unknown status {wrong[0]!r}.", hint=f"Use one or more of: {', '.join(STATUSES)}"
         )
     return tuple(dict.fromkeys(words))
 
@@ -89,9 +113,8 @@ def parse_since(text: str | None, now: datetime | None = None) -> str | None:
         try:
             when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise errors.BadInput(
+            raise errors.UsageError(
                 f"--since {text!r} is not a date or an age.",
-                code="usage",
                 hint="Examples: --since 7d, --since 12h, --since today, --since 2026-11-01",
             ) from None
         if when.tzinfo is None:
@@ -104,11 +127,40 @@ def has_sandbox_column(journal: JobJournal) -> bool:
     return any(row[1] == "sandbox" for row in journal.read("PRAGMA table_info(jobs)"))
 
 
-def listing(journal: JobJournal, where: JobFilter, limit: int, *, full: bool = False) -> list[sqlite3.Row]:
-    """The newest ``limit`` rows matching ``where``; ``full`` for every column (``--json``)."""
+def listing(journal: JobJournal, where: JobFilter, limit: int) -> list[Any]:
+    """The newest ``limit`` jobs matching ``where``: journal rows, and any job ids only the fallback file has."""
     sql, params = where.where()
-    columns = "*" if full else LISTING_COLUMNS + (", sandbox" if has_sandbox_column(journal) else "")
-    return journal.read(f"SELECT {columns} FROM jobs{sql} ORDER BY id DESC LIMIT ?", (*params, limit))  # noqa: S608
+    columns = LISTING_COLUMNS + (", sandbox" if has_sandbox_column(journal) else "")
+    rows: list[Any] = journal.read(
+        f"SELECT {columns} FROM jobs{sql} ORDER BY id DESC LIMIT ?", (stale_before(), *params, limit)  # noqa: S608
+    )
+    kept = [record.to_dict() for record in unjournaled(journal) if where.matches(record)]
+    if kept:
+        rows = sorted([*rows, *kept], key=lambda row: row["created_at"], reverse=True)[:limit]
+    return rows
+
+
+def full_listing(journal: JobJournal, where: JobFilter, limit: int) -> list[dict[str, Any]]:
+    """``--json``: every field of each job, as ``JobRecord`` lists it (stale submits as unknown, with why)."""
+    sql, params = where.where()
+    now = datetime.now(timezone.utc)
+    rows = journal.read(f"SELECT * FROM jobs{sql} ORDER BY id DESC LIMIT ?", (*params, limit))  # noqa: S608
+    records = [JobRecord.from_row(row).as_listed(now) for row in rows]
+    kept = [record for record in unjournaled(journal) if where.matches(record)]
+    if kept:
+        records = sorted([*records, *kept], key=lambda record: record.created_at, reverse=True)[:limit]
+    return [record.to_dict() for record in records]
+
+
+def unjournaled(journal: JobJournal) -> list[JobRecord]:
+    """Job ids the journal could not take when their submit answered (``jobs/fallback.py``), not in it since."""
+    from gptimg.jobs import fallback
+
+    entries = fallback.read_jobs(journal.path.parent)
+    if not entries:
+        return []
+    where = fallback.fallback_path(journal.path.parent)
+    return [JobRecord.from_fallback(entry, where) for entry in entries if journal.get(entry["job_id"]) is None]
 
 
 @dataclass(frozen=True)
@@ -135,13 +187,18 @@ def totals(journal: JobJournal, where: JobFilter) -> Totals:
     return Totals(int(row[0] or 0), int(row[1] or 0), float(row[2] or 0), int(row[3] or 0), float(row[4] or 0))
 
 
-def find(journal: JobJournal, ref: str) -> sqlite3.Row | None:
-    """A row by job id, or by ``#ROW`` for a submit that never got a job id."""
+def find(journal: JobJournal, ref: str) -> dict[str, Any] | None:
+    """One job as listed (every field), by job id or by ``#ROW`` for a submit that never got one.
+
+    A job id only the fallback file holds is found too.
+    """
     if ref.startswith("#") and ref[1:].isdigit():
         rows = journal.read("SELECT * FROM jobs WHERE id = ?", (int(ref[1:]),))
     else:
         rows = journal.read("SELECT * FROM jobs WHERE job_id = ?", (ref,))
-    return rows[0] if rows else None
+    if rows:
+        return JobRecord.from_row(rows[0]).as_listed(datetime.now(timezone.utc)).to_dict()
+    return next((record.to_dict() for record in unjournaled(journal) if record.job_id == ref), None)
 
 
 def status_history(journal: JobJournal, row_id: int) -> list[sqlite3.Row]:
@@ -149,19 +206,12 @@ def status_history(journal: JobJournal, row_id: int) -> list[sqlite3.Row]:
     return journal.read("SELECT at, status, error FROM job_events WHERE job_row = ? ORDER BY id", (row_id,))
 
 
-def decoded(row: sqlite3.Row) -> dict[str, Any]:
-    """A row as the ``--json`` listing has always shown it (items and files decoded)."""
-    values = dict(row)
-    for key in ("items", "files"):
-        if key in values:
-            values[key] = json.loads(values[key]) if values[key] else []
-    return values
-
-
-def files_of(row: sqlite3.Row) -> list[str]:
+def files_of(row: Any) -> list[str]:
     raw = row["files"]
     if not raw:
         return []
+    if isinstance(raw, list):  # a fallback entry, already decoded
+        return [str(path) for path in raw]
     try:
         files = json.loads(raw)
     except ValueError:
