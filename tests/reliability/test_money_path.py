@@ -66,8 +66,9 @@ def test_a_batch_stopped_while_submits_are_in_flight_journals_and_names_every_pa
             reached = threading.Event()
             with lock:
                 upstream.append(reached)
-            # The gateway takes (and charges) the submit at once; its answer is 1.5 s late.
-            return Fault("hold", seconds=1.5, reached=reached)
+            # The gateway takes (and charges) the submit at once; its answer is 6 s late (long enough that a
+            # loaded machine still delivers both signals while the submits are in flight).
+            return Fault("hold", seconds=6, reached=reached)
         return None
 
     proxy = make_proxy(sandbox.base_url, rule)
@@ -107,7 +108,7 @@ def test_generate_stopped_by_sigterm_during_the_submit_keeps_the_job_and_exits_1
     sandbox = make_sandbox(delay=30)
     forwarded = threading.Event()
     proxy = make_proxy(sandbox.base_url,
-                       lambda seen: Fault("hold", seconds=1.0, reached=forwarded) if seen.tool == SUBMIT_TOOL else None)
+                       lambda seen: Fault("hold", seconds=4, reached=forwarded) if seen.tool == SUBMIT_TOOL else None)
     user = cli(proxy.base_url)
     user.login(sandbox.create_account(email="term@example.invalid"))
     process = user.popen(*GPTIMG, "generate", "a red fox", "--yes", "--out", str(tmp_path / "out"))
