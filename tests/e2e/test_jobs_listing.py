@@ -162,3 +162,22 @@ def test_jobs_show_tells_the_whole_story(cli_runner: Callable[..., CliRunner], t
 
     missing = runner.run(*GPTIMG, "jobs", "show", "nope")
     assert missing.returncode == 2 and "No job 'nope'" in missing.stderr
+
+
+def test_a_submit_a_stopped_process_left_reads_unknown_everywhere(
+    cli_runner: Callable[..., CliRunner], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    runner = cli_runner("http://127.0.0.1:9")
+    _seed(runner, tmp_path)
+    with sqlite3.connect(str(Path(runner.env["GPTIMG_HOME"]) / "journal.sqlite3")) as db:
+        db.execute("INSERT INTO jobs (created_at, updated_at, status, gateway, prompt)"
+                   " VALUES ('2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'submitting', 'x', 'stale fox')")
+    tsv = runner.run(*GPTIMG, "jobs", "--search", "stale")
+    [row] = [line.split("\t") for line in tsv.stdout.splitlines()[1:]]
+    assert row[1] == "unknown", tsv.stdout
+    unknown = runner.run_json(*GPTIMG, "jobs", "--status", "unknown", "--json")["data"]
+    assert sorted(item["prompt"] for item in unknown) == ["lost submit", "stale fox"]
+    assert "may have been charged" in next(i for i in unknown if i["prompt"] == "stale fox")["error"]
+    assert runner.run_json(*GPTIMG, "jobs", "--status", "submitting", "--json")["data"] == []
