@@ -53,3 +53,36 @@ def strip_secrets(obj: Any, secrets: Iterable[str] = ()) -> Any:
         return value
 
     return clean(obj)
+
+
+#: An Uno answer is a few levels deep; anything past this is not a gateway talking (and would
+#: exhaust the stack of every recursive walk after it: scrubbing, printing, journaling).
+MAX_ANSWER_DEPTH = 64
+
+
+class TooDeep(ValueError):
+    """A parsed answer nested deeper than ``MAX_ANSWER_DEPTH``."""
+
+
+def scrub_answer(obj: Any, secrets: Iterable[str]) -> Any:
+    """A gateway answer with every known secret value removed from every string, keys included.
+
+    Unlike ``strip_secrets`` it masks no field by name: an answer's ``access_token``
+    is the key a login is waiting for. Applied once, where answers enter the client,
+    so an echoed key never reaches a status line, an error, the journal or a file.
+    Raises ``TooDeep`` for an answer nested past ``MAX_ANSWER_DEPTH``.
+    """
+    known = tuple(s for s in secrets if s and len(s) >= 8)
+
+    def clean(value: Any, depth: int) -> Any:
+        if depth > MAX_ANSWER_DEPTH:
+            raise TooDeep(f"nested deeper than {MAX_ANSWER_DEPTH} levels")
+        if isinstance(value, str):
+            return redact_text(value, known) if known else value
+        if isinstance(value, dict):
+            return {clean(k, depth + 1): clean(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(item, depth + 1) for item in value]
+        return value
+
+    return clean(obj, 0)

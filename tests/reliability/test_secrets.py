@@ -177,3 +177,36 @@ def test_transport_errors_carry_no_key() -> None:
             assert exc.exit_code == 1
         else:
             raise AssertionError("nothing listens on that port")
+
+
+def test_a_key_echoed_in_a_status_a_job_error_or_an_item_url_is_never_shown_or_stored(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli]
+) -> None:
+    key = "uno_echoes_" + "abcdef0123456789" * 2
+    answers: dict[str, list[int]] = {"done": [], "failed": []}
+
+    def result(request: object) -> Answer:
+        job_id = getattr(request, "arguments", {}).get("job_id")
+        sent = getattr(request, "headers", {}).get("authorization", "").removeprefix("Bearer ")
+        kind = "failed" if job_id == "job_fails_00" else "done"
+        answers[kind].append(1)
+        if len(answers[kind]) == 1:
+            return Answer(body={"data": {"status": f"running as {sent}", "job_id": job_id}})
+        if kind == "failed":
+            return Answer(body={"data": {"status": "error", "job_id": job_id, "error": f"bad key {sent}"}})
+        url = f"{scripted.base_url}/cdn/{job_id}/0.png?token={sent}"
+        return Answer(body={"data": {"status": "done", "job_id": job_id, "items": [{"url": url, "note": sent}]}})
+
+    scripted = make_scripted({f"CALL {RESULT_TOOL}": result})
+    user = cli(scripted.base_url)
+    user.login(key, email=EMAIL)
+    out = user.home / "out"
+    runs = [user.gptimg("generate", "a fox", "--yes", "--out", str(out)),
+            user.gptimg("result", "job_fails_00", "--out", str(out)),
+            user.gptimg("jobs", "--json"), user.gptimg("jobs"), user.gptimg("result", scripted.job_id, "--json")]
+    assert runs[0].code == 0 and runs[1].code != 0, runs
+    assert "running as" in runs[0].err and "bad key" in runs[1].err
+    assert len(runs[2].json()["data"]) >= 2
+    for ran in runs:
+        assert_absent(key, "output", ran.out + ran.err)
+    assert assert_no_file_holds(key, user.data_dir, out, allowed=(user.credentials,)) >= 2

@@ -23,7 +23,7 @@ from gptimg.gateway.errormap import envelope_error, is_retryable, transport_erro
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
 from gptimg.gateway.wire import Headers, Response, Timeouts, Wire, WireFailure
-from gptimg.secrets import redact_text, strip_secrets
+from gptimg.secrets import TooDeep, redact_text, scrub_answer, strip_secrets
 from gptimg.styles import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
 
 CONNECT_TIMEOUT = 10.0
@@ -90,8 +90,8 @@ def flatten_mcp(data: Any) -> Any:
     if isinstance(data.get("structuredContent"), (dict, list)):
         return data["structuredContent"]
     try:
-        return json.loads(text)
-    except ValueError:
+        return scrub_answer(json.loads(text), ())  # checks the depth: a nested answer is an answer too
+    except (ValueError, RecursionError):
         return text
 
 
@@ -225,9 +225,11 @@ class GatewayClient:
         if not raw.strip():
             return {}
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            pass
+            return self._scrubbed(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            if isinstance(exc, (TooDeep, RecursionError)):
+                raise errors.InvalidResponse(f"{self._host} answered with JSON nested too deeply to read.",
+                                             status=status) from None
         kind = (headers.get("content-type") or "unknown type").split(";")[0]
         message = f"{self._host} answered HTTP {status} with {kind}, not JSON."
         if status == 401:
@@ -241,6 +243,10 @@ class GatewayClient:
 
             raise errors.RateLimited(message, status=status, retry_after=parse_retry_after(headers.get("retry-after")))
         raise errors.InvalidResponse(message, status=status)
+
+    def _scrubbed(self, body: Any) -> Any:
+        """The one place gateway answers come in: the key is taken out of every string here."""
+        return scrub_answer(body, [self._api_key] if self._api_key else [])
 
     # --- retries ----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gptimg import errors
 from gptimg.credentials import CredentialStore
 from gptimg.styles import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SUBMIT_TOOL
+from gptimg.terminal import neutralise
 from gptimg.unocli.compat import format_call_error, format_envelope_error, format_local_error
 from gptimg.unocli.output import Output, fail, fail_message, ok
 
@@ -89,7 +90,7 @@ def _stored(account: dict[str, Any], store: CredentialStore) -> dict[str, Any]:
 
 def _warn(store: CredentialStore) -> None:
     for warning in store.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {neutralise(warning)}", file=sys.stderr)
     store.warnings.clear()
 
 
@@ -138,8 +139,10 @@ def _login(ctx: Context, args: argparse.Namespace) -> None:
             )
         )
         return
-    print(f"\nOpen this link to authorise:\n\n   {grant.verification_uri_complete}\n", file=sys.stderr)
-    print(f"   Code: {grant.user_code}   (valid for {grant.expires_in // 60} minutes)\n", file=sys.stderr)
+    print(f"\nOpen this link to authorise:\n\n   {neutralise(grant.verification_uri_complete, one_line=True)}\n",
+          file=sys.stderr)
+    print(f"   Code: {neutralise(grant.user_code, one_line=True)}   (valid for {grant.expires_in // 60} minutes)\n",
+          file=sys.stderr)
     print("Waiting for authorisation...", end="", file=sys.stderr, flush=True)
     key = auth.poll_device_flow(
         client,
