@@ -111,7 +111,7 @@ def test_a_server_job_id_or_url_cannot_steer_a_file_outside_out(
     user = cli(gateway.base_url)
     user.login(KEY)
     out = user.home / "deep" / "out"
-    ran = inproc(user, "gptimg", "generate", "a fox", "--yes", "--json", "--out", str(out))
+    ran = inproc(user, "gptimg", "generate", "a fox", "-n", "2", "--yes", "--json", "--out", str(out))
     if not usable:
         assert ran.code == 7 and ran.json()["error"] == "outcome_unknown", ran
         assert job_id not in ran.out + ran.err

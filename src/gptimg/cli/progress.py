@@ -124,6 +124,10 @@ class JobProgress:
         with self._lock:
             self.saved_images.append(image)
 
+    def notice(self, message: str) -> None:
+        """Something the person should know about the job that is not a failure (e.g. extra items skipped)."""
+        self.console.print(f"warning: {message}", markup=False)
+
     # --- drawing ----------------------------------------------------------------------
 
     def render(self) -> RenderableType:

@@ -184,8 +184,9 @@ class _Response:
         self.headers = response.headers
 
     def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
+        """The body as sent, not decoded: ``gateway.bodies`` decodes it within its caps."""
         try:
-            yield from self._response.iter_bytes(chunk_size)
+            yield from self._response.iter_raw(chunk_size)
         except httpx.TransportError as exc:
             raise classify(exc) from None
 

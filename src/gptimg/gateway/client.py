@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Callable, NamedTuple, TypeVar
 from urllib.parse import urlencode, urljoin
 
 from gptimg import __version__, errors
+from gptimg.gateway.bodies import BodyTooLarge, UnsupportedEncoding, body_chunks, deadline_in
 from gptimg.gateway.errormap import envelope_error, is_retryable, transport_error
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
@@ -34,6 +36,8 @@ SUBMIT_TIMEOUT = 60.0
 #: Added to ``wait_seconds`` for a result poll: the server holds the request that long first.
 POLL_READ_MARGIN = 20.0
 DOWNLOAD_READ_TIMEOUT = 60.0
+#: A whole image download, however slowly its bytes arrive (a per-read timeout never trips on a byte a second).
+DOWNLOAD_TOTAL_SECONDS = 600.0
 #: A JSON answer larger than this is not an Uno gateway talking.
 MAX_JSON_BYTES = 8 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -145,7 +149,7 @@ class GatewayClient:
     # --- one attempt ------------------------------------------------------------------
 
     def _headers(self, *, auth: bool, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": user_agent()}
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity", "User-Agent": user_agent()}
         if content_type:
             headers["Content-Type"] = content_type
         if auth:
@@ -154,7 +158,11 @@ class GatewayClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _timeouts(self, read: float) -> Timeouts:
+    def _timeouts(self, read: float, until: float | None = None) -> Timeouts:
+        """``read`` per socket read, never past ``until``: the caller's whole budget."""
+        if until is not None:
+            left = max(0.05, until - time.monotonic())
+            return Timeouts(connect=min(CONNECT_TIMEOUT, left), read=min(read, left), write=min(30.0, left))
         return Timeouts(connect=CONNECT_TIMEOUT, read=read)
 
     def _exchange(
@@ -170,8 +178,13 @@ class GatewayClient:
         read_timeout: float,
         paid: bool = False,
         envelope_errors: bool = True,
+        deadline: float | None = None,
     ) -> tuple[int, Any, Headers]:
-        """Send once; return (status, parsed body, headers) or raise a typed error."""
+        """Send once; return (status, parsed body, headers) or raise a typed error.
+
+        The whole exchange, body included, ends by ``read_timeout`` (plus the connect
+        time) or ``deadline`` (``time.monotonic``), whichever comes first.
+        """
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             content_type = "application/json"
@@ -179,16 +192,20 @@ class GatewayClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
             url += "?" + urlencode(query)
+        until = deadline_in(read_timeout + CONNECT_TIMEOUT, deadline)
         try:
             response = self._wire.send(
                 method,
                 url,
                 headers=self._headers(auth=auth, content_type=content_type),
                 content=content,
-                timeouts=self._timeouts(read_timeout),
+                timeouts=self._timeouts(read_timeout, until),
             )
             try:
-                raw = _read_capped(response, MAX_JSON_BYTES)
+                raw = _read_capped(response, MAX_JSON_BYTES, until)
+            except UnsupportedEncoding as exc:
+                raise errors.InvalidResponse(f"{self._host} answered in an encoding we cannot read ({exc}).",
+                                             status=response.status_code) from None
             finally:
                 response.close()
         except WireFailure as failure:
@@ -250,7 +267,7 @@ class GatewayClient:
 
     # --- retries ----------------------------------------------------------------------
 
-    def _retrying(self, attempt: Callable[[], T], *, retry: bool) -> T:
+    def _retrying(self, attempt: Callable[[], T], *, retry: bool, deadline: float | None = None) -> T:
         policy = self._retry if retry else NO_RETRY
         waited = 0.0
         number = 0
@@ -269,6 +286,8 @@ class GatewayClient:
                 delay = policy.delay_for(number, retry_after)
                 if waited + delay > policy.max_total_wait:
                     raise
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise  # waiting (a Retry-After, a backoff) would outlast the caller's --timeout
                 waited += delay
                 if self.on_retry is not None:
                     self.on_retry(exc, delay)
@@ -343,7 +362,8 @@ class GatewayClient:
     # --- tool calls -------------------------------------------------------------------
 
     def call_tool(
-        self, slug: str, arguments: dict[str, Any], *, timeout: float, retry: bool, view: bool = False
+        self, slug: str, arguments: dict[str, Any], *, timeout: float, retry: bool, view: bool = False,
+        deadline: float | None = None,
     ) -> ToolResult:
         """``POST /v1/call``. ``retry`` only for free calls; the submit tool is never retried.
 
@@ -361,6 +381,7 @@ class GatewayClient:
                 auth=True,
                 read_timeout=timeout,
                 paid=paid,
+                deadline=deadline,
             )
             if not isinstance(body, dict):
                 raise errors.InvalidResponse("/v1/call did not answer with an object.", body=body)
@@ -368,14 +389,19 @@ class GatewayClient:
             data = flatten_mcp(body["data"] if "data" in body else body)
             return ToolResult(data=data, meta=meta, envelope=body)
 
-        return self._retrying(attempt, retry=retry)
+        return self._retrying(attempt, retry=retry, deadline=deadline)
 
     def submit(self, arguments: dict[str, Any]) -> ToolResult:
         """Start a paid generation. Sent exactly once, whatever happens."""
         return self.call_tool(SUBMIT_TOOL, arguments, timeout=SUBMIT_TIMEOUT, retry=False)
 
-    def poll_result(self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS) -> ToolResult:
-        """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups."""
+    def poll_result(
+        self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS, *, deadline: float | None = None
+    ) -> ToolResult:
+        """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups.
+
+        ``deadline`` (``time.monotonic``) bounds the whole call, retries and a slow body included.
+        """
         wait = max(0, min(int(wait_seconds), MAX_WAIT_SECONDS))
         try:
             return self.call_tool(
@@ -383,6 +409,7 @@ class GatewayClient:
                 {"job_id": job_id, "wait_seconds": wait},
                 timeout=wait + POLL_READ_MARGIN,
                 retry=True,
+                deadline=deadline,
             )
         except errors.GatewayError as exc:
             unknown_job = exc.status == 404 and not isinstance(exc, (errors.ToolNotFound, errors.InvalidResponse))
@@ -413,8 +440,12 @@ class GatewayClient:
                     return value
         raise errors.InvalidResponse("The upload answer carried no usable url or file_id.", body=body)
 
-    def download(self, url: str, sink: IO[bytes], *, max_bytes: int | None = None) -> DownloadInfo:
+    def download(
+        self, url: str, sink: IO[bytes], *, max_bytes: int | None = None, deadline: float | None = None
+    ) -> DownloadInfo:
         """Stream ``url`` into ``sink`` (rewound on each retry). Free, so retried.
+
+        Ends by ``DOWNLOAD_TOTAL_SECONDS`` or ``deadline`` (``time.monotonic``), retries included.
 
         The key is attached only when ``url`` is on the gateway's own origin, and
         redirects are followed by hand so it never crosses to another host.
@@ -423,34 +454,40 @@ class GatewayClient:
         if scheme not in ("http", "https"):
             raise errors.InvalidResponse(f"Refusing to download from a {scheme}: URL.")
 
+        until = deadline_in(DOWNLOAD_TOTAL_SECONDS, deadline)
+
         def attempt() -> DownloadInfo:
             sink.seek(0)
             sink.truncate()
-            with self._open_download(url) as response:
-                expected = response.headers.get("content-length")
+            with self._open_download(url, until) as response:
                 size = 0
-                for chunk in response.iter_bytes(65536):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise errors.InvalidResponse(f"The image at {_host_of(url)} is larger than allowed.")
-                    sink.write(chunk)
-                if expected is not None and expected.isdigit() and int(expected) != size:
-                    raise errors.ConnectionFailed(f"The download from {_host_of(url)} was cut off.")
+                try:
+                    for chunk in body_chunks(response, max_bytes=max_bytes, until=until):
+                        size += len(chunk)
+                        sink.write(chunk)
+                except BodyTooLarge:
+                    raise errors.InvalidResponse(f"The image at {_host_of(url)} is larger than allowed.") from None
+                except UnsupportedEncoding as exc:
+                    raise errors.InvalidResponse(
+                        f"The image at {_host_of(url)} came in an encoding we cannot read ({exc})."
+                    ) from None
                 sink.flush()
-                return DownloadInfo(content_type=response.headers.get("content-type") or "", size=size)
+                content_type = self._scrubbed(response.headers.get("content-type") or "")
+                return DownloadInfo(content_type=content_type, size=size)
 
-        return self._retrying(attempt, retry=True)
+        return self._retrying(attempt, retry=True, deadline=until)
 
     @contextmanager
-    def _open_download(self, url: str) -> Iterator[Response]:
+    def _open_download(self, url: str, until: float | None = None) -> Iterator[Response]:
         current = url
         for _ in range(6):
-            headers = {"Accept": "image/*,*/*;q=0.5", "User-Agent": user_agent()}
+            headers = {"Accept": "image/*,*/*;q=0.5", "Accept-Encoding": "identity", "User-Agent": user_agent()}
             if self._api_key is not None and same_origin(current, self.base_url):
                 headers["Authorization"] = f"Bearer {self._api_key}"
             try:
                 response = self._wire.send(
-                    "GET", current, headers=headers, content=None, timeouts=self._timeouts(DOWNLOAD_READ_TIMEOUT)
+                    "GET", current, headers=headers, content=None,
+                    timeouts=self._timeouts(DOWNLOAD_READ_TIMEOUT, until),
                 )
             except WireFailure as failure:
                 raise transport_error(failure, _host_of(current)) from None
@@ -503,16 +540,12 @@ def _outcome_unknown(body: Any) -> bool:
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-def _read_capped(response: Response, limit: int) -> bytes | None:
-    """The body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
+def _read_capped(response: Response, limit: int, until: float | None) -> bytes | None:
+    """The decoded body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_bytes(65536):
-        total += len(chunk)
-        if total > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return b"".join(body_chunks(response, max_bytes=limit, until=until))
+    except BodyTooLarge:
+        return None

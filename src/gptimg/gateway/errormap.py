@@ -11,7 +11,7 @@ from typing import Any
 
 from gptimg import errors
 from gptimg.gateway import wire
-from gptimg.gateway.retry import parse_retry_after
+from gptimg.gateway.retry import parse_retry_after, sane_retry_after
 from gptimg.gateway.wire import WireFailure
 
 
@@ -40,9 +40,7 @@ def _retry_after(headers: Mapping[str, str], body: Any) -> float | None:
     if isinstance(body, dict):
         meta = body.get("meta")
         if isinstance(meta, dict):
-            value = meta.get("retry_after_seconds")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-                return float(value)
+            return sane_retry_after(meta.get("retry_after_seconds"))
     return None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from gptimg import errors
-from gptimg.jobs.download import SavedImage, save_job_images
+from gptimg.jobs.download import SavedImage, asked_items, save_job_images
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
 from gptimg.jobs.signals import paid_section
 from gptimg.params import GenerationRequest
@@ -187,7 +187,7 @@ def wait_for_job(
         if deadline is not None:
             wait = int(max(0, min(MAX_WAIT_SECONDS, deadline - clock())))
         asked = clock()
-        data = client.poll_result(job_id, wait).data
+        data = client.poll_result(job_id, wait, deadline=deadline).data
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
             raise errors.InvalidResponse(f"The result for job {job_id} has no status.", body=data)
         status = data["status"]
@@ -229,6 +229,7 @@ def finish_job(
     started: float | None = None,
 ) -> JobOutcome:
     """Poll (free) and download a job, recording each step; safe to run again at any time."""
+    deadline = None if timeout is None else time.monotonic() + timeout  # bounds the downloads too
     record = journal.ensure_job(job_id, gateway=client.base_url, out_dir=str(out_dir))
     label = label or record.name or record.prompt or "image"
     if record.status == DONE and record.items:
@@ -247,9 +248,12 @@ def finish_job(
         except (errors.JobFailed, errors.JobNotFound) as exc:
             journal.mark_error(job_id, exc.message)
             raise
+        data["items"] = asked_items(data["items"], record.n, job_id, getattr(observer, "notice", None))
         journal.mark_done(job_id, data["items"])
     try:
-        images = save_job_images(client, job_id, data["items"], out_dir, label, on_saved=observer.saved)
+        images = save_job_images(
+            client, job_id, data["items"], out_dir, label, on_saved=observer.saved, deadline=deadline
+        )
     except errors.JobError as exc:
         journal.note_problem(job_id, exc.message)
         raise
