@@ -46,6 +46,8 @@ class Answer:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    #: Seconds between body bytes: a server that answers a byte at a time (0: all at once).
+    drip: float = 0.0
 
     def encode(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -101,6 +103,7 @@ class ScriptedGateway:
         self.job_id = job_id
         self.requests: list[Request] = []
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,7 +130,10 @@ class ScriptedGateway:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 try:
-                    self.wfile.write(payload)
+                    if answer.drip:
+                        gateway._drip(self.wfile, payload, answer.drip)
+                    else:
+                        self.wfile.write(payload)
                 except OSError:
                     pass
 
@@ -138,6 +144,14 @@ class ScriptedGateway:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.routes: dict[str, Route] = self.healthy_routes()
         self.routes.update(routes or {})
+
+    def _drip(self, stream: Any, payload: bytes, pause: float) -> None:
+        """Send ``payload`` a byte per ``pause`` seconds; stops early once the gateway is stopped."""
+        for index in range(len(payload)):
+            stream.write(payload[index:index + 1])
+            stream.flush()
+            if self._stopped.wait(pause):
+                return
 
     @property
     def base_url(self) -> str:
@@ -170,6 +184,7 @@ class ScriptedGateway:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
 
