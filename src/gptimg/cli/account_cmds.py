@@ -141,7 +141,9 @@ def login(
 
         session.output.success(data, human=human)
         return
-    why_not = "--no-browser" if no_browser else browser.why_not_open()
+    why_not = "--no-browser" if no_browser else browser.why_not_open() or browser.why_not_url(
+        grant.verification_uri_complete
+    )
     opened = False
     if why_not is None:
         opened = browser.open_url(grant.verification_uri_complete)

@@ -186,6 +186,13 @@ def _neutral_segments(buffer: Any, segment_type: Any) -> Any:
         if control:
             yield segment_type(text, style, control)
             continue
-        if style is not None and style.link and neutralise(style.link, one_line=True) != style.link:
+        if style is not None and style.link and _unsafe_link(style.link):
             style = style.update_link(None)
         yield segment_type(neutralise(text), style, control)
+
+
+def _unsafe_link(url: str) -> bool:
+    """A hyperlink (OSC 8) target we would not open ourselves is not made clickable either."""
+    from gptimg.cli.browser import why_not_url
+
+    return why_not_url(url) is not None
