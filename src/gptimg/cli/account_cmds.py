@@ -185,7 +185,7 @@ def _public(account: dict[str, Any]) -> dict[str, Any]:
 
 
 def _label(account: dict[str, Any]) -> str:
-    name, email = account.get("name") or "", account.get("email") or ""
+    name, email = str(account.get("name") or ""), str(account.get("email") or "")  # any JSON value, as text
     return f"{name} <{email}>" if name and email and name != email else (name or email or "(unnamed)")
 
 
@@ -208,7 +208,9 @@ def accounts() -> None:
         table.add_column("name")
         table.add_column("email")
         for row in rows:
-            table.add_row("*" if row["active"] else "", row["name"], row["email"])
+            # Stored by any tool: a name may be a list or hold markup; shown as plain text either way.
+            table.add_row("*" if row["active"] else "", _escape(str(row.get("name") or "")),
+                          _escape(str(row.get("email") or "")))
         session.output.out.print(table)
         if os.environ.get(ENV_API_KEY, "").strip():
             session.output.warn(f"{ENV_API_KEY} is set: it is used instead of the active account.")

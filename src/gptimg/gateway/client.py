@@ -153,10 +153,24 @@ class GatewayClient:
         if content_type:
             headers["Content-Type"] = content_type
         if auth:
-            if self._api_key is None:
-                raise errors.NotLoggedIn("Not logged in.")
-            headers["Authorization"] = f"Bearer {self._api_key}"
+            headers["Authorization"] = self._authorization()
         return headers
+
+    def _authorization(self) -> str:
+        """``Bearer KEY``, or a typed error now for a key no HTTP header can carry.
+
+        A key with a line break or non-ASCII characters (a paste gone wrong) would
+        otherwise fail deep in the HTTP library, as a crash or as "check your network".
+        """
+        key = self._api_key
+        if key is None:
+            raise errors.NotLoggedIn("Not logged in.")
+        if not all("!" <= char <= "~" for char in key):
+            raise errors.InvalidApiKey(
+                "The API key is malformed: it has spaces, line breaks or non-ASCII characters.",
+                hint="Check the key you gave (UNO_API_KEY, or log in again: gptimg login).",
+            )
+        return f"Bearer {key}"
 
     def _timeouts(self, read: float, until: float | None = None) -> Timeouts:
         """``read`` per socket read, never past ``until``: the caller's whole budget."""
@@ -450,9 +464,7 @@ class GatewayClient:
         The key is attached only when ``url`` is on the gateway's own origin, and
         redirects are followed by hand so it never crosses to another host.
         """
-        scheme = url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise errors.InvalidResponse(f"Refusing to download from a {scheme}: URL.")
+        _check_download_url(url)
 
         until = deadline_in(DOWNLOAD_TOTAL_SECONDS, deadline)
 
@@ -483,7 +495,7 @@ class GatewayClient:
         for _ in range(6):
             headers = {"Accept": "image/*,*/*;q=0.5", "Accept-Encoding": "identity", "User-Agent": user_agent()}
             if self._api_key is not None and same_origin(current, self.base_url):
-                headers["Authorization"] = f"Bearer {self._api_key}"
+                headers["Authorization"] = self._authorization()
             try:
                 response = self._wire.send(
                     "GET", current, headers=headers, content=None,
@@ -493,10 +505,12 @@ class GatewayClient:
                 raise transport_error(failure, _host_of(current)) from None
             location = response.headers.get("location")
             if response.status_code in _REDIRECTS and location:
-                current = urljoin(current, location)
                 response.close()
-                if current.split(":", 1)[0].lower() not in ("http", "https"):
-                    raise errors.InvalidResponse(f"Refusing a redirect to a non-http(s) URL from {_host_of(url)}.")
+                try:
+                    current = urljoin(current, location)
+                    _check_download_url(current)
+                except (ValueError, errors.InvalidResponse):
+                    raise errors.InvalidResponse(f"Refusing a redirect to an unusable URL from {_host_of(url)}.") from None
                 continue
             try:
                 if response.status_code >= 400:
@@ -529,7 +543,27 @@ class GatewayClient:
 
 
 def _host_of(url: str) -> str:
-    return origin(url)[1] or "the image host"
+    try:
+        return origin(url)[1] or "the image host"
+    except ValueError:
+        return "the image host"
+
+
+def _check_download_url(url: str) -> None:
+    """An image URL from an answer: http(s), one line, a real port; else a typed error, not a crash."""
+    from gptimg.terminal import has_unsafe
+
+    if any(char.isspace() for char in url) or has_unsafe(url):
+        raise errors.InvalidResponse("Refusing to download from a URL with spaces or control characters.")
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise errors.InvalidResponse(f"Refusing to download from a {scheme[:20]}: URL.")
+    try:
+        origin(url)
+    except ValueError:
+        raise errors.InvalidResponse("Refusing to download from a URL with an unusable port.") from None
+    if not origin(url)[1]:
+        raise errors.InvalidResponse("Refusing to download from a URL without a host.")
 
 
 def _outcome_unknown(body: Any) -> bool:
