@@ -86,3 +86,17 @@ def scrub_answer(obj: Any, secrets: Iterable[str]) -> Any:
         return value
 
     return clean(obj, 0)
+
+
+def disable_core_dumps() -> None:
+    """No core file for this process: one would hold the key (and the keys of every stored account).
+
+    Cheap (one system call), so both CLIs do it first thing; a platform without
+    ``resource`` (Windows) or a limit we may not lower is left as it is.
+    """
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ImportError, ValueError, OSError):
+        pass

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import time
 import traceback
 from pathlib import Path
 from typing import Callable
+
+import pytest
 
 from gptimg import errors
 from gptimg.gateway import GatewayClient
 from gptimg.sandbox import SandboxGateway
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 
-from .conftest import Cli, Ran
+from .conftest import GPTIMG, UNO, Cli, Ran
 from .scripted import Answer, ScriptedGateway
 
 EMAIL = "secret@example.invalid"
@@ -210,3 +214,34 @@ def test_a_key_echoed_in_a_status_a_job_error_or_an_item_url_is_never_shown_or_s
     for ran in runs:
         assert_absent(key, "output", ran.out + ran.err)
     assert assert_no_file_holds(key, user.data_dir, out, allowed=(user.credentials,)) >= 2
+
+
+def test_neither_cli_can_dump_core_with_the_key_in_memory(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli]
+) -> None:
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0 or not Path("/proc/self/limits").exists():
+        pytest.skip("core dumps are already impossible here, or /proc cannot show the limit")
+    waiting = {"data": {"status": "running", "job_id": "job123456", "padding": "x" * 120}}
+    scripted = make_scripted({f"CALL {RESULT_TOOL}": Answer(body=waiting, drip=0.5)})
+    user = cli(scripted.base_url)
+    user.login("uno_core_" + "c" * 32)
+
+    def allow_core_dumps() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    commands = [[*GPTIMG, "result", "job123456", "--out", str(user.home / "out")],
+                [*UNO, "call", RESULT_TOOL, "--args", '{"job_id": "job123456"}']]
+    for number, argv in enumerate(commands, start=1):
+        process = subprocess.Popen(argv, env=user.env, cwd=user.home, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=allow_core_dumps)
+        try:
+            deadline = time.monotonic() + 30
+            while len(scripted.seen(f"CALL {RESULT_TOOL}")) < number and time.monotonic() < deadline:
+                time.sleep(0.05)  # waiting for the request to arrive: the process is then mid-call
+            limits = Path(f"/proc/{process.pid}/limits").read_text()
+        finally:
+            process.kill()
+            process.wait()
+        [line] = [row for row in limits.splitlines() if row.startswith("Max core file size")]
+        assert line.split()[4] == "0", f"{argv[2:4]}: {line}"
