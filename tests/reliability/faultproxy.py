@@ -29,7 +29,8 @@ class Fault:
 
     kind: ``status`` (answer ``status``/``body``/``headers`` without forwarding),
     ``reset`` (close without answering; ``forward_first`` sends it upstream first),
-    ``hang`` (wait ``seconds``, then forward), ``truncate`` (forward, send ``keep``
+    ``hang`` (wait ``seconds``, then forward), ``drip`` (forward, then relay the body a byte
+    per ``seconds``), ``truncate`` (forward, send ``keep``
     bytes of the body under the full Content-Length, close), ``hold`` (forward at
     once, then wait ``seconds`` before relaying the answer: the upstream acted, the
     client is still waiting).
@@ -105,6 +106,25 @@ class FaultProxy:
                         self._relay(*answer)
                     except OSError:
                         pass
+                elif fault.kind == "drip":
+                    status, headers, payload = proxy._forward(seen)
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    try:
+                        for index in range(len(payload)):
+                            self.wfile.write(payload[index:index + 1])
+                            self.wfile.flush()
+                            if fault.gate is None:
+                                time.sleep(fault.seconds)
+                            elif fault.gate.wait(fault.seconds):
+                                break
+                    except OSError:
+                        pass
+                    self._reset()
                 elif fault.kind == "truncate":
                     status, headers, payload = proxy._forward(seen)
                     self.send_response(status)
