@@ -8,6 +8,7 @@ human output, while ``--json`` output parses back to the very same strings.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Callable
 
@@ -126,3 +127,18 @@ def test_device_codes_and_links_from_the_server_reach_the_terminal_neutralised(
     started = user.uno("login", "--start")
     assert started.json()["user_code"] == f"CODE-{HOSTILE}"  # the agent still gets the data, escaped in JSON
     assert_neutral(Ran(0, started.out, ""))
+
+
+def test_manifest_prompts_reach_the_terminal_neutralised(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli]
+) -> None:
+    gateway = make_scripted()
+    user = cli(gateway.base_url)
+    user.login(KEY)
+    manifest = user.home / "jobs.jsonl"
+    manifest.write_text(json.dumps({"prompt": f"a fox {HOSTILE}"}) + "\n" + json.dumps({"prompt": HOSTILE}) + "\n")
+    runs = [user.gptimg("batch", str(manifest), "--yes", "--out", str(user.home / "out")), user.gptimg("jobs")]
+    for ran in runs:
+        assert "Traceback" not in ran.err, ran
+        assert_neutral(ran)
+    assert "fox" in runs[1].out + runs[1].err
