@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+from gptimg import errors
+from gptimg.gateway.urls import origin
 from gptimg.gateway.wire import DROPPED, READ_TIMEOUT, Response, WireFailure
 
 CHUNK = 65536
@@ -85,3 +87,31 @@ def deadline_in(seconds: float, deadline: float | None = None) -> float:
     """``seconds`` from now, or ``deadline`` if that comes first (both ``time.monotonic``)."""
     own = time.monotonic() + seconds
     return own if deadline is None else min(own, deadline)
+
+
+def read_capped(response: Response, limit: int, until: float | None) -> bytes | None:
+    """The decoded body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    try:
+        return b"".join(body_chunks(response, max_bytes=limit, until=until))
+    except BodyTooLarge:
+        return None
+
+
+def check_download_url(url: str) -> None:
+    """An image URL from an answer: http(s), one line, a real port; else a typed error, not a crash."""
+    from gptimg.terminal import has_unsafe
+
+    if any(char.isspace() for char in url) or has_unsafe(url):
+        raise errors.InvalidResponse("Refusing to download from a URL with spaces or control characters.")
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise errors.InvalidResponse(f"Refusing to download from a {scheme[:20]}: URL.")
+    try:
+        origin(url)
+    except ValueError:
+        raise errors.InvalidResponse("Refusing to download from a URL with an unusable port.") from None
+    if not origin(url)[1]:
+        raise errors.InvalidResponse("Refusing to download from a URL without a host.")

@@ -20,7 +20,14 @@ from typing import IO, Any, Callable, NamedTuple, TypeVar
 from urllib.parse import urlencode, urljoin
 
 from gptimg import __version__, errors
-from gptimg.gateway.bodies import BodyTooLarge, UnsupportedEncoding, body_chunks, deadline_in
+from gptimg.gateway.bodies import (
+    BodyTooLarge,
+    UnsupportedEncoding,
+    body_chunks,
+    check_download_url,
+    deadline_in,
+    read_capped,
+)
 from gptimg.gateway.errormap import envelope_error, is_retryable, transport_error
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
@@ -216,7 +223,7 @@ class GatewayClient:
                 timeouts=self._timeouts(read_timeout, until),
             )
             try:
-                raw = _read_capped(response, MAX_JSON_BYTES, until)
+                raw = read_capped(response, MAX_JSON_BYTES, until)
             except UnsupportedEncoding as exc:
                 raise errors.InvalidResponse(f"{self._host} answered in an encoding we cannot read ({exc}).",
                                              status=response.status_code) from None
@@ -464,7 +471,7 @@ class GatewayClient:
         The key is attached only when ``url`` is on the gateway's own origin, and
         redirects are followed by hand so it never crosses to another host.
         """
-        _check_download_url(url)
+        check_download_url(url)
 
         until = deadline_in(DOWNLOAD_TOTAL_SECONDS, deadline)
 
@@ -508,7 +515,7 @@ class GatewayClient:
                 response.close()
                 try:
                     current = urljoin(current, location)
-                    _check_download_url(current)
+                    check_download_url(current)
                 except (ValueError, errors.InvalidResponse):
                     raise errors.InvalidResponse(f"Refusing a redirect to an unusable URL from {_host_of(url)}.") from None
                 continue
@@ -549,37 +556,9 @@ def _host_of(url: str) -> str:
         return "the image host"
 
 
-def _check_download_url(url: str) -> None:
-    """An image URL from an answer: http(s), one line, a real port; else a typed error, not a crash."""
-    from gptimg.terminal import has_unsafe
-
-    if any(char.isspace() for char in url) or has_unsafe(url):
-        raise errors.InvalidResponse("Refusing to download from a URL with spaces or control characters.")
-    scheme = url.split(":", 1)[0].lower()
-    if scheme not in ("http", "https"):
-        raise errors.InvalidResponse(f"Refusing to download from a {scheme[:20]}: URL.")
-    try:
-        origin(url)
-    except ValueError:
-        raise errors.InvalidResponse("Refusing to download from a URL with an unusable port.") from None
-    if not origin(url)[1]:
-        raise errors.InvalidResponse("Refusing to download from a URL without a host.")
-
-
 def _outcome_unknown(body: Any) -> bool:
     meta = body.get("meta") if isinstance(body, dict) else None
     return isinstance(meta, dict) and meta.get("outcome") == "outcome_unknown"
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-def _read_capped(response: Response, limit: int, until: float | None) -> bytes | None:
-    """The decoded body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    try:
-        return b"".join(body_chunks(response, max_bytes=limit, until=until))
-    except BodyTooLarge:
-        return None
