@@ -67,6 +67,7 @@ class TooDeep(ValueError):
 def scrub_answer(obj: Any, secrets: Iterable[str]) -> Any:
     """A gateway answer with every known secret value removed from every string, keys included.
 
+    The key becomes its short preview (``uno_abcd...wxyz``), as uno-cli masks it.
     Unlike ``strip_secrets`` it masks no field by name: an answer's ``access_token``
     is the key a login is waiting for. Applied once, where answers enter the client,
     so an echoed key never reaches a status line, an error, the journal or a file.
@@ -78,7 +79,11 @@ def scrub_answer(obj: Any, secrets: Iterable[str]) -> Any:
         if depth > MAX_ANSWER_DEPTH:
             raise TooDeep(f"nested deeper than {MAX_ANSWER_DEPTH} levels")
         if isinstance(value, str):
-            return redact_text(value, known) if known else value
+            for secret in known:
+                if secret in value:
+                    # uno-cli's preview of the key, so an echoed ``api_key`` reads as uno-cli shows it.
+                    value = value.replace(secret, mask_token(secret))
+            return value
         if isinstance(value, dict):
             return {clean(k, depth + 1): clean(v, depth + 1) for k, v in value.items()}
         if isinstance(value, list):

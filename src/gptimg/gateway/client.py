@@ -42,6 +42,8 @@ READ_TIMEOUT = 30.0
 SUBMIT_TIMEOUT = 60.0
 #: Added to ``wait_seconds`` for a result poll: the server holds the request that long first.
 POLL_READ_MARGIN = 20.0
+#: How long a poll may take past its caller's deadline: enough for one quick answer.
+POLL_DEADLINE_GRACE = 5.0
 DOWNLOAD_READ_TIMEOUT = 60.0
 #: A whole image download, however slowly its bytes arrive (a per-read timeout never trips on a byte a second).
 DOWNLOAD_TOTAL_SECONDS = 600.0
@@ -421,8 +423,12 @@ class GatewayClient:
     ) -> ToolResult:
         """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups.
 
-        ``deadline`` (``time.monotonic``) bounds the whole call, retries and a slow body included.
+        ``deadline`` (``time.monotonic``, the caller's ``--timeout``) bounds the whole call,
+        retries and a slow body included, give or take ``POLL_DEADLINE_GRACE`` so that a
+        deadline already reached (``--timeout 0``) still checks once.
         """
+        if deadline is not None:
+            deadline = max(deadline, time.monotonic()) + POLL_DEADLINE_GRACE
         wait = max(0, min(int(wait_seconds), MAX_WAIT_SECONDS))
         try:
             return self.call_tool(

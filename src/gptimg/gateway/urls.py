@@ -28,7 +28,7 @@ def validate_base_url(raw: str) -> str:
     if any(char.isspace() or not char.isprintable() for char in raw):
         # urlsplit silently drops tabs and newlines, so the raw string must be checked first.
         raise InvalidConfig(
-            f"The gateway URL contains spaces or control characters: {raw!r}",
+            f"Not a usable gateway URL (it has spaces or control characters): {raw!r}",
             hint="Give a full URL such as https://agentools.uno (--base-url or UNO_API_URL).",
         )
     parts = urlsplit(raw)

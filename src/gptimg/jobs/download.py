@@ -33,6 +33,8 @@ MAX_PARALLEL_DOWNLOADS = 4
 #: (retries included) within the client's DOWNLOAD_TOTAL_SECONDS, and writes as bytes arrive.
 STALE_PARTIAL_SECONDS = 30 * 60
 PARTIAL_SUFFIX = ".part"
+#: Downloads get at least this long, even when the caller's --timeout has (almost) run out.
+MIN_DOWNLOAD_SECONDS = 30.0
 PROBE_PREFIX = ".gptimg-probe-"
 
 
@@ -199,6 +201,9 @@ def save_job_images(
     """
     directory = prepare_output_dir(out_dir, job_id)
     items = items[:MAX_IMAGES]
+    if deadline is not None:
+        # A job found done at the deadline (``--timeout 0`` checks once) still gets its images.
+        deadline = max(deadline, time.monotonic() + MIN_DOWNLOAD_SECONDS)
 
     def one(index: int, item: dict[str, Any]) -> SavedImage:
         url = item.get("url")
