@@ -16,10 +16,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 
 from .conftest import GPTIMG, Cli, assert_only_complete_pngs
 from .scripted import PNG, Answer, Request, ScriptedGateway
+
+#: Every test here runs the real CLIs as processes.
+pytestmark = pytest.mark.e2e
 
 KEY = "uno_bounds_" + "3" * 32
 JOB = "0b84b8f0f0c8"

@@ -16,6 +16,9 @@ import pytest
 from .conftest import Cli, Ran
 from .scripted import Answer, ScriptedGateway
 
+#: Every test here runs the real CLIs as processes.
+pytestmark = pytest.mark.e2e
+
 SAFE_LINK = "https://gateway.invalid/device?code=ABCD-EFGH"
 
 

@@ -16,6 +16,9 @@ from gptimg.styles import RESULT_TOOL
 from .conftest import Cli, Ran
 from .scripted import Answer, Request, ScriptedGateway
 
+#: Every test here runs the real CLIs as processes.
+pytestmark = pytest.mark.e2e
+
 KEY = "uno_notrace_" + "4" * 32
 DEEP = "[" * 100_000 + "]" * 100_000
 

@@ -12,10 +12,15 @@ import json
 import re
 from typing import Callable
 
+import pytest
+
 from gptimg.styles import RESULT_TOOL
 
 from .conftest import Cli, Ran
 from .scripted import Answer, Request, ScriptedGateway
+
+#: Every test here runs the real CLIs as processes.
+pytestmark = pytest.mark.e2e
 
 KEY = "uno_terminal_" + "7" * 32
 #: OSC 52 (writes the clipboard), CSI clear screen, OSC 8 hidden link, C1 CSI, a bidi override.

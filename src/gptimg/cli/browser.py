@@ -44,7 +44,7 @@ def why_not_url(url: str) -> str | None:
     """
     from urllib.parse import urlsplit
 
-    from gptimg.gateway.urls import is_loopback_host
+    from gptimg.loopback import is_loopback_host
     from gptimg.terminal import has_unsafe
 
     if not url or url != url.strip() or url.startswith("-") or has_unsafe(url) or any(c.isspace() for c in url):

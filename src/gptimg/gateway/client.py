@@ -16,10 +16,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Callable, NamedTuple, TypeVar
+from typing import IO, Any, Callable, TypeVar
 from urllib.parse import urlencode, urljoin
 
 from gptimg import __version__, errors
+from gptimg.gateway.answers import DownloadInfo, ToolResult, flatten_mcp
 from gptimg.gateway.bodies import (
     BodyTooLarge,
     UnsupportedEncoding,
@@ -28,7 +29,16 @@ from gptimg.gateway.bodies import (
     deadline_in,
     read_capped,
 )
-from gptimg.gateway.errormap import envelope_error, is_retryable, transport_error
+from gptimg.gateway.errormap import (
+    CALL,
+    DOWNLOAD,
+    NOT_JSON,
+    OAUTH,
+    POLL,
+    http_error,
+    is_retryable,
+    transport_error,
+)
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
 from gptimg.gateway.wire import Headers, Response, Timeouts, Wire, WireFailure
@@ -42,11 +52,11 @@ READ_TIMEOUT = 30.0
 SUBMIT_TIMEOUT = 60.0
 #: Added to ``wait_seconds`` for a result poll: the server holds the request that long first.
 POLL_READ_MARGIN = 20.0
-#: How long a poll may take past its caller's deadline: enough for one quick answer.
-POLL_DEADLINE_GRACE = 5.0
 DOWNLOAD_READ_TIMEOUT = 60.0
 #: A whole image download, however slowly its bytes arrive (a per-read timeout never trips on a byte a second).
 DOWNLOAD_TOTAL_SECONDS = 600.0
+#: How long a poll may take past its caller's deadline: enough for one quick answer.
+POLL_DEADLINE_GRACE = 5.0
 #: A JSON answer larger than this is not an Uno gateway talking.
 MAX_JSON_BYTES = 8 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -58,54 +68,6 @@ RetryListener = Callable[[errors.GptimgError, float], None]
 
 def user_agent() -> str:
     return f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
-
-
-# Records here are NamedTuples rather than dataclasses: this module is on the agent CLI's
-# start-up path, and importing ``dataclasses`` (and ``inspect``) would cost ~18 ms a call.
-
-
-class ToolResult(NamedTuple):
-    """A successful ``/v1/call``: ``data`` already flattened from MCP content."""
-
-    data: Any
-    meta: dict[str, Any]
-    #: The whole success envelope, for callers that mirror it (the agent CLI).
-    envelope: dict[str, Any]
-
-    @property
-    def credits_used(self) -> int | float | None:
-        value = self.meta.get("credits_used")
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-class DownloadInfo(NamedTuple):
-    content_type: str
-    size: int
-
-
-def flatten_mcp(data: Any) -> Any:
-    """``{"content": [{"type": "text", "text": "<json>"}]}`` -> the parsed JSON.
-
-    Some tools answer in MCP shape; callers should read ``data.status`` either way.
-    Text that is not JSON stays text. An MCP ``isError`` result becomes an error.
-    """
-    if not isinstance(data, dict):
-        return data
-    content = data.get("content")
-    if not isinstance(content, list) or not content or set(data) - {"content", "isError", "structuredContent"}:
-        return data
-    texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text"]
-    if not texts or not all(isinstance(text, str) for text in texts):
-        return data
-    text = "".join(texts)
-    if data.get("isError"):
-        raise errors.GatewayError(text or "The tool reported an error.", code="tool_error", body=data)
-    if isinstance(data.get("structuredContent"), (dict, list)):
-        return data["structuredContent"]
-    try:
-        return scrub_answer(json.loads(text), ())  # checks the depth: a nested answer is an answer too
-    except (ValueError, RecursionError):
-        return text
 
 
 class GatewayClient:
@@ -188,6 +150,18 @@ class GatewayClient:
             return Timeouts(connect=min(CONNECT_TIMEOUT, left), read=min(read, left), write=min(30.0, left))
         return Timeouts(connect=CONNECT_TIMEOUT, read=read)
 
+    def _scrubbed(self, body: Any) -> Any:
+        """The one place gateway answers come in: the key is taken out of every string here.
+
+        An answer nested too deeply to walk is ``NOT_JSON`` for ``errormap`` to judge.
+        """
+        if body is NOT_JSON:
+            return body
+        try:
+            return scrub_answer(body, [self._api_key] if self._api_key else [])
+        except (TooDeep, RecursionError):
+            return NOT_JSON
+
     def _exchange(
         self,
         method: str,
@@ -200,10 +174,11 @@ class GatewayClient:
         auth: bool,
         read_timeout: float,
         paid: bool = False,
-        envelope_errors: bool = True,
+        purpose: str = CALL,
+        job_id: str | None = None,
         deadline: float | None = None,
     ) -> tuple[int, Any, Headers]:
-        """Send once; return (status, parsed body, headers) or raise a typed error.
+        """Send once; return (status, parsed body, headers) or raise the error ``errormap`` decides.
 
         The whole exchange, body included, ends by ``read_timeout`` (plus the connect
         time) or ``deadline`` (``time.monotonic``), whichever comes first.
@@ -225,10 +200,9 @@ class GatewayClient:
                 timeouts=self._timeouts(read_timeout, until),
             )
             try:
-                raw = read_capped(response, MAX_JSON_BYTES, until)
-            except UnsupportedEncoding as exc:
-                raise errors.InvalidResponse(f"{self._host} answered in an encoding we cannot read ({exc}).",
-                                             status=response.status_code) from None
+                raw: bytes | None = read_capped(response, MAX_JSON_BYTES, until)
+            except UnsupportedEncoding:
+                raw = b"\x00"  # not JSON: errormap judges it (for a submit: may have been charged)
             finally:
                 response.close()
         except WireFailure as failure:
@@ -238,55 +212,22 @@ class GatewayClient:
                 ) from None
             raise transport_error(failure, self._host) from None
         if raw is None:
+            if paid:  # the submit went out and something answered: it may have been charged
+                raise errors.SubmitOutcomeUnknown(
+                    f"The answer to the submit from {self._host} was too large to read; it may have been charged.",
+                    status=response.status_code,
+                )
             raise errors.InvalidResponse(
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,
             )
-        if 300 <= response.status_code < 400:
-            # Never followed (the key would go along); an empty 3xx body must not pass for a success.
-            target = origin(response.headers.get("location", ""))[1] or self._host
-            raise errors.InvalidResponse(
-                f"{self._host} answered HTTP {response.status_code}, a redirect to {target}; it was not followed.",
-                status=response.status_code,
-            )
-        body = self._parse(response.status_code, raw, response.headers, paid=paid)
-        if not envelope_errors:
-            return response.status_code, body, response.headers
-        failure = envelope_error(response.status_code, body, response.headers)
+        body = self._scrubbed(_parse(raw))
+        failure = http_error(
+            response.status_code, body, response.headers, host=self._host, purpose=purpose, paid=paid, job_id=job_id
+        )
         if failure is not None:
-            if paid and _outcome_unknown(body):
-                raise errors.SubmitOutcomeUnknown(
-                    failure.message, status=failure.status, body=body, details=failure.details
-                )
             raise failure
         return response.status_code, body, response.headers
-
-    def _parse(self, status: int, raw: bytes, headers: Headers, *, paid: bool) -> Any:
-        if not raw.strip():
-            return {}
-        try:
-            return self._scrubbed(json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            if isinstance(exc, (TooDeep, RecursionError)):
-                raise errors.InvalidResponse(f"{self._host} answered with JSON nested too deeply to read.",
-                                             status=status) from None
-        kind = (headers.get("content-type") or "unknown type").split(";")[0]
-        message = f"{self._host} answered HTTP {status} with {kind}, not JSON."
-        if status == 401:
-            raise errors.InvalidApiKey(message, status=status, body=None)
-        if status >= 500:
-            if paid:
-                raise errors.SubmitOutcomeUnknown(message, status=status)
-            raise errors.ServerError(message, status=status)
-        if status == 429:
-            from gptimg.gateway.retry import parse_retry_after
-
-            raise errors.RateLimited(message, status=status, retry_after=parse_retry_after(headers.get("retry-after")))
-        raise errors.InvalidResponse(message, status=status)
-
-    def _scrubbed(self, body: Any) -> Any:
-        """The one place gateway answers come in: the key is taken out of every string here."""
-        return scrub_answer(body, [self._api_key] if self._api_key else [])
 
     # --- retries ----------------------------------------------------------------------
 
@@ -332,10 +273,8 @@ class GatewayClient:
 
         def attempt() -> tuple[int, Any]:
             status, body, _ = self._exchange(
-                "POST", path, json_body=payload, auth=False, read_timeout=READ_TIMEOUT, envelope_errors=False
+                "POST", path, json_body=payload, auth=False, read_timeout=READ_TIMEOUT, purpose=OAUTH
             )
-            if status >= 500 or status == 429:
-                raise envelope_error(status, body, {}) or errors.ServerError(f"HTTP {status}", status=status)
             return status, body
 
         return self._retrying(attempt, retry=True)
@@ -385,12 +324,20 @@ class GatewayClient:
     # --- tool calls -------------------------------------------------------------------
 
     def call_tool(
-        self, slug: str, arguments: dict[str, Any], *, timeout: float, retry: bool, view: bool = False,
+        self,
+        slug: str,
+        arguments: dict[str, Any],
+        *,
+        timeout: float,
+        retry: bool,
+        view: bool = False,
+        polled_job: str | None = None,
         deadline: float | None = None,
     ) -> ToolResult:
         """``POST /v1/call``. ``retry`` only for free calls; the submit tool is never retried.
 
         ``view`` asks the gateway for its compact ``view`` of the result (uno-cli's ``--view-only``).
+        ``polled_job``: the call polls this job, so an answer that it is unknown raises ``JobNotFound``.
         """
         paid = slug == SUBMIT_TOOL
         if paid:
@@ -404,10 +351,13 @@ class GatewayClient:
                 auth=True,
                 read_timeout=timeout,
                 paid=paid,
+                purpose=CALL if polled_job is None else POLL,
+                job_id=polled_job,
                 deadline=deadline,
             )
             if not isinstance(body, dict):
-                raise errors.InvalidResponse("/v1/call did not answer with an object.", body=body)
+                failure_type = errors.SubmitOutcomeUnknown if paid else errors.InvalidResponse
+                raise failure_type("/v1/call did not answer with an object.", body=body)
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             data = flatten_mcp(body["data"] if "data" in body else body)
             return ToolResult(data=data, meta=meta, envelope=body)
@@ -430,21 +380,14 @@ class GatewayClient:
         if deadline is not None:
             deadline = max(deadline, time.monotonic()) + POLL_DEADLINE_GRACE
         wait = max(0, min(int(wait_seconds), MAX_WAIT_SECONDS))
-        try:
-            return self.call_tool(
-                RESULT_TOOL,
-                {"job_id": job_id, "wait_seconds": wait},
-                timeout=wait + POLL_READ_MARGIN,
-                retry=True,
-                deadline=deadline,
-            )
-        except errors.GatewayError as exc:
-            unknown_job = exc.status == 404 and not isinstance(exc, (errors.ToolNotFound, errors.InvalidResponse))
-            if exc.code in ("job_not_found", "not_found") or unknown_job:
-                raise errors.JobNotFound(
-                    f"The gateway does not know job {job_id}: {exc.message}", job_id=job_id
-                ) from None
-            raise
+        return self.call_tool(
+            RESULT_TOOL,
+            {"job_id": job_id, "wait_seconds": wait},
+            timeout=wait + POLL_READ_MARGIN,
+            retry=True,
+            polled_job=job_id,
+            deadline=deadline,
+        )
 
     # --- files ------------------------------------------------------------------------
 
@@ -472,13 +415,11 @@ class GatewayClient:
     ) -> DownloadInfo:
         """Stream ``url`` into ``sink`` (rewound on each retry). Free, so retried.
 
-        Ends by ``DOWNLOAD_TOTAL_SECONDS`` or ``deadline`` (``time.monotonic``), retries included.
-
         The key is attached only when ``url`` is on the gateway's own origin, and
         redirects are followed by hand so it never crosses to another host.
+        Ends by ``DOWNLOAD_TOTAL_SECONDS`` or ``deadline`` (``time.monotonic``), retries included.
         """
         check_download_url(url)
-
         until = deadline_in(DOWNLOAD_TOTAL_SECONDS, deadline)
 
         def attempt() -> DownloadInfo:
@@ -526,25 +467,11 @@ class GatewayClient:
                     raise errors.InvalidResponse(f"Refusing a redirect to an unusable URL from {_host_of(url)}.") from None
                 continue
             try:
-                if response.status_code >= 400:
-                    retry_after = None
-                    if response.status_code == 429:
-                        from gptimg.gateway.retry import parse_retry_after
-
-                        retry_after = parse_retry_after(response.headers.get("retry-after"))
-                        raise errors.RateLimited(
-                            "Image host rate limited the download.", status=429, retry_after=retry_after
-                        )
-                    if response.status_code >= 500:
-                        raise errors.ServerError(
-                            f"Image host {_host_of(current)} answered HTTP {response.status_code}.",
-                            status=response.status_code,
-                        )
-                    raise errors.GatewayError(
-                        f"Image host {_host_of(current)} answered HTTP {response.status_code}.",
-                        code="download_refused",
-                        status=response.status_code,
-                    )
+                failure = http_error(
+                    response.status_code, None, response.headers, host=_host_of(current), purpose=DOWNLOAD
+                )
+                if failure is not None:
+                    raise failure
                 try:
                     yield response
                 except WireFailure as failure:
@@ -562,9 +489,14 @@ def _host_of(url: str) -> str:
         return "the image host"
 
 
-def _outcome_unknown(body: Any) -> bool:
-    meta = body.get("meta") if isinstance(body, dict) else None
-    return isinstance(meta, dict) and meta.get("outcome") == "outcome_unknown"
+def _parse(raw: bytes) -> Any:
+    """The JSON body (an empty one reads as ``{}``), or ``NOT_JSON`` for ``errormap`` to judge."""
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return NOT_JSON
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
