@@ -44,8 +44,11 @@ def _usage_envelope(message: str) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gptimg.secrets import disable_core_dumps
     from gptimg.unocli.output import Output, fail
     from gptimg.unocli.parser import UsageError, build_parser, hoist_global_flags
+
+    disable_core_dumps()
 
     raw = list(sys.argv[1:] if argv is None else argv)
     Output.compact = "--compact" in raw
