@@ -46,3 +46,18 @@ def parse_png(data: bytes) -> PngInfo:
     pixels = zlib.decompress(idat)
     assert len(pixels) == height * (1 + 3 * width), "pixel data does not match IHDR"
     return PngInfo(width=width, height=height, chunk_types=types, chunk_sizes=sizes, pixels=pixels)
+
+
+def without_provenance(data: bytes) -> bytes:
+    """``data`` minus the iTXt chunks gptimg adds when it saves (its generation record): the bytes downloaded."""
+    from gptimg.provenance import OUR_KEYWORDS
+
+    out, pos = [data[:8]], 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        end = pos + 12 + length
+        kind, keyword = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length].split(b"\x00", 1)[0]
+        if not (kind == b"iTXt" and keyword.decode("latin-1") in OUR_KEYWORDS):
+            out.append(data[pos:end])
+        pos = end
+    return b"".join(out)
