@@ -88,6 +88,15 @@ def m002_batch_lines(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_batch_key ON jobs (batch_key)")
 
 
+@migration
+def m004_gateway_kind(db: sqlite3.Connection) -> None:
+    # Whether the gateway said it is a sandbox (test credits), so listings mark those rows and
+    # spend totals never mix them with real credits; and the exact --out a generate asked for
+    # (a file name or pattern, not just a folder), so ``gptimg result`` saves there later.
+    db.execute("ALTER TABLE jobs ADD COLUMN sandbox INTEGER")
+    db.execute("ALTER TABLE jobs ADD COLUMN out_target TEXT")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -116,12 +125,17 @@ class JobRecord:
     error: str | None = None
     batch_key: str | None = None
     name: str | None = None
+    #: True when the gateway identified itself as a sandbox (test credits); None when not known.
+    sandbox: bool | None = None
+    out_target: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         values = dict(row)
         values["items"] = json.loads(values["items"]) if values.get("items") else []
         values["files"] = json.loads(values["files"]) if values.get("files") else []
+        if values.get("sandbox") is not None:
+            values["sandbox"] = bool(values["sandbox"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,6 +205,8 @@ class JobJournal:
         batch_key: str | None = None,
         name: str | None = None,
         conflicts: Callable[[JobRecord], bool] | None = None,
+        sandbox: bool | None = None,
+        out_target: str | None = None,
     ) -> int:
         """Before the submit is sent: returns the row id to attach the job id to.
 
@@ -207,9 +223,10 @@ class JobJournal:
                     raise LineAlreadySubmitted(f"Batch line {batch_key!r} was submitted by another run.")
             cursor = db.execute(
                 "INSERT INTO jobs (created_at, updated_at, status, gateway, account, prompt, style, size, n,"
-                " reference_urls, out_dir, batch_key, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reference_urls, out_dir, batch_key, name, sandbox, out_target)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now, now, SUBMITTING, gateway, account, prompt, style, size, n, reference_urls, out_dir,
-                 batch_key, name),
+                 batch_key, name, sandbox, out_target),
             )
             row_id = int(cursor.lastrowid or 0)
         self._open_submits.add(row_id)
@@ -249,7 +266,9 @@ class JobJournal:
         """A fetch problem (download, disk) that leaves the job as it was."""
         self._update_job(job_id, error=message)
 
-    def ensure_job(self, job_id: str, *, gateway: str, out_dir: str | None = None) -> JobRecord:
+    def ensure_job(
+        self, job_id: str, *, gateway: str, out_dir: str | None = None, sandbox: bool | None = None
+    ) -> JobRecord:
         """The row for ``job_id``; one is created for a job submitted elsewhere (``gptimg result``)."""
         record = self.get(job_id)
         if record is not None:
@@ -257,9 +276,9 @@ class JobJournal:
         now = _now()
         with self._transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO jobs (created_at, updated_at, status, job_id, gateway, prompt, out_dir)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (now, now, RUNNING, job_id, gateway, "", out_dir),
+                "INSERT OR IGNORE INTO jobs (created_at, updated_at, status, job_id, gateway, prompt, out_dir,"
+                " sandbox) VALUES (?,?,?,?,?,?,?,?)",
+                (now, now, RUNNING, job_id, gateway, "", out_dir, sandbox),
             )
         record = self.get(job_id)
         assert record is not None

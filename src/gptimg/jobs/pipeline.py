@@ -20,6 +20,7 @@ from gptimg.styles import DEFAULT_ESTIMATED_SECONDS, MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:  # annotations only: importing the journal (``gptimg jobs``) does not load httpx
     from gptimg.gateway import GatewayClient
+    from gptimg.jobs.targets import OutputTarget
 
 FINAL_STATES = ("done", "error")
 #: A server that answers a long-poll at once (ignoring wait_seconds) is paced to this.
@@ -99,6 +100,8 @@ def submit_job(
     conflicts: Callable[[JobRecord], bool] | None = None,
     on_hold: Callable[[], None] | None = None,
     on_submitted: Callable[[SubmittedJob], None] | None = None,
+    sandbox: bool | None = None,
+    out_target: str | None = None,
 ) -> SubmittedJob:
     """Spend credits once: journal row first, then the submit, then the job id into the row.
 
@@ -120,6 +123,8 @@ def submit_job(
         batch_key=batch_key,
         name=name,
         conflicts=conflicts,
+        sandbox=sandbox,
+        out_target=out_target,
     )
     with paid_section(on_hold):
         try:
@@ -227,8 +232,12 @@ def finish_job(
     label: str | None = None,
     estimated: float | None = None,
     started: float | None = None,
+    target: OutputTarget | None = None,
 ) -> JobOutcome:
-    """Poll (free) and download a job, recording each step; safe to run again at any time."""
+    """Poll (free) and download a job, recording each step; safe to run again at any time.
+
+    With a ``target`` that names the files (``-o cat.png``), they are saved under those names.
+    """
     record = journal.ensure_job(job_id, gateway=client.base_url, out_dir=str(out_dir))
     label = label or record.name or record.prompt or "image"
     if record.status == DONE and record.items:
@@ -249,7 +258,15 @@ def finish_job(
             raise
         journal.mark_done(job_id, data["items"])
     try:
-        images = save_job_images(client, job_id, data["items"], out_dir, label, on_saved=observer.saved)
+        if target is not None and target.named:
+            from gptimg.jobs.targets import save_to_target
+
+            images = save_to_target(
+                client, job_id, data["items"], target, label, style=record.style, known_files=record.files,
+                on_saved=observer.saved,
+            )
+        else:
+            images = save_job_images(client, job_id, data["items"], out_dir, label, on_saved=observer.saved)
     except errors.JobError as exc:
         journal.note_problem(job_id, exc.message)
         raise
