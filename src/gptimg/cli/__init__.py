@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from gptimg import errors
@@ -81,12 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     session.output.emitted = False
     install_sigterm_handler()
+    if not [a for a in args if a != "--json"] and "_GPTIMG_COMPLETE" not in os.environ:
+        args = [*args, "--help"]  # bare ``gptimg``: the help, and a clean exit
     try:
         result = app(args=args, prog_name="gptimg", standalone_mode=False)
         if result == errors.EXIT_INTERRUPTED:
             # Typer catches Ctrl-C itself and returns a bare 130: still say so, and leave the envelope.
             return _interrupted()
         return result if isinstance(result, int) else 0
+    except errors.Declined as exc:
+        if session.output.json_mode:
+            return session.output.failure(exc)
+        session.output.info(exc.message)  # a choice, not an error: no "error:" line
+        return exc.exit_code
     except errors.GptimgError as exc:
         return session.output.failure(exc)
     except typer.Exit as done:
