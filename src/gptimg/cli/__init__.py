@@ -10,8 +10,6 @@ from gptimg import errors
 
 def _hoist_global_options(argv: list[str]) -> list[str]:
     """``--json`` and ``--base-url URL`` may come anywhere; the root callback wants them first."""
-    if "sandbox" in argv[:1]:
-        return argv
     front: list[str] = []
     rest: list[str] = []
     i = 0
