@@ -70,6 +70,8 @@ def jobs(limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="How m
         for record in records:
             colour = _STATUS_STYLE.get(record.status)
             status = f"[{colour}]{record.status}[/]" if colour else record.status
+            if record.sandbox:
+                status += " [dim](sandbox)[/]"  # test credits: never to be read as real spend
             credits = f"{record.credits_used:g}" if record.credits_used is not None else ""
             table.add_row(
                 _local_time(record.created_at),
