@@ -137,9 +137,12 @@ class OutputTarget:
 
 
 def pillow_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("PIL") is not None
+    """Whether Pillow can be imported (only asked for .jpg/.webp targets, so nobody else pays for it)."""
+    try:
+        import PIL.Image  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _check_writable(directory: Path) -> None:
