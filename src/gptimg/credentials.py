@@ -9,12 +9,12 @@ Where uno-cli is careless we are not:
 * read-modify-write happens under a file lock, so two logins at once lose nothing;
 * a damaged file is never read as "no accounts" and overwritten: it is reported
   with its path, and backed up before anything replaces it;
-* each account we write remembers its gateway (``"gateway"``, an extra field
-  uno-cli keeps and ignores), and a key is only used with its own gateway. A
-  login to a gateway that says it is a sandbox marks that account
-  ``"sandbox": true`` and never takes uno-cli's ``active`` flag from the real
-  account: it is only ``"gateway_active"``, the active one of its gateway.
-  Accounts without a ``gateway`` (uno-cli's own, older files) serve any gateway.
+* a sandbox account remembers its gateway: a login to a gateway that says it
+  is a sandbox stores ``"gateway"``, ``"sandbox": true`` and ``"gateway_active"``
+  (extra fields uno-cli keeps and ignores) and never takes uno-cli's ``active``
+  flag from the real account, and its key is only used with that gateway.
+  Real accounts are written exactly as uno-cli writes them (no extra field) and
+  serve every gateway that has no account of its own.
 """
 
 from __future__ import annotations
@@ -139,8 +139,11 @@ class CredentialStore:
         """Add or update an account (matched by email, else name, and gateway) and make it active.
 
         A sandbox account becomes the active one of its gateway only: uno-cli's ``active``
-        flag, which the real gateway's account holds, is left where it is.
+        flag, which the real gateway's account holds, is left where it is. A real account
+        is stored byte-for-byte as uno-cli stores it.
         """
+        if not sandbox:
+            gateway = None
         with self._locked() as accounts:
             identifier = email or name
             existing = next(

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -203,6 +204,9 @@ def test_gptimg_sandbox_says_what_to_do_next(cli_runner: Callable[..., CliRunner
     runner = cli_runner("http://127.0.0.1:9")
     process = subprocess.Popen([*GPTIMG, "sandbox", "--port", "0"], env=runner.env, cwd=runner.cwd,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A sandbox that never prints its advice must fail the test, not hang it: stop it after a while.
+    watchdog = threading.Timer(30, process.terminate)
+    watchdog.start()
     try:
         first = process.stdout.readline()  # type: ignore[union-attr]
         assert first.startswith("sandbox gateway listening on http://127.0.0.1:")
@@ -210,6 +214,7 @@ def test_gptimg_sandbox_says_what_to_do_next(cli_runner: Callable[..., CliRunner
         advice = "".join(process.stderr.readline() for _ in range(6))  # type: ignore[union-attr]
         assert f"export UNO_API_URL={url}" in advice and f"{url}/device" in advice
     finally:
+        watchdog.cancel()
         process.terminate()
         process.wait(timeout=10)
     helped = runner.run(*GPTIMG, "sandbox", "--help")

@@ -200,7 +200,6 @@ def test_store_verified_key_checks_the_new_key_and_saves_it_active(gateway, make
     assert "api_key" not in account
     assert store.active_account() == {
         "api_key": NEW_KEY, "name": "Ada", "email": "ada@example.com", "user_id": "u_1", "active": True,
-        "gateway": "https://gateway.test", "gateway_active": True,
     }
 
 
