@@ -23,8 +23,8 @@ def _decode(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise errors.BadInput(
-            f"The prompt from {source} is not UTF-8 text.", code="usage", hint="Save the prompt as UTF-8."
+        raise errors.UsageError(
+            f"The prompt from {source} is not UTF-8 text.", hint="Save the prompt as UTF-8."
         ) from None
 
 
@@ -45,8 +45,8 @@ def _strip_one_newline(text: str) -> str:
 def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
     """The prompt text from the argument, ``-`` (stdin) or ``--prompt-file`` (exactly one of them)."""
     if prompt is not None and prompt_file is not None:
-        raise errors.BadInput(
-            "Give the prompt once: as an argument or with --prompt-file, not both.", code="usage"
+        raise errors.UsageError(
+            "Give the prompt once: as an argument or with --prompt-file, not both."
         )
     if prompt_file is not None:
         if prompt_file == "-":
@@ -56,36 +56,32 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
             with path.open("rb") as handle:
                 data = handle.read(MAX_PROMPT_FILE_BYTES + 1)
         except OSError as exc:
-            raise errors.BadInput(
-                f"Cannot read --prompt-file {path}: {exc.strerror or exc}.", code="usage"
+            raise errors.UsageError(
+                f"Cannot read --prompt-file {path}: {exc.strerror or exc}."
             ) from None
         if len(data) > MAX_PROMPT_FILE_BYTES:
-            raise errors.BadInput(
+            raise errors.UsageError(
                 f"--prompt-file {path} is larger than {MAX_PROMPT_FILE_BYTES} bytes; that is not one prompt.",
-                code="usage",
                 hint=f"A prompt is at most {MAX_PROMPT_CHARS} characters. Many prompts? Use: gptimg batch FILE",
             )
         return _strip_one_newline(_decode(data, str(path)))
     if prompt is None:
-        raise errors.BadInput(
+        raise errors.UsageError(
             "No prompt given.",
-            code="usage",
             hint='Describe the image: gptimg generate "a red fox"  (or - for stdin, or --prompt-file FILE)',
         )
     if prompt != "-":
         return prompt
     if _stdin_is_empty_terminal():
-        raise errors.BadInput(
+        raise errors.UsageError(
             "The prompt is '-' (read stdin) but stdin is a terminal, not a pipe or a file.",
-            code="usage",
             hint='Pipe the prompt in: echo "a red fox" | gptimg generate -   (nothing was spent)',
         )
     data = sys.stdin.buffer.read(MAX_PROMPT_FILE_BYTES + 1)
     text = _strip_one_newline(_decode(data, "stdin"))
     if not text.strip():
-        raise errors.BadInput(
+        raise errors.UsageError(
             "The prompt is '-' (read stdin) but stdin was empty; nothing was spent.",
-            code="usage",
             hint='Pipe the prompt in: echo "a red fox" | gptimg generate -',
         )
     return text
@@ -112,9 +108,8 @@ def friendly_size(size: str | None) -> str | None:
 def check_image_count(n: int | None) -> None:
     """More than one job's worth of images is a batch; say so rather than quoting the range."""
     if n is not None and n > MAX_IMAGES:
-        raise errors.BadInput(
+        raise errors.UsageError(
             f"One job makes at most {MAX_IMAGES} images; -n {n} would need several jobs.",
-            code="usage",
             hint=f"For more images, list the prompt {-(-n // MAX_IMAGES)} times in a manifest and run: "
             "gptimg batch prompts.txt",
         )

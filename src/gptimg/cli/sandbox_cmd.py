@@ -68,7 +68,7 @@ def sandbox(
     from gptimg.sandbox.cli import main as sandbox_main
 
     if token_error_status not in (None, 200, 400):
-        raise errors.BadInput("--token-error-status must be 200 or 400.", code="usage")
+        raise errors.UsageError("--token-error-status must be 200 or 400.")
     given = {
         "--host": host, "--port": port, "--delay": delay, "--credits": credits, "--fail-rate": fail_rate,
         "--seed": seed, "--interval": interval, "--expires-in": expires_in,

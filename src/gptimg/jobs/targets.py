@@ -51,9 +51,8 @@ def _placeholders(name: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(name))
     except ValueError as exc:
-        raise errors.BadInput(
+        raise errors.UsageError(
             f"--out {name!r} is not a valid pattern ({exc}).",
-            code="usage",
             hint="Placeholders: " + ", ".join("{" + p + "}" for p in PLACEHOLDERS) + "; write {{ for a brace.",
         ) from None
     return [field for _, field, _, _ in parsed if field is not None]
@@ -166,17 +165,15 @@ def parse_target(raw: str | None, *, fallback: str | None = None, overwrite: boo
     suffix = Path(name).suffix.lower()
     pattern: str | None = None
     if _placeholders(str(path.parent)):
-        raise errors.BadInput(
+        raise errors.UsageError(
             f"--out {text!r}: placeholders go in the file name, not in the folder.",
-            code="usage",
             hint="For example: -o 'pictures/{slug}-{i}.png'",
         )
     fields = _placeholders(name)
     unknown = [field for field in fields if field not in PLACEHOLDERS]
     if unknown:
-        raise errors.BadInput(
+        raise errors.UsageError(
             f"--out {text!r}: unknown placeholder {{{unknown[0]}}}.",
-            code="usage",
             hint="Placeholders: " + ", ".join("{" + p + "}" for p in PLACEHOLDERS),
         )
     trailing_slash = text.endswith(("/", os.sep))
@@ -184,9 +181,8 @@ def parse_target(raw: str | None, *, fallback: str | None = None, overwrite: boo
         pattern = name if suffix in FORMAT_FOR_SUFFIX else name + ".png"
         path = path.parent
     elif suffix in UNSUPPORTED_SUFFIXES and not path.is_dir():
-        raise errors.BadInput(
+        raise errors.UsageError(
             f"Cannot save images as {suffix}: the gateway sends PNG, and gptimg writes .png, .jpg or .webp.",
-            code="usage",
             hint=f"Use -o {Path(name).stem}.png (or .jpg/.webp with Pillow).",
         )
     _check_writable(path)

@@ -35,8 +35,16 @@ def missing_dependency(name: str | None) -> int:
     return 2
 
 
+def _usage_envelope(message: str) -> dict[str, object]:
+    """A bad command line in uno-cli's failure shape, with ``errors.UsageError``'s code."""
+    from gptimg.errors import UsageError
+    from gptimg.unocli.compat import format_local_error
+
+    return format_local_error(UsageError(message, hint="See: python bin/uno.py --help"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    from gptimg.unocli.output import Output, fail_message
+    from gptimg.unocli.output import Output, fail
     from gptimg.unocli.parser import UsageError, build_parser, hoist_global_flags
 
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -45,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(hoist_global_flags(raw))
         except UsageError as exc:
-            fail_message(str(exc), hint="See: python bin/uno.py --help", code="usage")
+            fail(_usage_envelope(str(exc)))
         if not args.command:
-            fail_message("A command is required.", hint="See: python bin/uno.py --help", code="usage")
+            fail(_usage_envelope("A command is required."))
         from gptimg.unocli.commands import Context, run
 
         return run(Context(args.base_url), args)
