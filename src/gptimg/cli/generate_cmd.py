@@ -230,8 +230,10 @@ def generate(
         )
     meta["credits_used"] = outcome.credits_used if outcome.credits_used is not None else job.credits_used
     report_outcome(outcome, meta=meta, open_files=open_files)
+    _say_finished(len(outcome.images), time.monotonic() - job.submitted_at, meta)
+
+
+def _say_finished(saved: int, seconds: float, meta: dict[str, Any]) -> None:
+    """The last line for a person (stderr): images, time, credits, balance after; none with --json."""
     if not session.output.json_mode:
-        session.output.info(
-            finish_line(len(outcome.images), time.monotonic() - job.submitted_at, meta["credits_used"],
-                        meta.get("balance_after"))
-        )
+        session.output.info(finish_line(saved, seconds, meta["credits_used"], meta.get("balance_after")))

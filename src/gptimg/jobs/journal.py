@@ -111,11 +111,8 @@ def m003_error_code(db: sqlite3.Connection) -> None:
 
 @migration
 def m004_gateway_kind(db: sqlite3.Connection) -> None:
-    # Whether the gateway said it is a sandbox (test credits), so listings mark those rows and
-    # spend totals never mix them with real credits; and the exact --out a generate asked for
-    # (a file name or pattern, not just a folder), so ``gptimg result`` saves there later.
-    db.execute("ALTER TABLE jobs ADD COLUMN sandbox INTEGER")
-    db.execute("ALTER TABLE jobs ADD COLUMN out_target TEXT")
+    for column in ("sandbox INTEGER", "out_target TEXT"):  # what they mean: JobRecord.sandbox, .out_target
+        db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
 
 
 class JobJournal:
@@ -284,9 +281,7 @@ class JobJournal:
         out_dir: str | None = None,
         batch_key: str | None = None,
         name: str | None = None,
-        conflicts: Callable[[JobRecord], bool] | None = None,
-        sandbox: bool | None = None,
-        out_target: str | None = None,
+        conflicts: Callable[[JobRecord], bool] | None = None, sandbox: bool | None = None, out_target: str | None = None,
     ) -> int:
         """Before the submit is sent: returns the row id to attach the job id to.
 
@@ -303,8 +298,7 @@ class JobJournal:
                     raise LineAlreadySubmitted(f"Batch line {batch_key!r} was submitted by another run.")
             cursor = db.execute(
                 "INSERT INTO jobs (created_at, updated_at, status, gateway, account, prompt, style, size, n,"
-                " reference_urls, out_dir, batch_key, name, sandbox, out_target)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reference_urls, out_dir, batch_key, name, sandbox, out_target) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now, now, SUBMITTING, gateway, account, prompt, style, size, n, reference_urls, out_dir,
                  batch_key, name, sandbox, out_target),
             )
