@@ -42,6 +42,40 @@ def finish(process: subprocess.Popen[str], timeout: float = 90) -> Ran:
     return Ran(process.returncode, stdout, stderr)
 
 
+def signal_and_finish(process: subprocess.Popen[str], signals: list[int], timeout: float = 90) -> Ran:
+    """Send each signal only once the process has said it handled the one before.
+
+    Two identical signals sent back to back can reach Python's handler as one (CPython keeps a
+    single "tripped" flag per signal), so "two Ctrl-C" must be two separate presses, as a person's are.
+    """
+    assert process.stderr is not None
+    lines: list[str] = []
+    said = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if any(word in line for word in ("Stopping", "Waiting up to", "Leaving", "Stopped")):
+                said.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        for number in signals:
+            said.clear()
+            process.send_signal(number)
+            assert said.wait(30), f"no answer on stderr to signal {number}"
+        stdout = process.stdout.read() if process.stdout is not None else ""
+        process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(5)
+    return Ran(process.returncode, stdout, "".join(lines))
+
+
 def write_manifest(user: Cli, prompts: list[str]) -> Path:
     manifest = user.home / "manifest.jsonl"
     manifest.write_text("".join(json.dumps({"prompt": p, "name": f"line-{i}"}) + "\n" for i, p in enumerate(prompts)))
@@ -86,9 +120,7 @@ def test_a_batch_stopped_while_submits_are_in_flight_journals_and_names_every_pa
     else:
         process.kill()
         raise AssertionError(f"the submits never went out: {process.communicate()}")
-    for number in signals:
-        process.send_signal(number)
-    ran = finish(process)
+    ran = signal_and_finish(process, signals)
 
     assert ran.code == exit_code, ran
     assert "Traceback" not in ran.err
