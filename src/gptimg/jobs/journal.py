@@ -110,6 +110,12 @@ def m003_error_code(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m004_gateway_kind(db: sqlite3.Connection) -> None:
+    for column in ("sandbox INTEGER", "out_target TEXT"):  # what they mean: JobRecord.sandbox, .out_target
+        db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+
+
+@migration
 def m005_status_history(db: sqlite3.Connection) -> None:
     # ``gptimg jobs show`` tells when each status began. Triggers keep that history
     # whichever code path changes a row, in the same transaction as the change; rows
@@ -300,7 +306,7 @@ class JobJournal:
         out_dir: str | None = None,
         batch_key: str | None = None,
         name: str | None = None,
-        conflicts: Callable[[JobRecord], bool] | None = None,
+        conflicts: Callable[[JobRecord], bool] | None = None, sandbox: bool | None = None, out_target: str | None = None,
     ) -> int:
         """Before the submit is sent: returns the row id to attach the job id to.
 
@@ -317,9 +323,9 @@ class JobJournal:
                     raise LineAlreadySubmitted(f"Batch line {batch_key!r} was submitted by another run.")
             cursor = db.execute(
                 "INSERT INTO jobs (created_at, updated_at, status, gateway, account, prompt, style, size, n,"
-                " reference_urls, out_dir, batch_key, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reference_urls, out_dir, batch_key, name, sandbox, out_target) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now, now, SUBMITTING, gateway, account, prompt, style, size, n, reference_urls, out_dir,
-                 batch_key, name),
+                 batch_key, name, sandbox, out_target),
             )
             row_id = int(cursor.lastrowid or 0)
         self._open_submits.add(row_id)
