@@ -195,7 +195,8 @@ def test_jobs_in_the_sandbox_are_marked_and_logout_names_the_account(
     assert runner.run(*GPTIMG, "generate", "a cat", "--yes").returncode == 0
     [row] = runner.run_json(*GPTIMG, "jobs", "--json")["data"]
     assert row["sandbox"] is True and row["gateway"] == sandbox.url
-    assert "(sandbox)" in runner.run(*GPTIMG, "jobs").stdout
+    header, line = runner.run(*GPTIMG, "jobs").stdout.splitlines()  # on a pipe: TSV, the sandbox column marks it
+    assert dict(zip(header.split("\t"), line.split("\t")))["sandbox"] == "yes"
     logout = runner.run(*GPTIMG, "logout")
     assert logout.returncode == 0 and "Forgot Tester <tester@example.invalid>" in logout.stderr
 
