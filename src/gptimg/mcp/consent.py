@@ -156,13 +156,24 @@ async def ask_user(ctx: Any, offer: Offer) -> None:
 
 
 async def obtain_consent(ctx: Any, offer: Offer, allowance: SpendAllowance) -> float:
-    """Ask (or check the allowance), then reserve the price against the cap; returns the reservation."""
-    if can_elicit(ctx):
-        await ask_user(ctx, offer)
-    elif allowance.limit is None:
+    """Reserve the price against the cap, then ask (or rely on the allowance); returns the reservation.
+
+    The cap is checked first so nobody is asked to approve a spend that would be
+    refused anyway; the reservation is held while they decide, so calls running at
+    the same moment cannot pass the cap together.
+    """
+    elicit = can_elicit(ctx)
+    if not elicit and allowance.limit is None:
         raise errors.ConfirmationRequired(
             f"Refusing to spend {offer.cost:g} credits: this MCP client cannot ask its user to confirm, and the "
             "server was started without --allow-spend.",
             hint=NO_ELICITATION_HINT,
         )
-    return allowance.reserve(offer.cost)
+    reserved = allowance.reserve(offer.cost)
+    if elicit:
+        try:
+            await ask_user(ctx, offer)
+        except BaseException:
+            allowance.release(reserved)
+            raise
+    return reserved

@@ -51,10 +51,16 @@ async def wait_with_progress(
 ) -> T:
     """Run ``blocking`` (the pipeline's finish) in a thread, reporting progress until it returns."""
     estimate = float(estimated or DEFAULT_ESTIMATED_SECONDS)
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(_tick, ctx, job_id, estimate, started)
         try:
-            return await anyio.to_thread.run_sync(blocking, abandon_on_cancel=True)
+            outcome = await anyio.to_thread.run_sync(blocking, abandon_on_cancel=True)
+        except Exception as exc:  # raised below, outside the group, so it is not wrapped in an ExceptionGroup
+            failure = exc
         finally:
             observer.stop.set()
             group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return outcome
