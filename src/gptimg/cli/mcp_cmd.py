@@ -8,6 +8,7 @@ from the moment the server starts: everything else goes to stderr.
 from __future__ import annotations
 
 import math
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -58,7 +59,30 @@ def mcp(
     if sandbox:
         session.use_sandbox(delay=sandbox_delay())
         session.output.info(f"[dim]gptimg mcp: sandbox gateway at {session.base_url()} (test credits).[/]")
+    import os
+
+    limit = "no spending without the user's confirmation" if allow_spend is None else f"allowance {allow_spend:g} credits"
+    session.output.info(f"[dim]gptimg mcp: serving on stdio (pid {os.getpid()}); {limit}; images into {default_out}[/]")
     state = ServerState(
         session=session, allowance=SpendAllowance(allow_spend), default_out=default_out, sandbox=sandbox
     )
-    serve(state)
+    serve(state, on_signal=_leave_after_signal)
+
+
+def _leave_after_signal(signum: int) -> None:
+    """Exit now that every submit in flight is journalled (the server calls this on SIGTERM/SIGINT).
+
+    The SDK reads stdin in a worker thread that only a closed stdin ends, and a
+    host that sent the signal may keep stdin open while it waits for us to go: the
+    ordinary exit would wait for that thread forever. So: close what is ours, run
+    the atexit handlers, and leave.
+    """
+    import atexit
+    import os
+
+    code = errors.EXIT_TERMINATED if signum == signal.SIGTERM else errors.EXIT_INTERRUPTED
+    session.output.info("Terminated." if code == errors.EXIT_TERMINATED else "Interrupted.")
+    session.close()
+    atexit._run_exitfuncs()
+    sys.stderr.flush()
+    os._exit(code)

@@ -8,8 +8,10 @@ error with the CLIs' code and hint, and a bug never shows a traceback.
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Awaitable
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Callable, Literal, Optional
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -169,6 +171,30 @@ def build_server(state: ServerState) -> MCPServer:
     return server
 
 
-def serve(state: ServerState) -> None:
-    """Serve on stdin/stdout until the client closes the connection."""
-    anyio.run(build_server(state).run_stdio_async)
+async def _serve_until_stopped(server: MCPServer, state: ServerState, on_signal: Callable[[int], None]) -> None:
+    """Serve until stdin closes; on SIGTERM/SIGINT, let paid submits reach the journal, then ``on_signal``.
+
+    Cancelling the SDK's stdio server does not end it (it reads stdin in a thread
+    that only a closed stdin ends), so a signal does not unwind the server: it waits
+    for every submit in flight to have its job id journalled (they are shielded and
+    bounded by the submit's own timeouts) and hands over to ``on_signal``, which
+    leaves the process. Waits for a job are simply dropped: the jobs stay in the journal.
+    """
+    async with anyio.create_task_group() as group:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    await state.paid.settled()
+                    on_signal(signum)
+                    return
+
+        if sys.platform != "win32":  # asyncio has no signal handlers there; the default ones apply
+            group.start_soon(stop_on_signal)
+        await server.run_stdio_async()
+        group.cancel_scope.cancel()
+
+
+def serve(state: ServerState, on_signal: Callable[[int], None]) -> None:
+    """Serve on stdin/stdout until the client closes the connection, or a signal makes ``on_signal`` leave."""
+    anyio.run(_serve_until_stopped, build_server(state), state, on_signal)

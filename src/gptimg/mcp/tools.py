@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,29 @@ DEFAULT_GENERATE_WAIT = 600.0
 DEFAULT_GET_JOB_WAIT = 40.0
 
 
+class PaidSubmits:
+    """Submits in flight, so a stopping server can wait until each one's job id is in the journal."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: anyio.Event | None = None
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def settled(self) -> None:
+        while self.count:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+
 @dataclass
 class ServerState:
     """What every tool call of one server process shares: the session, the cap, the default folder."""
@@ -49,6 +74,7 @@ class ServerState:
     default_out: Path
     sandbox: bool = False
     inline_max_bytes: int = 768 * 1024
+    paid: PaidSubmits = field(default_factory=PaidSubmits)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _client: GatewayClient | None = None
 
@@ -181,18 +207,21 @@ async def _submit(
         reference_field = None
         if references:
             reference_field = await anyio.to_thread.run_sync(upload_references, references, client.upload)
-        with anyio.CancelScope(shield=True):  # from the send until the job id is in the journal
-            submitted = True
-            job = await anyio.to_thread.run_sync(
-                lambda: pipeline.submit_once(
-                    client,
-                    state.journal(),
-                    request,
-                    reference_field=reference_field,
-                    account=state.session.account_label(),
-                    out_dir=out_dir,
+        # From the send until the job id is in the journal: neither a cancelled call nor a stopping server
+        # interrupts this (a signal waits for ``paid.settled()``).
+        with anyio.CancelScope(shield=True):
+            async with state.paid.track():
+                submitted = True
+                job = await anyio.to_thread.run_sync(
+                    lambda: pipeline.submit_once(
+                        client,
+                        state.journal(),
+                        request,
+                        reference_field=reference_field,
+                        account=state.session.account_label(),
+                        out_dir=out_dir,
+                    )
                 )
-            )
     except errors.SubmitOutcomeUnknown:
         raise  # it may have been charged: the reservation stays
     except errors.GptimgError:
