@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from gptimg.jobs.pipeline import JobOutcome, SubmittedJob, finish_job, submit_job
 
@@ -57,10 +57,22 @@ def submit_once(
     reference_field: str | None,
     account: str | None,
     out_dir: Path,
+    on_submitted: Callable[[SubmittedJob], None],
 ) -> SubmittedJob:
-    """The one paid request: journal row first, then the submit, never retried."""
+    """The one paid request: journal row first, then the submit, never retried.
+
+    ``on_submitted`` hears of the job the moment the gateway answered with its id,
+    even when something fails afterwards (e.g. the journal), so the caller knows
+    the credits were spent whatever is raised next.
+    """
     return submit_job(
-        client, journal, request, reference_field=reference_field, account=account, out_dir=out_dir
+        client,
+        journal,
+        request,
+        reference_field=reference_field,
+        account=account,
+        out_dir=out_dir,
+        on_submitted=on_submitted,
     )
 
 

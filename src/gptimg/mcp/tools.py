@@ -202,7 +202,8 @@ async def _submit(
     """Upload the references (free), then submit once; the reservation follows what the gateway did."""
     from gptimg.references import upload_references
 
-    submitted = False
+    heard: list[SubmittedJob] = []  # filled the moment the gateway answered with a job id
+    sent = False
     try:
         reference_field = None
         if references:
@@ -211,7 +212,7 @@ async def _submit(
         # interrupts this (a signal waits for ``paid.settled()``).
         with anyio.CancelScope(shield=True):
             async with state.paid.track():
-                submitted = True
+                sent = True
                 job = await anyio.to_thread.run_sync(
                     lambda: pipeline.submit_once(
                         client,
@@ -220,19 +221,27 @@ async def _submit(
                         reference_field=reference_field,
                         account=state.session.account_label(),
                         out_dir=out_dir,
+                        on_submitted=heard.append,
                     )
                 )
-    except errors.SubmitOutcomeUnknown:
-        raise  # it may have been charged: the reservation stays
-    except errors.GptimgError:
-        state.allowance.release(reserved)  # the gateway refused it (or it was never sent): not charged
-        raise
-    except BaseException:
-        if not submitted:
-            state.allowance.release(reserved)
+    except BaseException as exc:
+        _account_for_failed_submit(state, reserved, sent, heard, exc)
+        if heard and isinstance(exc, errors.GptimgError):
+            raise _kept(exc, state, heard[0].job_id) from None
         raise
     state.allowance.settle(reserved, job.credits_used)
     return job
+
+
+def _account_for_failed_submit(
+    state: ServerState, reserved: float, sent: bool, heard: list[SubmittedJob], exc: BaseException
+) -> None:
+    """Give the reservation back only when the credits were certainly not spent."""
+    if heard:  # the gateway took it (a later step failed): spent
+        state.allowance.settle(reserved, heard[0].credits_used)
+    elif not sent or (isinstance(exc, errors.GptimgError) and not isinstance(exc, errors.SubmitOutcomeUnknown)):
+        state.allowance.release(reserved)  # never sent, or refused by the gateway: not charged
+    # otherwise the outcome is unknown: it may have been charged, so the reservation stays
 
 
 async def _wait_and_save(
