@@ -24,7 +24,7 @@ from gptimg import errors
 from gptimg.mcp import pipeline_adapter as pipeline
 from gptimg.mcp.consent import Offer, SpendAllowance, obtain_consent
 from gptimg.mcp.progress import wait_with_progress
-from gptimg.mcp.results import data_result, outcome_result, whole
+from gptimg.mcp.results import DEFAULT_INLINE_MAX_BYTES, data_result, outcome_result, whole
 from gptimg.styles import DEFAULT_SIZE, MAX_IMAGES, MAX_WAIT_SECONDS, MIN_IMAGES, SIZES, STYLES, SUBMIT_TOOL
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class ServerState:
     allowance: SpendAllowance
     default_out: Path
     sandbox: bool = False
-    inline_max_bytes: int = 768 * 1024
+    inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
     paid: PaidSubmits = field(default_factory=PaidSubmits)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _client: GatewayClient | None = None
