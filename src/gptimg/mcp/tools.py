@@ -151,7 +151,7 @@ class GenerateArgs:
 
 
 async def generate_image(state: ServerState, ctx: Any, args: GenerateArgs) -> CallToolResult:
-    from gptimg.cli.confirm import check_balance
+    from gptimg.balance import check_balance
     from gptimg.cli.pricing import read_cost_and_balance
     from gptimg.params import build_request
     from gptimg.references import check_references
