@@ -7,6 +7,7 @@ from gptimg.cli import (  # noqa: F401
     generate_cmd,
     history_cmds,
     jobs_cmds,
+    mcp_cmd,
     sandbox_cmd,
     styles_cmd,
 )
