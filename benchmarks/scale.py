@@ -36,8 +36,8 @@ class ScalePlan:
 
 FULL = ScalePlan(small=500, large=5000, concurrency=64, wide=256, delay=0.2, folder_lines=200,
                  folder_files=20_000, runs=3, large_runs=1)
-QUICK = ScalePlan(small=8, large=64, concurrency=8, wide=32, delay=0.2, folder_lines=8,
-                  folder_files=1_000, runs=3, large_runs=3)
+QUICK = ScalePlan(small=4, large=16, concurrency=4, wide=16, delay=0.2, folder_lines=4,
+                  folder_files=500, runs=3, large_runs=3)
 
 
 def _manifest(ws: Workspace, n: int) -> Path:
