@@ -140,6 +140,7 @@ class JobJournal:
         except (sqlite3.Error, OSError) as exc:
             raise _failure(self.path, exc) from None
         self._db.row_factory = sqlite3.Row
+        self._synchronous_full = True  # ``_set_up`` sets FULL; ``_transaction`` switches
         try:
             self._set_up()
         except (sqlite3.Error, OSError) as exc:
@@ -182,9 +183,17 @@ class JobJournal:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write; ``durable=False`` (free bookkeeping: running, done, files, problems) skips its fsync.
+
+        A FULL commit costs ~3 ms under the lock all workers share; five per image floored a 5,000-line
+        batch at ~80 s. Money facts stay FULL, and in WAL mode the next one makes earlier ones durable.
+        """
         with self._lock:
             try:
+                if durable != self._synchronous_full:
+                    self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                    self._synchronous_full = durable
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _failure(self.path, exc) from None
@@ -332,21 +341,21 @@ class JobJournal:
         self._update_row(row_id, status=REJECTED, error=reason)
 
     def mark_running(self, job_id: str) -> None:
-        self._update_job(job_id, status=RUNNING, only_if_open=True)
+        self._update_job(job_id, status=RUNNING, only_if_open=True, durable=False)
 
     def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None) -> None:
         changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None, "error_code": None}
         if files is not None:
             changes["files"] = json.dumps(files)
-        self._update_job(job_id, **changes)
+        self._update_job(job_id, durable=False, **changes)
 
     def mark_error(self, job_id: str, message: str, *, code: str = GATEWAY_FAILED) -> None:
         """The job ended without images; ``code`` says why (see ``JobRecord.failed_on_gateway``)."""
-        self._update_job(job_id, status=ERROR, error=message, error_code=code)
+        self._update_job(job_id, status=ERROR, error=message, error_code=code, durable=False)
 
     def note_problem(self, job_id: str, message: str) -> None:
         """A fetch problem (download, disk, a job the gateway does not know now): the job stays as it was."""
-        self._update_job(job_id, error=message)
+        self._update_job(job_id, error=message, durable=False)
 
     def ensure_job(self, job_id: str, *, gateway: str, out_dir: str | None = None) -> JobRecord:
         """The row for ``job_id``; one is created for a job submitted elsewhere (``gptimg result``).
@@ -408,18 +417,18 @@ class JobJournal:
         self._update("id = ?", (row_id,), changes)
         self._open_submits.discard(row_id)
 
-    def _update_job(self, job_id: str, *, only_if_open: bool = False, **changes: Any) -> None:
+    def _update_job(self, job_id: str, *, only_if_open: bool = False, durable: bool = True, **changes: Any) -> None:
         where = "job_id = ?"
         if only_if_open:
             where += f" AND status IN ({','.join('?' * len(OPEN_STATES))})"
-            self._update(where, (job_id, *OPEN_STATES), changes)
+            self._update(where, (job_id, *OPEN_STATES), changes, durable=durable)
         else:
-            self._update(where, (job_id,), changes)
+            self._update(where, (job_id,), changes, durable=durable)
 
-    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any]) -> None:
+    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any], *, durable: bool = True) -> None:
         changes["updated_at"] = _now()
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        with self._transaction() as db:
+        with self._transaction(durable=durable) as db:
             db.execute(f"UPDATE jobs SET {assignments} WHERE {where}", (*changes.values(), *params))  # noqa: S608
 
     # --- reads --------------------------------------------------------------------------
