@@ -184,11 +184,8 @@ class JobJournal:
 
     @contextmanager
     def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write; ``durable=False`` (free bookkeeping: running, done, files, problems) skips its fsync.
-
-        A FULL commit costs ~3 ms under the lock all workers share; five per image floored a 5,000-line
-        batch at ~80 s. Money facts stay FULL, and in WAL mode the next one makes earlier ones durable.
-        """
+        """One write; ``durable=False`` (free bookkeeping) skips its fsync: ~3 ms under the shared lock, five
+        per image floored a 5,000-line batch at ~80 s. In WAL mode the next FULL commit covers it too."""
         with self._lock:
             try:
                 if durable != self._synchronous_full:
