@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.e2e
 def test_version_prints_the_same_line_without_loading_typer_or_the_commands() -> None:
     probe = (
         "import sys\n"
