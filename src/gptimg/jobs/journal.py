@@ -140,7 +140,6 @@ class JobJournal:
         except (sqlite3.Error, OSError) as exc:
             raise _failure(self.path, exc) from None
         self._db.row_factory = sqlite3.Row
-        self._synchronous_full = True  # ``_set_up`` sets FULL; ``_transaction`` switches
         try:
             self._set_up()
         except (sqlite3.Error, OSError) as exc:
@@ -184,13 +183,9 @@ class JobJournal:
 
     @contextmanager
     def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write; ``durable=False`` (free bookkeeping) skips its fsync: ~3 ms under the shared lock, five
-        per image floored a 5,000-line batch at ~80 s. In WAL mode the next FULL commit covers it too."""
         with self._lock:
-            try:
-                if durable != self._synchronous_full:
-                    self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                    self._synchronous_full = durable
+            try:  # durable=False: free bookkeeping, no fsync of its own (the next FULL commit covers it)
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _failure(self.path, exc) from None
