@@ -29,249 +29,38 @@ import math
 import os
 import platform
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
-import threading
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parent.parent
-SRC = REPO / "src"
-OUR_UNO = REPO / "bin" / "uno.py"
-RESULTS = Path(__file__).resolve().parent / "results.json"
-PY = sys.executable
-SUBMIT = "gpt-image-2.gpt_image2_submit"
-RESULT = "gpt-image-2.gpt_image2_result"
-MIB = 1024 * 1024
-#: Ample credits: a full run submits several hundred paid jobs to the sandbox.
-SANDBOX_CREDITS = 10**9
-#: Variables that would route loopback traffic through a proxy or change what is measured.
-_DROPPED_ENV = (
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
-    "UNO_API_KEY", "UNO_API_URL", "UNO_ALLOWED_TOOLS", "PYTHONDONTWRITEBYTECODE", "GPTIMG_HOME",
+import human
+import scale
+from harness import (
+    MIB,
+    PY,
+    REPO,
+    RESULT,
+    RESULTS,
+    SRC,
+    SUBMIT,
+    BenchmarkError,
+    Figure,
+    Sandbox,
+    Section,
+    Workspace,
+    _flatten,
+    alternate,
+    find_uno,
+    gptimg_has,
+    median,
+    our_generate,
+    ratio_of,
+    run_measured,
 )
-
-
-# --- running and measuring one process ------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    """One finished child: wall time, its own peak RSS and what it printed."""
-
-    wall: float
-    rss_kib: int
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.stdout.decode("utf-8"))
-
-    def check(self, what: str) -> Proc:
-        if self.returncode != 0:
-            tail = (self.stderr or self.stdout)[-800:].decode("utf-8", "replace")
-            raise BenchmarkError(f"{what} exited {self.returncode}: {tail}")
-        return self
-
-
-class BenchmarkError(RuntimeError):
-    """A measured command did something other than succeed; the figure cannot be trusted."""
-
-
-def run_measured(argv: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 900) -> Proc:
-    """Run ``argv`` to completion; stdout/stderr go to files so no pipe can stall the child."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd)
-        killer = threading.Timer(timeout, _kill, (proc.pid,))
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
-        out.seek(0)
-        err.seek(0)
-        rss = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
-        return Proc(wall, int(rss), proc.returncode, out.read(), err.read())
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
-# --- the sandbox ----------------------------------------------------------------------------
-
-
-class Sandbox:
-    """A ``python -m gptimg.sandbox`` subprocess on an ephemeral loopback port."""
-
-    def __init__(self, *, delay: float, padding: int = 0) -> None:
-        self.delay = delay
-        argv = [PY, "-m", "gptimg.sandbox", "--port", "0", "--delay", str(delay)]
-        if padding:
-            argv += ["--image-padding-bytes", str(padding)]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        line = _readline_with_timeout(self._proc, 30.0)
-        if not line.startswith("sandbox gateway listening on "):
-            self.stop()
-            raise BenchmarkError(f"the sandbox did not start: {line!r}")
-        self.url = line.rsplit(" ", 1)[1].strip()
-        self.api_key = self.create_account()
-
-    def _opener(self) -> urllib.request.OpenerDirector:
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def post(self, path: str, payload: dict[str, Any], *, key: str | None = None, timeout: float = 70) -> Any:
-        headers = {"Content-Type": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.url + path, json.dumps(payload).encode(), headers, method="POST")
-        with self._opener().open(request, timeout=timeout) as answer:
-            return json.loads(answer.read())
-
-    def create_account(self) -> str:
-        answer = self.post("/_sandbox/accounts", {"name": "bench", "email": "bench@example.com",
-                                                  "credits": SANDBOX_CREDITS})
-        return str(answer["api_key"])
-
-    def finished_job(self) -> tuple[str, str]:
-        """Submit one job over HTTP and wait until it is done: (job id, first image URL)."""
-        data = self.post("/v1/call", {"tool": SUBMIT, "arguments": {"prompt": "benchmark"}}, key=self.api_key)
-        job_id = data["data"]["job_id"]
-        for _ in range(20):
-            answer = self.post("/v1/call", {"tool": RESULT, "arguments": {"job_id": job_id, "wait_seconds": 50}},
-                               key=self.api_key)
-            payload = _flatten(answer["data"])
-            if payload.get("status") == "done":
-                return job_id, payload["items"][0]["url"]
-        raise BenchmarkError("the sandbox never finished a job")
-
-    def stop(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._proc.stdout:
-            self._proc.stdout.close()
-
-    def __enter__(self) -> Sandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _readline_with_timeout(proc: subprocess.Popen[bytes], timeout: float) -> str:
-    box: list[bytes] = []
-    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline() if proc.stdout else b""), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return box[0].decode() if box else ""
-
-
-def _flatten(data: Any) -> Any:
-    if isinstance(data, dict) and isinstance(data.get("content"), list) and data["content"]:
-        return json.loads(data["content"][0]["text"])
-    return data
-
-
-# --- the workspace: isolated homes, both CLIs logged in ------------------------------------
-
-
-@dataclass
-class Workspace:
-    root: Path
-    uno_cmd: list[str] | None
-    uno_version: str | None
-    _counter: int = 0
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    def fresh_dir(self, prefix: str) -> Path:
-        self._counter += 1
-        path = self.root / f"{prefix}-{self._counter}"
-        path.mkdir(parents=True)
-        return path
-
-    def env(self, sandbox: Sandbox | None = None, *, gptimg_home: Path | None = None,
-            pythonpath: bool = False) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-        env.update(HOME=str(self.home), GPTIMG_HOME=str(gptimg_home or self.root / "gptimg-home"),
-                   NO_PROXY="*", no_proxy="*", PYTHONUNBUFFERED="1")
-        if sandbox is not None:
-            env["UNO_API_URL"] = sandbox.url
-        if pythonpath:
-            env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        return env
-
-    def log_in(self, sandbox: Sandbox) -> None:
-        """Write the credentials file both CLIs share (the format in gateway-protocol.md)."""
-        folder = self.home / ".uno"
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o700)
-        path = folder / "credentials.json"
-        account = {"api_key": sandbox.api_key, "name": "bench", "email": "bench@example.com",
-                   "user_id": "", "active": True}
-        path.write_text(json.dumps([account]))
-        path.chmod(0o600)
-
-    def ours(self, *args: str) -> list[str]:
-        return [PY, str(OUR_UNO), *args]
-
-    def ref(self, *args: str) -> list[str]:
-        assert self.uno_cmd is not None
-        return [*self.uno_cmd, *args]
-
-    def gptimg(self, *args: str) -> list[str]:
-        return [PY, "-m", "gptimg", *args]
-
-
-def find_uno() -> tuple[list[str] | None, str | None]:
-    """uno-cli's console script, run with this interpreter (a pyenv shim would add ~50 ms of bash)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        uno_version = version("uno-cli")
-    except PackageNotFoundError:
-        return None, None
-    script = Path(sysconfig.get_path("scripts")) / "uno"
-    if script.is_file() and script.read_bytes()[:2] == b"#!" and b"python" in script.read_bytes()[:200]:
-        return [PY, str(script)], uno_version
-    return [PY, "-c", "import sys; from uno_cli.cli import main; sys.argv[0] = 'uno'; sys.exit(main())"], uno_version
-
-
-def gptimg_has(ws: Workspace, command: str) -> tuple[bool, str]:
-    """Whether ``gptimg COMMAND`` exists in this checkout, and its ``--help`` text."""
-    env = ws.env(pythonpath=True)
-    env["COLUMNS"] = "200"  # rich wraps help text at the terminal width; keep option names whole
-    proc = run_measured(ws.gptimg(command, "--help"), env, timeout=120)
-    text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-    return proc.returncode == 0, text
-
 
 TITLES = {
     "startup": "1. Start-up (no network)",
@@ -280,73 +69,11 @@ TITLES = {
     "batch": "4. Batch scaling",
     "download": "5. Download (peak RSS growth)",
     "agent_economy": "6. Agent economy: one image saved",
+    "batch_scale": scale.TITLE,
+    "human_startup": human.STARTUP_TITLE,
+    "download_speed": human.DOWNLOAD_TITLE,
     "journal": "7. Journal listing (10,000 rows)",
 }
-
-
-# --- figures and sections -------------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    """One row of the table. ``ratio`` is ours / reference (or ours / ideal); lower is better."""
-
-    id: str
-    name: str
-    unit: str
-    ours: float | None
-    reference: float | None
-    reference_name: str
-    target: str
-    met: bool | None
-    ratio: float | None = None
-    runs: int = 0
-    note: str = ""
-    samples: dict[str, list[float]] = field(default_factory=dict)
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "name": self.name, "unit": self.unit, "ours": _round(self.ours),
-            "reference": _round(self.reference), "reference_name": self.reference_name,
-            "ratio": _round(self.ratio, 3), "target": self.target, "met": self.met, "runs": self.runs,
-            "note": self.note, "samples": {k: [_round(v) for v in vs] for k, vs in self.samples.items()},
-        }
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    available: bool = True
-    reason: str = ""
-    figures: list[Figure] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "available": self.available, "reason": self.reason or None,
-                "figures": [f.row() for f in self.figures]}
-
-
-def _round(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def ratio_of(ours: float | None, reference: float | None) -> float | None:
-    if ours is None or reference is None or reference <= 0:
-        return None
-    return ours / reference
-
-
-def alternate(runs: int, sides: dict[str, Callable[[], float]], *, warmup: bool = True) -> dict[str, list[float]]:
-    """Run each side ``runs`` times, interleaved and with the order flipped every round."""
-    names = list(sides)
-    if warmup:
-        for name in names:
-            sides[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(runs):
-        for name in names if i % 2 == 0 else reversed(names):
-            samples[name].append(sides[name]())
-    return samples
 
 
 # --- 1. start-up ----------------------------------------------------------------------------
@@ -370,8 +97,8 @@ def bench_startup(ws: Workspace, runs: int) -> Section:
         })
         ours, ref = median(samples["ours"]), median(samples["reference"])
         ratio = ratio_of(ours, ref)
-        section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 1.0",
-                                      ratio is not None and ratio <= 1.0, ratio, runs, samples=samples))
+        section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 0.5",
+                                      ratio is not None and ratio <= 0.5, ratio, runs, samples=samples))
     return section
 
 
@@ -406,8 +133,8 @@ def bench_agent_call(ws: Workspace, runs: int) -> Section:
             })
             ours, ref = median(samples["ours"]), median(samples["reference"])
             ratio = ratio_of(ours, ref)
-            section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 1.0",
-                                          ratio is not None and ratio <= 1.0, ratio, runs, samples=samples))
+            section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 0.8",
+                                          ratio is not None and ratio <= 0.8, ratio, runs, samples=samples))
     return section
 
 
@@ -471,18 +198,6 @@ def seed_flow(argv_prefix: list[str], env: dict[str, str], out_dir: Path) -> Flo
     if fetched.returncode != 0:
         raise BenchmarkError(f"seed flow: download failed: {fetched.stderr[-300:]!r}")
     return FlowRun(wall, launched, read, polls)
-
-
-def our_generate(ws: Workspace, sandbox: Sandbox, label: str = "benchmark image") -> tuple[Proc, Path]:
-    out = ws.fresh_dir("generate")
-    proc = run_measured(ws.gptimg("generate", label, "--yes", "--json", "--out", str(out)),
-                        ws.env(sandbox, pythonpath=True))
-    proc.check("gptimg generate")
-    payload = proc.json()
-    items = (payload.get("data") or {}).get("items") or []
-    if not payload.get("ok", payload.get("success", True)) or not items:
-        raise BenchmarkError(f"gptimg generate printed no saved image: {proc.stdout[:400]!r}")
-    return proc, out
 
 
 def bench_end_to_end(ws: Workspace, runs: int, delay: float, has_generate: bool) -> tuple[Section, Section]:
@@ -557,26 +272,13 @@ def bench_end_to_end(ws: Workspace, runs: int, delay: float, has_generate: bool)
 # --- 4. batch scaling -----------------------------------------------------------------------
 
 
-def _batch_argv(ws: Workspace, help_text: str, manifest: Path, out: Path, concurrency: int) -> list[str]:
-    argv = ws.gptimg("batch", str(manifest))
-    for flag in ("--concurrency", "--jobs", "--parallel", "-j", "-c"):
-        if flag in help_text:
-            argv += [flag, str(concurrency)]
-            break
-    else:
-        raise BenchmarkError("`gptimg batch --help` names no concurrency option")
-    if "--rate-limit" in help_text:
-        argv += ["--rate-limit", "0"]
-    for flag in ("--yes", "--json"):
-        if flag in help_text or flag == "--json":
-            argv.append(flag)
-    if "--out" in help_text:
-        argv += ["--out", str(out)]
-    return argv
+def batch_argv(ws: Workspace, manifest: Path, out: Path, concurrency: int) -> list[str]:
+    return ws.gptimg("batch", str(manifest), "--concurrency", str(concurrency), "--rate-limit", "0",
+                     "--yes", "--json", "--out", str(out))
 
 
 def bench_batch(ws: Workspace, runs: int, sizes: list[int], concurrencies: list[int], delay: float,
-                has_batch: bool, help_text: str) -> Section:
+                has_batch: bool) -> Section:
     section = Section("batch", f"4. Batch scaling (sandbox --delay {delay:g}, --rate-limit 0)")
     if not has_batch:
         section.available, section.reason = False, "`gptimg batch` is not available in this checkout"
@@ -593,7 +295,7 @@ def bench_batch(ws: Workspace, runs: int, sizes: list[int], concurrencies: list[
                 peaks: list[float] = []
                 for _ in range(runs):
                     home, out = ws.fresh_dir("batch-home"), ws.fresh_dir("batch-out")
-                    argv = _batch_argv(ws, help_text, manifest, out, c)
+                    argv = batch_argv(ws, manifest, out, c)
                     proc = run_measured(argv, ws.env(sandbox, gptimg_home=home, pythonpath=True))
                     proc.check(f"gptimg batch N={n} C={c}")
                     saved = sum(1 for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -821,17 +523,22 @@ def main(argv: list[str] | None = None) -> int:
         ws = Workspace(Path(tmp), uno_cmd, uno_version)
         ws.home.mkdir()
         has_generate, _ = gptimg_has(ws, "generate")
-        has_batch, batch_help = gptimg_has(ws, "batch")
+        has_batch, _ = gptimg_has(ws, "batch")
         plan: list[tuple[str, Callable[[], list[Section]]]] = [
             ("startup", lambda: [bench_startup(ws, fast_runs)]),
             ("agent_call", lambda: [bench_agent_call(ws, fast_runs)]),
             ("end_to_end", lambda: list(bench_end_to_end(ws, runs, 0.5 if args.quick else 3.0, has_generate))),
             ("batch", lambda: [bench_batch(ws, runs, [10] if args.quick else [10, 50, 200],
                                            [8] if args.quick else [8, 32], 1.0 if args.quick else 2.0,
-                                           has_batch, batch_help)]),
+                                           has_batch)]),
             ("download", lambda: [bench_download(ws, runs, has_generate, 16, warmup=not args.quick)]),
+            ("batch_scale", lambda: [scale.bench_scale(ws, scale.QUICK if args.quick else scale.FULL)]),
+            ("human_startup", lambda: [human.bench_human_startup(ws, runs if args.quick else fast_runs,
+                                                                 0.5 if args.quick else 3.0)]),
             ("journal", lambda: [bench_journal(ws, runs, 500 if args.quick else 10_000)]),
         ]
+        if not args.quick:  # a 128 MiB download twice per run: not for CI's smoke test
+            plan.append(("download_speed", lambda: [human.bench_download_speed(ws, runs, 128)]))
         for key, bench in plan:
             if only and key not in only and not (key == "end_to_end" and "agent_economy" in only):
                 continue
@@ -843,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
                                         reason=f"failed: {type(exc).__name__}: {exc}"[:500]))
             print(f"[{key}: {time.perf_counter() - started:.1f} s]", file=sys.stderr, flush=True)
 
-    order = ["startup", "agent_call", "end_to_end", "batch", "download", "agent_economy", "journal"]
+    order = list(TITLES)
     sections.sort(key=lambda s: order.index(s.key) if s.key in order else len(order))
     machine = machine_info(args.quick, runs, uno_version)
     table = markdown(sections, machine)

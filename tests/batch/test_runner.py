@@ -246,3 +246,36 @@ def test_journal_rows_carry_the_line_key_and_name(
     for line in lines:
         (row,) = journal.for_batch_key(line.key)
         assert row.status == DONE and row.name == line.name and row.files
+
+
+def test_a_done_line_counts_as_saved_only_while_its_files_are_really_in_the_folder(tmp_path: Path) -> None:
+    """Re-run planning: a plain file in --out is enough; a missing one, or a link leading elsewhere, is fetched."""
+    import os
+
+    from gptimg.batch.manifest import ManifestLine
+    from gptimg.batch.plan import FETCH, HAVE, plan_line
+    from gptimg.jobs.journal import DONE, JobRecord
+
+    out = tmp_path / "out"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere.png"
+    elsewhere.write_bytes(b"\x89PNG\r\n\x1a\n")
+    line = ManifestLine(line=1, key="k", prompt="fox", size="1024x1024", n=1)
+
+    def plan_with(path: Path) -> str:
+        record = JobRecord(id=1, created_at="t", updated_at="t", status=DONE, job_id="j1", gateway="https://gw.test",
+                           account=None, prompt="fox", style=None, size="1024x1024", n=1, reference_urls=None,
+                           estimated_seconds=None, credits_used=None,
+                           files=[str(path)])
+        return plan_line(line, [record], out, "https://gw.test").kind
+
+    saved = out / "fox-j1-1.png"
+    saved.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert plan_with(saved) == HAVE
+    assert plan_with(out / "fox-j1-1-missing.png") == FETCH
+    link = out / "fox-j1-1-link.png"
+    os.symlink(elsewhere, link)
+    assert plan_with(link) == FETCH, "a link in --out that leads outside it is not a saved image"
+    inner_link = out / "fox-j1-1-inner.png"
+    os.symlink(saved, inner_link)
+    assert plan_with(inner_link) == HAVE

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ("startup", "agent_call", "end_to_end", "batch", "download", "agent_economy")
+SECTIONS = ("startup", "agent_call", "end_to_end", "batch", "download", "agent_economy", "batch_scale", "human_startup")
 
 pytestmark = [
     pytest.mark.e2e,

@@ -78,3 +78,34 @@ def test_the_schema_has_no_place_for_a_key(tmp_path: Path) -> None:
         pass
     columns = {row[1] for row in sqlite3.connect(tmp_path / "j.sqlite3").execute("PRAGMA table_info(jobs)")}
     assert not {c for c in columns if "key" in c and c != "batch_key"}
+
+
+def test_money_facts_are_fsynced_and_free_bookkeeping_is_not(tmp_path: Path) -> None:
+    """A submit, its job id and a refusal commit under synchronous=FULL before the call returns;
+    running/done/files (redone for free by a poll or a download) commit without their own fsync."""
+    with JobJournal(tmp_path / "journal.sqlite3") as journal:
+        statements: list[str] = []
+        journal._db.set_trace_callback(statements.append)
+
+        def mode_during(call, prefix: str) -> str:
+            """The synchronous mode in force when ``call`` ran its statement starting with ``prefix``."""
+            start = len(statements)
+            call()
+            at = next(i for i in range(start, len(statements)) if statements[i].startswith(prefix))
+            modes = [s for s in statements[:at] if s.startswith("PRAGMA synchronous")]
+            return modes[-1].split("=")[1] if modes else "FULL"  # opened with FULL
+
+        rows: list[int] = []
+        submit = lambda prompt: rows.append(journal.record_submit(  # noqa: E731
+            gateway="https://gw.test", prompt=prompt, style=None, size=None, n=1))
+        assert mode_during(lambda: submit("fox"), "INSERT INTO jobs") == "FULL"
+        assert mode_during(lambda: journal.record_job_id(rows[0], "job1", estimated_seconds=1, credits_used=300),
+                           "UPDATE jobs") == "FULL"
+        assert mode_during(lambda: journal.mark_running("job1"), "UPDATE jobs") == "NORMAL"
+        assert mode_during(lambda: journal.mark_done("job1", [{"url": "https://x"}], ["/tmp/x.png"]),
+                           "UPDATE jobs") == "NORMAL"
+        assert mode_during(lambda: submit("cat"), "INSERT INTO jobs") == "FULL"
+        assert mode_during(lambda: journal.mark_error("job1", "boom"), "UPDATE jobs") == "NORMAL"
+        assert mode_during(lambda: journal.mark_rejected(rows[1], "refused"), "UPDATE jobs") == "FULL"
+        assert mode_during(lambda: journal.mark_unknown(rows[1], "cut off"), "UPDATE jobs") == "FULL"
+        assert journal.get("job1").files == ["/tmp/x.png"]

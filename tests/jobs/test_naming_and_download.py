@@ -102,3 +102,73 @@ def test_a_full_disk_while_writing_the_record_leaves_no_image_and_no_temporary(
     monkeypatch.setattr(provenance, "_copy", real_copy)
     [saved] = save_job_images(client, job, items[:1], out, "fox", stamp=provenance.png_stamper(record, job, 1))
     assert provenance.read_record(saved.path)["job_id"] == job
+
+
+def _count_folder_listings(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every ``os.scandir``/``os.listdir`` call (``Path.iterdir`` uses the latter) from here on."""
+    listings: list[object] = []
+    for name in ("scandir", "listdir"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda path=".", real=real: listings.append(path) or real(path))
+    return listings
+
+
+def test_an_image_saved_under_another_label_is_found_among_20000_unrelated_files(
+    sandbox_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-run check finds the earlier file, and lists the folder once, not once per image."""
+    from gptimg.jobs import naming
+
+    client, job, items = sandbox_job
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in range(20_000):
+        (out / f"holiday-{i:05d}-1.png").touch()
+    first = save_job_images(client, job, items, out, "old label")
+    assert [s.downloaded for s in first] == [True, True]
+
+    listings = _count_folder_listings(monkeypatch)
+    naming._LISTINGS.clear()  # as in a fresh process
+    again = save_job_images(client, job, items, out, "a new label")
+    assert [s.downloaded for s in again] == [False, False], "already saved: not downloaded again"
+    assert [s.path for s in again] == [s.path for s in first]
+    assert len(listings) == 1, "one listing for the whole job, not one per image"
+    assert len(list(out.iterdir())) == 20_002
+
+
+def test_a_file_that_lands_after_the_listing_is_still_never_overwritten(sandbox_job, tmp_path: Path) -> None:
+    """The listing may be seconds old: an image under this label is looked for on disk, and the
+    final rename refuses any name that exists by then."""
+    from gptimg.jobs import naming
+
+    client, job, items = sandbox_job
+    out = tmp_path / "out"
+    out.mkdir()
+    assert naming.existing_image(out, job, 1) is None  # the listing is taken here, while the folder is empty
+    theirs = out / f"fox-{job}-1.png"
+    theirs.write_bytes(b"\x89PNG\r\n\x1a\n" + b"saved by another run")
+    reused = save_job_images(client, job, items[:1], out, "fox")
+    assert reused[0].path == theirs and not reused[0].downloaded
+    squatter = out / f"fox-{job}-2.png"
+    squatter.write_bytes(b"not an image, and not ours")
+    fresh = save_job_images(client, job, items, out, "fox")
+    assert squatter.read_bytes() == b"not an image, and not ours"
+    assert fresh[1].path.name == f"fox-{job}-2-2.png" and fresh[1].downloaded
+
+
+def test_many_jobs_saved_into_one_folder_list_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's per-image check must not re-read the folder: per-image work stays flat as it fills."""
+    from gptimg.jobs import naming
+
+    out = tmp_path / "out"
+    out.mkdir()
+    listings = _count_folder_listings(monkeypatch)
+    naming._LISTINGS.clear()
+    for number in range(200):
+        job = f"job{number:04d}"
+        assert naming.existing_image(out, job, 1) is None
+        saved = out / f"line-{job}-1.png"
+        saved.write_bytes(b"\x89PNG\r\n\x1a\n")
+        naming.remember_saved(out, saved.name)
+        assert naming.existing_image(out, job, 1) == saved
+    assert len(listings) == 1

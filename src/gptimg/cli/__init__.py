@@ -69,6 +69,8 @@ def _usage_error() -> type[Exception]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+        return _print_version()
     import typer
 
     from gptimg.cli import commands  # noqa: F401  (registers every command)
@@ -112,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         session.flush_warnings()
         session.close()
+
+
+def _print_version() -> int:
+    """``gptimg --version`` without loading Typer and every command (~2x faster; the same line)."""
+    from gptimg import __version__
+
+    sys.stdout.write(f"gptimg {__version__}\n")
+    return 0
 
 
 def _interrupted() -> int:

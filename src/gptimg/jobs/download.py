@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg import errors
 from gptimg.imagetypes import EXTENSION_FOR_TYPE, SNIFF_BYTES, sniff_image_type
-from gptimg.jobs.naming import existing_image, image_stem, inside
+from gptimg.jobs.naming import existing_image, image_stem, inside, remember_saved
 from gptimg.styles import MAX_IMAGES
 
 if TYPE_CHECKING:  # annotations only
@@ -217,13 +217,14 @@ def save_job_images(
         url = item.get("url")
         if not isinstance(url, str) or not url:
             raise errors.DownloadFailed(f"Image {index} of job {job_id} has no URL.", job_id=job_id)
-        earlier = existing_image(directory, job_id, index)
+        earlier = existing_image(directory, job_id, index, label)
         if earlier is not None:
             saved = SavedImage(url, earlier, downloaded=False)
         else:
             stem = image_stem(label, job_id, index)
             path = save_image(client, url, directory, stem, job_id, deadline, stamp=stamp, index=index)
             saved = SavedImage(url, path, True)
+            remember_saved(directory, path.name)
         if on_saved is not None:
             on_saved(saved)
         return saved

@@ -124,14 +124,14 @@ def parse_since(text: str | None, now: datetime | None = None) -> str | None:
 
 def has_sandbox_column(journal: JobJournal) -> bool:
     """Whether the journal records a sandbox flag per row (migration m004); rows are real otherwise."""
-    return any(row[1] == "sandbox" for row in journal.read("PRAGMA table_info(jobs)"))
+    return any(row[1] == "sandbox" for row in journal._read("PRAGMA table_info(jobs)"))
 
 
 def listing(journal: JobJournal, where: JobFilter, limit: int) -> list[Any]:
     """The newest ``limit`` jobs matching ``where``: journal rows, and any job ids only the fallback file has."""
     sql, params = where.where()
     columns = LISTING_COLUMNS + (", sandbox" if has_sandbox_column(journal) else "")
-    rows: list[Any] = journal.read(
+    rows: list[Any] = journal._read(
         f"SELECT {columns} FROM jobs{sql} ORDER BY id DESC LIMIT ?", (stale_before(), *params, limit)  # noqa: S608
     )
     kept = [record.to_dict() for record in unjournaled(journal) if where.matches(record)]
@@ -144,7 +144,7 @@ def full_listing(journal: JobJournal, where: JobFilter, limit: int) -> list[dict
     """``--json``: every field of each job, as ``JobRecord`` lists it (stale submits as unknown, with why)."""
     sql, params = where.where()
     now = datetime.now(timezone.utc)
-    rows = journal.read(f"SELECT * FROM jobs{sql} ORDER BY id DESC LIMIT ?", (*params, limit))  # noqa: S608
+    rows = journal._read(f"SELECT * FROM jobs{sql} ORDER BY id DESC LIMIT ?", (*params, limit))  # noqa: S608
     records = [JobRecord.from_row(row).as_listed(now) for row in rows]
     kept = [record for record in unjournaled(journal) if where.matches(record)]
     if kept:
@@ -177,7 +177,7 @@ def totals(journal: JobJournal, where: JobFilter) -> Totals:
     sql, params = where.where()
     sandbox = "COALESCE(sandbox, 0)" if has_sandbox_column(journal) else "0"
     images = f"CASE WHEN status = '{DONE}' THEN COALESCE(n, 1) ELSE 0 END"
-    row = journal.read(
+    row = journal._read(
         f"SELECT COUNT(*), SUM(CASE WHEN {sandbox} THEN 0 ELSE {images} END),"  # noqa: S608
         f" SUM(CASE WHEN {sandbox} THEN 0 ELSE COALESCE(credits_used, 0) END),"
         f" SUM(CASE WHEN {sandbox} THEN {images} ELSE 0 END),"
@@ -193,9 +193,9 @@ def find(journal: JobJournal, ref: str) -> dict[str, Any] | None:
     A job id only the fallback file holds is found too.
     """
     if ref.startswith("#") and ref[1:].isdigit():
-        rows = journal.read("SELECT * FROM jobs WHERE id = ?", (int(ref[1:]),))
+        rows = journal._read("SELECT * FROM jobs WHERE id = ?", (int(ref[1:]),))
     else:
-        rows = journal.read("SELECT * FROM jobs WHERE job_id = ?", (ref,))
+        rows = journal._read("SELECT * FROM jobs WHERE job_id = ?", (ref,))
     if rows:
         return JobRecord.from_row(rows[0]).as_listed(datetime.now(timezone.utc)).to_dict()
     return next((record.to_dict() for record in unjournaled(journal) if record.job_id == ref), None)
@@ -203,7 +203,7 @@ def find(journal: JobJournal, ref: str) -> dict[str, Any] | None:
 
 def status_history(journal: JobJournal, row_id: int) -> list[sqlite3.Row]:
     """(at, status, error) of each status the row went through, oldest first."""
-    return journal.read("SELECT at, status, error FROM job_events WHERE job_row = ? ORDER BY id", (row_id,))
+    return journal._read("SELECT at, status, error FROM job_events WHERE job_row = ? ORDER BY id", (row_id,))
 
 
 def files_of(row: Any) -> list[str]:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from gptimg.errors import JournalUnavailable, LineAlreadySubmitted
 from gptimg.home import data_dir
 from gptimg.jobs import fallback
+from gptimg.jobs.events import m005_status_history
 from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's vocabulary)
     BUSY_TIMEOUT_SECONDS,
     DONE,
@@ -114,30 +115,7 @@ def m004_gateway_kind(db: sqlite3.Connection) -> None:
     for column in ("sandbox INTEGER", "out_target TEXT"):  # what they mean: JobRecord.sandbox, .out_target
         db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
 
-
-@migration
-def m005_status_history(db: sqlite3.Connection) -> None:
-    # ``gptimg jobs show`` tells when each status began. Triggers keep that history
-    # whichever code path changes a row, in the same transaction as the change; rows
-    # from before this migration get one event, their current status.
-    db.execute(
-        "CREATE TABLE job_events (id INTEGER PRIMARY KEY AUTOINCREMENT, job_row INTEGER NOT NULL,"
-        " at TEXT NOT NULL, status TEXT NOT NULL, error TEXT)"
-    )
-    db.execute("CREATE INDEX job_events_row ON job_events (job_row)")
-    db.execute(
-        "INSERT INTO job_events (job_row, at, status, error) SELECT id, updated_at, status, error FROM jobs"
-    )
-    db.execute(
-        "CREATE TRIGGER jobs_event_insert AFTER INSERT ON jobs BEGIN"
-        " INSERT INTO job_events (job_row, at, status, error) VALUES (NEW.id, NEW.updated_at, NEW.status, NEW.error);"
-        " END"
-    )
-    db.execute(
-        "CREATE TRIGGER jobs_event_update AFTER UPDATE OF status ON jobs WHEN NEW.status IS NOT OLD.status BEGIN"
-        " INSERT INTO job_events (job_row, at, status, error) VALUES (NEW.id, NEW.updated_at, NEW.status, NEW.error);"
-        " END"
-    )
+migration(m005_status_history)  # jobs/events.py: the status history ``gptimg jobs show`` tells
 
 
 class JobJournal:
@@ -207,9 +185,10 @@ class JobJournal:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            try:
+            try:  # durable=False: free bookkeeping, no fsync of its own (the next FULL commit covers it)
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _failure(self.path, exc) from None
@@ -357,21 +336,21 @@ class JobJournal:
         self._update_row(row_id, status=REJECTED, error=reason)
 
     def mark_running(self, job_id: str) -> None:
-        self._update_job(job_id, status=RUNNING, only_if_open=True)
+        self._update_job(job_id, status=RUNNING, only_if_open=True, durable=False)
 
     def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None) -> None:
         changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None, "error_code": None}
         if files is not None:
             changes["files"] = json.dumps(files)
-        self._update_job(job_id, **changes)
+        self._update_job(job_id, durable=False, **changes)
 
     def mark_error(self, job_id: str, message: str, *, code: str = GATEWAY_FAILED) -> None:
         """The job ended without images; ``code`` says why (see ``JobRecord.failed_on_gateway``)."""
-        self._update_job(job_id, status=ERROR, error=message, error_code=code)
+        self._update_job(job_id, status=ERROR, error=message, error_code=code, durable=False)
 
     def note_problem(self, job_id: str, message: str) -> None:
         """A fetch problem (download, disk, a job the gateway does not know now): the job stays as it was."""
-        self._update_job(job_id, error=message)
+        self._update_job(job_id, error=message, durable=False)
 
     def ensure_job(self, job_id: str, *, gateway: str, out_dir: str | None = None) -> JobRecord:
         """The row for ``job_id``; one is created for a job submitted elsewhere (``gptimg result``).
@@ -433,18 +412,18 @@ class JobJournal:
         self._update("id = ?", (row_id,), changes)
         self._open_submits.discard(row_id)
 
-    def _update_job(self, job_id: str, *, only_if_open: bool = False, **changes: Any) -> None:
+    def _update_job(self, job_id: str, *, only_if_open: bool = False, durable: bool = True, **changes: Any) -> None:
         where = "job_id = ?"
         if only_if_open:
             where += f" AND status IN ({','.join('?' * len(OPEN_STATES))})"
-            self._update(where, (job_id, *OPEN_STATES), changes)
+            self._update(where, (job_id, *OPEN_STATES), changes, durable=durable)
         else:
-            self._update(where, (job_id,), changes)
+            self._update(where, (job_id,), changes, durable=durable)
 
-    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any]) -> None:
+    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any], *, durable: bool = True) -> None:
         changes["updated_at"] = _now()
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        with self._transaction() as db:
+        with self._transaction(durable=durable) as db:
             db.execute(f"UPDATE jobs SET {assignments} WHERE {where}", (*changes.values(), *params))  # noqa: S608
 
     # --- reads --------------------------------------------------------------------------
@@ -469,10 +448,6 @@ class JobJournal:
         """Every submit made for one batch line, oldest first."""
         rows = self._read("SELECT * FROM jobs WHERE batch_key = ? ORDER BY id", (batch_key,))
         return [JobRecord.from_row(row) for row in rows]
-
-    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query (``jobs.history`` builds them: filters and limits run in SQLite)."""
-        return self._read(sql, params)
 
 
 def _text(value: Any) -> str | None:

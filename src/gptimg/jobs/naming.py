@@ -8,7 +8,10 @@ digits, ``-`` and ``_`` before it becomes part of a file name.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
+import time
 import unicodedata
 from pathlib import Path
 
@@ -49,21 +52,110 @@ def inside(directory: Path, candidate: Path) -> bool:
     return candidate.resolve().parent == directory.resolve()
 
 
-def existing_image(directory: Path, job_id: str, index: int) -> Path | None:
+def existing_image(directory: Path, job_id: str, index: int, label: str | None = None) -> Path | None:
     """An image saved earlier for this job and index, whatever label it was saved under.
 
-    A file that merely has the name but not an image's bytes is someone else's: ignored.
+    Any ``*-<job_id>-<index>[-N].<ext>`` whose bytes are an image counts; a file that
+    merely has the name but not an image's bytes is someone else's: ignored. The
+    names ``label`` gives are checked on disk first; other labels are looked up in a
+    listing taken at most ``LISTING_REUSE_SECONDS`` ago (see ``_FolderListing``), so
+    the cost per image does not grow with the folder.
     """
-    from gptimg.imagetypes import SNIFF_BYTES, sniff_image_type
+    from gptimg.imagetypes import EXTENSION_FOR_TYPE
 
     if not directory.is_dir():
         return None
-    suffix = f"-{safe_job_id(job_id)}-{index}"
-    for path in sorted(directory.iterdir()):
-        stem = path.stem
-        if (stem.endswith(suffix) or re.search(re.escape(suffix) + r"-\d+$", stem)) and path.is_file():
-            if not path.name.startswith("."):
-                with path.open("rb") as handle:
-                    if sniff_image_type(handle.read(SNIFF_BYTES)) is not None:
-                        return path
+    if label is not None:
+        stem = image_stem(label, job_id, index)
+        for extension in EXTENSION_FOR_TYPE.values():
+            if _is_image(directory / f"{stem}.{extension}"):
+                return directory / f"{stem}.{extension}"
+    for name in _listing(directory).saved_as(f"-{safe_job_id(job_id)}-{index}"):
+        if _is_image(directory / name):
+            return directory / name
     return None
+
+
+def _is_image(path: Path) -> bool:
+    from gptimg.imagetypes import SNIFF_BYTES, sniff_image_type
+
+    try:
+        with open(path, "rb") as handle:
+            return sniff_image_type(handle.read(SNIFF_BYTES)) is not None
+    except OSError:  # absent, gone since the listing, a folder, unreadable: not an image we saved
+        return False
+
+
+def remember_saved(directory: Path, name: str) -> None:
+    """Add a file this process just saved to the folder's listing, if one is held."""
+    with _LISTINGS_LOCK:
+        listing = _LISTINGS.get(str(directory))
+        if listing is not None:
+            listing.add(name)
+
+
+#: How long one listing of an output folder answers ``existing_image``. Listing and
+#: matching the whole folder for every image made a batch quadratic (a 20,000-file
+#: folder cost ~20 ms per image); one listing per folder every few seconds keeps the
+#: per-image cost flat. Files this process saves are added as they land; a file
+#: another process saves meanwhile is at worst downloaded once more, under a new name
+#: (nothing is ever overwritten: see ``download._claim_final_name``).
+LISTING_REUSE_SECONDS = 5.0
+_COLLISION_NUMBER = re.compile(r"-\d+$")
+_LISTINGS: dict[str, _FolderListing] = {}
+_LISTINGS_LOCK = threading.Lock()
+
+
+def _stem(name: str) -> str:
+    """``Path(name).stem`` without building a Path (this runs for every file of a folder)."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
+
+
+def _tail_key(stem: str) -> str:
+    """The last two ``-``-separated fields: ``…-<job id's last field>-<index>``, all a suffix ever fixes."""
+    return "-".join(stem.rsplit("-", 2)[-2:])
+
+
+class _FolderListing:
+    """The non-hidden names of one folder, grouped by the tail a saved image's stem ends with."""
+
+    def __init__(self, directory: Path) -> None:
+        self.taken_at = time.monotonic()
+        self._by_tail: dict[str, list[str]] = {}
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                self.add(entry.name)
+
+    def add(self, name: str) -> None:
+        if name.startswith("."):
+            return
+        stem = _stem(name)
+        tails = {_tail_key(stem)}
+        numbered = _COLLISION_NUMBER.search(stem)
+        if numbered:  # ``<stem>-<job>-<index>-2``: a clash-renamed copy
+            tails.add(_tail_key(stem[: numbered.start()]))
+        for tail in tails:
+            self._by_tail.setdefault(tail, []).append(name)
+
+    def saved_as(self, suffix: str) -> list[str]:
+        """Names whose stem is ``…<suffix>`` or ``…<suffix>-N``, in name order."""
+        found = []
+        for name in self._by_tail.get(_tail_key(suffix), ()):
+            stem = _stem(name)
+            numbered = _COLLISION_NUMBER.search(stem)
+            if stem.endswith(suffix) or (numbered and stem[: numbered.start()].endswith(suffix)):
+                found.append(name)
+        return sorted(found)
+
+
+def _listing(directory: Path) -> _FolderListing:
+    key = str(directory)
+    with _LISTINGS_LOCK:
+        listing = _LISTINGS.get(key)
+        now = time.monotonic()
+        if listing is None or now - listing.taken_at > LISTING_REUSE_SECONDS:
+            for stale in [k for k, v in _LISTINGS.items() if now - v.taken_at > LISTING_REUSE_SECONDS]:
+                del _LISTINGS[stale]
+            listing = _LISTINGS[key] = _FolderListing(directory)
+        return listing
