@@ -12,6 +12,7 @@ agent CLI's short-lived processes), so httpx is imported only when it is used.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,8 +44,19 @@ T = TypeVar("T")
 RetryListener = Callable[[errors.GptimgError, float], None]
 
 
+CALLER_SKILL_ENV = "UNO_CALLER_SKILL"
+
+
 def user_agent() -> str:
-    return f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+    """``gptimg/<v> python/<x.y>``, plus ``skill/<name>`` from ``UNO_CALLER_SKILL`` as uno-cli adds it.
+
+    The skill name is cut to uno-cli's safe alphabet (letters, digits, ``-_.``, 64 characters),
+    so the gateway attributes calls the same way whichever client a skill bundles.
+    """
+    agent = f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+    caller = os.environ.get(CALLER_SKILL_ENV, "").strip()
+    safe = "".join(ch for ch in caller if ch.isalnum() or ch in "-_.")[:64]
+    return f"{agent} skill/{safe}" if safe else agent
 
 
 # Records here are NamedTuples rather than dataclasses: this module is on the agent CLI's
@@ -107,14 +119,15 @@ class GatewayClient:
         max_connections: int = 100,
         wire: Wire | None = None,
         on_retry: RetryListener | None = None,
+        short_lived: bool = False,
     ) -> None:
         self.base_url = validate_base_url(base_url)
         self._api_key = api_key or None
         self._retry = retry or RetryPolicy()
         if wire is None:
-            from gptimg.gateway._httpx import HttpxWire
+            from gptimg.gateway.wires import choose_wire
 
-            wire = HttpxWire(max_connections=max_connections, user_agent=user_agent())
+            wire = choose_wire(short_lived=short_lived, max_connections=max_connections, user_agent=user_agent())
         self._wire = wire
         self._host = origin(self.base_url)[1]
         self.on_retry = on_retry
@@ -232,9 +245,10 @@ class GatewayClient:
         message = f"{self._host} answered HTTP {status} with {kind}, not JSON."
         if status == 401:
             raise errors.InvalidApiKey(message, status=status, body=None)
+        if paid and (status >= 500 or status < 300):
+            # An unreadable answer to a submit says nothing about the charge.
+            raise errors.SubmitOutcomeUnknown(message, status=status)
         if status >= 500:
-            if paid:
-                raise errors.SubmitOutcomeUnknown(message, status=status)
             raise errors.ServerError(message, status=status)
         if status == 429:
             from gptimg.gateway.retry import parse_retry_after
@@ -307,6 +321,17 @@ class GatewayClient:
             raise errors.InvalidResponse("/v1/auth/me did not answer with an object.", body=body)
         return body
 
+    def usage_history(self, *, limit: int, days: int = 7, include_search: bool = False) -> Any:
+        """``GET /v1/usage/history``: the account's recent calls and what each was charged."""
+        params: dict[str, Any] = {"limit": limit, "days": days}
+        if include_search:
+            params["include_search"] = "true"
+        return self.get_json("/v1/usage/history", params=params, auth=True)
+
+    def usage_summary(self) -> Any:
+        """``GET /v1/usage/summary``: calls and credits for today, 7 and 30 days."""
+        return self.get_json("/v1/usage/summary", auth=True)
+
     def health(self) -> Any:
         return self.get_json("/health")
 
@@ -359,7 +384,14 @@ class GatewayClient:
             if not isinstance(body, dict):
                 raise errors.InvalidResponse("/v1/call did not answer with an object.", body=body)
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-            data = flatten_mcp(body["data"] if "data" in body else body)
+            if paid and not body:
+                # An empty (or ``{}``) 200 to a submit says nothing about the charge.
+                raise errors.SubmitOutcomeUnknown(f"{self._host} answered the submit with an empty body.", status=200)
+            try:
+                data = flatten_mcp(body["data"] if "data" in body else body)
+            except errors.GatewayError as exc:
+                exc.details.setdefault("meta", meta)  # whether an MCP error result was charged
+                raise
             return ToolResult(data=data, meta=meta, envelope=body)
 
         return self._retrying(attempt, retry=retry)

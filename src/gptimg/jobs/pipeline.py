@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from gptimg import errors
 from gptimg.jobs.download import SavedImage, save_job_images
+from gptimg.jobs.ids import usable_job_id
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
 from gptimg.jobs.signals import paid_section
 from gptimg.params import GenerationRequest
@@ -71,15 +72,6 @@ class JobOutcome:
             "status": self.status,
             "items": [{"url": image.url, "path": str(image.path)} for image in self.images],
         }
-
-
-#: Longest job id taken from a gateway (real ones are 12 hex digits).
-MAX_JOB_ID = 128
-
-
-def usable_job_id(job_id: str) -> bool:
-    """Printable, single-line and short: safe to show, to store and to put in a command line."""
-    return 0 < len(job_id) <= MAX_JOB_ID and job_id.isprintable() and not any(c.isspace() for c in job_id)
 
 
 def _int_or(value: Any, default: int) -> int:
