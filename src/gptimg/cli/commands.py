@@ -1,3 +1,12 @@
 """Importing this module registers every command on the app (one module per command group)."""
 
-from gptimg.cli import account_cmds, batch_cmd, generate_cmd, jobs_cmds, sandbox_cmd, styles_cmd  # noqa: F401
+from gptimg.cli import (  # noqa: F401
+    account_cmds,
+    batch_cmd,
+    generate_cmd,
+    jobs_cmds,
+    sandbox_cmd,
+    skill_cmd,
+    styles_cmd,
+    usage_cmd,
+)

@@ -81,6 +81,8 @@ def jobs(limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="How m
                 escape("\n".join(Path(f).name for f in record.files)),
             )
         session.output.out.print(table)
+        if any(record.status == "unknown" for record in records):
+            session.output.info("An 'unknown' submit may have been charged: check with `gptimg usage` before retrying.")
 
     session.output.success(data, meta={"count": len(data)}, human=human)
 
