@@ -211,6 +211,10 @@ class GatewayClient:
                 ) from None
             raise transport_error(failure, self._host) from None
         if raw is None:
+            if paid:  # an answer too large to read says nothing about the charge
+                raise errors.SubmitOutcomeUnknown(
+                    f"The answer from {self._host} to the submit was too large to read.", status=response.status_code
+                )
             raise errors.InvalidResponse(
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,

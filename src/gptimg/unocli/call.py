@@ -105,7 +105,14 @@ def check_tool_arguments(slug: str, arguments: dict[str, Any]) -> None:
             _check_result_arguments(arguments)
     except errors.InvalidArguments as exc:
         fields = exc.details.get("fields") or []
-        invalid_arguments(exc.message, fields[0] if fields else None)
+        field = fields[0] if fields else None
+        hint = None
+        if field == "style":
+            from gptimg.styles import suggest_styles
+
+            close = suggest_styles(str(arguments.get("style")))
+            hint = (f"Did you mean {', '.join(close)}? " if close else "") + FIELD_HINTS["style"]
+        invalid_arguments(exc.message, field, hint)
 
 
 def _check_result_arguments(arguments: dict[str, Any]) -> None:
@@ -211,8 +218,10 @@ def _fail_call(exc: errors.GptimgError) -> NoReturn:
         payload["meta"] = _meta_of(exc) or dict(NO_CHARGE_META)
         payload["hint"] = "The tool itself reported this error; show the message to the user."
         fail(payload)
-    if isinstance(exc, errors.SubmitOutcomeUnknown):
-        exc.hint = UNKNOWN_HINT
+    if isinstance(exc, errors.SubmitOutcomeUnknown) and getattr(exc, "body", None) is None:
+        # No usable answer at all: the gateway's own shape for this outcome, plus what happened.
+        fail({"success": False, "error": "outcome_unknown", "message": exc.message, "code": exc.code,
+              "status": exc.status or 0, "meta": {"outcome": "outcome_unknown"}, "hint": UNKNOWN_HINT})
     # Any answer with a body (InvalidApiKey on a 401 too) gets uno-cli's call-failure shape.
     if getattr(exc, "body", None) is None:
         raise exc
