@@ -83,7 +83,8 @@ def proxy_for(url: str) -> Proxy | None:
     parts = urlsplit(url)
     scheme = (parts.scheme or "http").lower()
     configured = proxy_url_for(scheme)
-    if not configured or bypassed(parts.hostname or "", parts.port):
+    port = parts.port or (443 if scheme == "https" else 80)
+    if not configured or bypassed(parts.hostname or "", port):
         return None
     if "://" not in configured:
         configured = "http://" + configured
