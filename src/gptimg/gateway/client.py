@@ -131,6 +131,8 @@ class GatewayClient:
         self._wire = wire
         self._host = origin(self.base_url)[1]
         self.on_retry = on_retry
+        #: The submit tool's catalogue entry once read; shared with ``with_key`` clones (same gateway).
+        self._submit_entry_cache: list[dict[str, Any] | None] = []
 
     def __repr__(self) -> str:  # never the key
         return f"GatewayClient({self.base_url!r}, authenticated={self._api_key is not None})"
@@ -262,7 +264,9 @@ class GatewayClient:
 
     # --- retries ----------------------------------------------------------------------
 
-    def _retrying(self, attempt: Callable[[], T], *, retry: bool) -> T:
+    def _retrying(
+        self, attempt: Callable[[], T], *, retry: bool, also_retry: type[errors.GptimgError] | None = None
+    ) -> T:
         policy = self._retry if retry else NO_RETRY
         waited = 0.0
         number = 0
@@ -275,7 +279,8 @@ class GatewayClient:
             except errors.GptimgError as exc:
                 self._without_key(exc)
                 refused = refused + 1 if isinstance(exc, errors.ConnectionRefused) else 0
-                if number >= policy.max_attempts or not is_retryable(exc) or refused >= policy.max_refused:
+                retryable = is_retryable(exc) or (also_retry is not None and isinstance(exc, also_retry))
+                if number >= policy.max_attempts or not retryable or refused >= policy.max_refused:
                     raise
                 retry_after = exc.retry_after if isinstance(exc, errors.RateLimited) else None
                 delay = policy.delay_for(number, retry_after)
@@ -351,10 +356,38 @@ class GatewayClient:
             raise errors.ToolNotFound(f"Tool not found: {slug}")
         return body
 
+    def _submit_entry(self) -> dict[str, Any] | None:
+        """The submit tool's catalogue entry, read once per client (price and idempotency come from it)."""
+        cache = self._submit_entry_cache
+        if not cache:
+            entry = self.tool(SUBMIT_TOOL)
+            cache.append(entry if isinstance(entry, dict) else None)
+        return cache[0]
+
+    def submit_idempotency_field(self, *, fetch: bool = True) -> str | None:
+        """The argument carrying an idempotency key, when the catalogue declares the submit idempotent.
+
+        Only ``idempotency_mode`` ``native`` or ``gateway`` with an ``idempotency_key_field`` counts:
+        then two submits with the same key are charged once, so a failed one may be sent again.
+        With ``fetch=False`` only an entry already read (for the price, before the confirmation)
+        is consulted, so a submit never costs an extra request.
+        """
+        if not fetch and not self._submit_entry_cache:
+            return None
+        try:
+            entry = self._submit_entry()
+        except errors.GptimgError:
+            return None
+        operation = entry.get("operation") if isinstance(entry, dict) else None
+        if not isinstance(operation, dict) or operation.get("idempotency_mode") not in ("native", "gateway"):
+            return None
+        field = operation.get("idempotency_key_field")
+        return field if isinstance(field, str) and field else None
+
     def submit_cost(self, default: int) -> int:
         """The submit tool's price from the catalogue; ``default`` when it cannot be read."""
         try:
-            entry = self.tool(SUBMIT_TOOL)
+            entry = self._submit_entry()
         except errors.GptimgError:
             return default
         pricing = entry.get("pricing") if isinstance(entry, dict) else None
@@ -400,9 +433,21 @@ class GatewayClient:
 
         return self._retrying(attempt, retry=retry)
 
-    def submit(self, arguments: dict[str, Any]) -> ToolResult:
-        """Start a paid generation. Sent exactly once, whatever happens."""
-        return self.call_tool(SUBMIT_TOOL, arguments, timeout=SUBMIT_TIMEOUT, retry=False)
+    def submit(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
+        """Start a paid generation. Sent exactly once, unless the catalogue declares it idempotent.
+
+        With ``idempotency_key`` and an idempotent catalogue entry, the key goes in the declared
+        argument and a failed or doubtful submit is sent again with the same key (charged once).
+        """
+        field = self.submit_idempotency_field(fetch=False) if idempotency_key else None
+        if field is None:
+            return self.call_tool(SUBMIT_TOOL, arguments, timeout=SUBMIT_TIMEOUT, retry=False)
+        keyed = {**arguments, field: idempotency_key}
+        return self._retrying(
+            lambda: self.call_tool(SUBMIT_TOOL, keyed, timeout=SUBMIT_TIMEOUT, retry=False),
+            retry=True,
+            also_retry=errors.SubmitOutcomeUnknown,
+        )
 
     def poll_result(self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS) -> ToolResult:
         """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups."""

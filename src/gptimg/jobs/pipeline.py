@@ -115,7 +115,8 @@ def submit_job(
     )
     with paid_section(on_hold):
         try:
-            result = client.submit(request.arguments(reference_field))
+            # Sent once; retried with the same key only if the catalogue declares the submit idempotent.
+            result = client.submit(request.arguments(reference_field), idempotency_key=journal.idempotency_key(row_id))
         except errors.SubmitOutcomeUnknown as exc:
             journal.mark_unknown(row_id, exc.message)
             raise
