@@ -1059,3 +1059,40 @@ def test_view_only_output_matches_even_before_the_request_does(outcomes: dict[st
         assert uno.requests[0].json()["view"] is True
     assert "data" not in outcomes["call_view_only"].ours.json
     assert outcomes["call_view_only_gateway_without_view"].ours.json["data"] == JOB
+
+
+def _user_agent_of(run: Run) -> str:
+    [request] = run.requests
+    return request.headers["user-agent"]
+
+
+@pytest.mark.parametrize(("caller", "suffix"), [("gpt-image2", " skill/gpt-image2"), ("my skill!/../x", " skill/myskill..x")])
+def test_uno_caller_skill_names_the_skill_in_the_user_agent_as_uno_cli_does(
+    tmp_path: Path, caller: str, suffix: str
+) -> None:
+    routes: Routes = {("GET", "/health"): Reply(200, {"status": "ok"})}
+    runs = {name: run_client(name, ["health"], home=tmp_path / name, routes=routes, env={"UNO_CALLER_SKILL": caller})
+            for name in ("uno-cli", "ours")}
+    assert _user_agent_of(runs["uno-cli"]).endswith(suffix)
+    assert _user_agent_of(runs["ours"]).endswith(suffix) and _user_agent_of(runs["ours"]).startswith("gptimg/")
+
+
+def test_the_exported_skill_sends_skill_gpt_image2_unless_told_otherwise(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from gptimg.skill_export import export_skill
+
+    from .harness import client_env, scripted_gateway
+
+    export_skill(tmp_path / "gpt-image2")
+    uno = [sys.executable, "-I", "-S", str(tmp_path / "gpt-image2" / "bin" / "uno.py"), "health"]
+    agents = []
+    for extra in ({}, {"UNO_CALLER_SKILL": ""}):
+        with scripted_gateway({("GET", "/health"): Reply(200, {"status": "ok"})}) as gateway:
+            done = subprocess.run(uno, env=client_env(tmp_path, gateway.url, extra), capture_output=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            [request] = gateway.requests
+            agents.append(request.headers["user-agent"])
+    assert agents[0].endswith(" skill/gpt-image2")
+    assert "skill/" not in agents[1]  # an explicit empty UNO_CALLER_SKILL turns it off

@@ -150,6 +150,11 @@ def test_device_login_submit_with_reference_result_and_logs_on_bare_python(
             break
     assert answer["data"]["status"] == "done" and answer["data"]["items"]
 
+    # The human CLI knows the agent's job: same journal (GPTIMG_HOME), same row.
+    listed = subprocess.run([sys.executable, "-m", "gptimg", "--json", "jobs"], env=make_cli_env(sandbox.url, home),
+                            capture_output=True, text=True, timeout=60)
+    assert [job["job_id"] for job in json.loads(listed.stdout)["data"]] == [job_id]
+
     logs = agent.json("logs", "--last", "5")["data"]
     charged = [r for r in logs["records"] if r["tool"] == SUBMIT]
     assert charged and charged[0]["credits"] == 300 and logs["days"] == 7
@@ -216,3 +221,4 @@ def test_a_missing_module_is_one_json_error_with_the_fix(skill: Path, tmp_path: 
     done = agent.run("whoami")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert json.loads(done.stdout)["error"] == "missing_dependencies"
+
