@@ -319,3 +319,19 @@ def test_the_agent_cli_never_prints_an_unreadable_submit_answer_as_success(
     assert "logs" in envelope["hint"] and "gptimg jobs" not in envelope["hint"]
     [row] = user.journal_rows()
     assert (row["status"], row["job_id"], row["prompt"]) == ("unknown", None, "a fox")
+
+
+def test_the_agent_cli_sends_no_submit_it_cannot_journal(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli], inproc: Callable[..., Ran]
+) -> None:
+    scripted = make_scripted()
+    user = cli(scripted.base_url)
+    user.login("uno_scripted_key_0123456789")
+    blocked = user.home / "not-a-folder"
+    blocked.write_text("a file where the journal's folder should be")
+    ran = inproc(user, "uno", "call", SUBMIT_TOOL, "--args", '{"prompt": "a fox"}', "--compact",
+                 env={"GPTIMG_HOME": str(blocked)})
+    assert ran.code == 1 and "Traceback" not in ran.err, ran
+    envelope = ran.json()
+    assert envelope["code"] == "journal_unavailable" and "GPTIMG_HOME" in envelope["hint"]
+    assert scripted.seen(f"CALL {SUBMIT_TOOL}") == [], "no row, no submit"

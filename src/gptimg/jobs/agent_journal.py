@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gptimg.home import data_dir
 
@@ -39,25 +40,21 @@ class AgentJournal:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else data_dir() / JOURNAL_FILENAME
-        if not self._has_jobs_table():
+        self._db = self._connect()
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone() is None:
+            self._db.close()
             from gptimg.jobs.journal import JobJournal  # first use on this machine: create and migrate
 
             JobJournal(self.path).close()
-        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA synchronous=FULL")  # a row must survive a crash the instant it is written
-        self._db.execute("PRAGMA busy_timeout=30000")
+            self._db = self._connect()
 
-    def _has_jobs_table(self) -> bool:
-        if not self.path.is_file():
-            return False
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-        try:
-            found = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()
-        except sqlite3.Error:
-            found = None
-        finally:
-            db.close()
-        return found is not None
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened on a helper thread while the request is prepared, then written from the main one.
+        db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA synchronous=FULL")  # a row must survive a crash the instant it is written
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -117,3 +114,29 @@ def _is_number(value: Any) -> bool:
 def journal_hint() -> str:
     """Where the journal lives, for an error that says it could not be written."""
     return os.environ.get("GPTIMG_HOME") or str(data_dir())
+
+
+def open_in_background(path: Path | None = None) -> Callable[[], AgentJournal]:
+    """Start opening the journal now; the returned function waits for it (or raises its error).
+
+    Importing sqlite3 and opening the file take longer than the two writes; done while the
+    credentials are read and references uploaded, they no longer add to the call.
+    """
+    box: list[Any] = []
+
+    def open_journal() -> None:
+        try:
+            box.append(AgentJournal(path))
+        except BaseException as exc:  # handed to the waiting thread
+            box.append(exc)
+
+    opener = threading.Thread(target=open_journal, name="gptimg-journal", daemon=True)
+    opener.start()
+
+    def wait() -> AgentJournal:
+        opener.join()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    return wait

@@ -16,7 +16,7 @@ import fnmatch
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from gptimg import errors
 from gptimg.styles import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SIZES, SUBMIT_TOOL
@@ -184,6 +184,11 @@ def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
     check_tool_arguments(slug, arguments)
     plan = reference_plan(arguments) if slug == SUBMIT_TOOL else {}
     check_size(arguments)
+    journal_ready = None
+    if slug == SUBMIT_TOOL:
+        from gptimg.jobs.agent_journal import open_in_background
+
+        journal_ready = open_in_background()
 
     client = ctx.authed_client()
     if plan:
@@ -192,8 +197,8 @@ def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
         for name, refs in plan.items():
             joined = upload_references(refs, client.upload)
             arguments[name] = joined if isinstance(arguments[name], str) else joined.split(",")
-    if slug == SUBMIT_TOOL:
-        result = _journaled_submit(ctx, client, arguments, timeout=timeout, view=args.view_only)
+    if journal_ready is not None:
+        result = _journaled_submit(ctx, client, journal_ready, arguments, timeout=timeout, view=args.view_only)
     else:
         wait = arguments.get("wait_seconds")
         if slug == RESULT_TOOL and isinstance(wait, (int, float)) and not isinstance(wait, bool):
@@ -233,15 +238,21 @@ def _fail_call(exc: errors.GptimgError) -> NoReturn:
 
 
 def _journaled_submit(
-    ctx: Context, client: GatewayClient, arguments: dict[str, Any], *, timeout: int, view: bool
+    ctx: Context,
+    client: GatewayClient,
+    journal_ready: Callable[[], AgentJournal],
+    arguments: dict[str, Any],
+    *,
+    timeout: int,
+    view: bool,
 ) -> ToolResult:
     """Row first, then the one request, then the job id into the row; never retried."""
     import sqlite3
 
-    from gptimg.jobs.agent_journal import AgentJournal, journal_hint
+    from gptimg.jobs.agent_journal import journal_hint
 
     try:
-        journal = AgentJournal()
+        journal = journal_ready()
         row_id = journal.record_submit(gateway=client.base_url, arguments=arguments, account=ctx.account_name())
     except (sqlite3.Error, OSError) as exc:
         raise errors.GptimgError(
