@@ -43,6 +43,19 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+@pytest.fixture(autouse=True)
+def real_processes_need_the_e2e_mark(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that starts a real process must say so (``@pytest.mark.e2e``), so ``-m "not e2e"`` is truly fast."""
+    if request.node.get_closest_marker("e2e") is not None:
+        return
+    import subprocess
+
+    def refuse(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a real process: mark it @pytest.mark.e2e")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
 @pytest.fixture
 def make_sandbox() -> Iterator[Callable[..., SandboxGateway]]:
     """``make_sandbox(delay=0.3, fail_rate=0.3, seed=4)``: an in-process sandbox, stopped at teardown."""

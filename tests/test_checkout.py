@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 
@@ -15,6 +17,7 @@ def test_in_process_imports_come_from_this_checkout() -> None:
     assert Path(gptimg.__file__).resolve().is_relative_to(SRC)
 
 
+@pytest.mark.e2e
 def test_subprocesses_import_this_checkout_too() -> None:
     out = subprocess.run(
         [sys.executable, "-c", "import gptimg; print(gptimg.__file__)"], capture_output=True, text=True, check=True

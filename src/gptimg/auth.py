@@ -1,16 +1,20 @@
-"""Getting a key: the RFC 8628 device flow, and checking a key before it is stored.
+"""Getting a key: the RFC 8628 device flow, checking a key before it is stored, and the login flow.
 
-The flow is split in two (``start_device_flow`` / ``poll_device_flow``) so an
-agent can show the code to its user between the steps; the human CLI runs both
-with a spinner in between.
+The device flow is split in two (``start_device_flow`` / ``poll_device_flow``) so an
+agent can show the code to its user between the steps. ``login`` is the one login
+flow (``--key``, ``--start``, ``--poll`` or the whole device flow); each face
+(the human CLI, the agent CLI) only renders it through a ``LoginFace``.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import IO, Any, Callable, Optional, Protocol
 
 from gptimg import errors
 from gptimg.credentials import CredentialStore
@@ -141,3 +145,105 @@ def store_verified_key(
     return store.save_account(
         api_key, str(me.get("name") or ""), str(me.get("email") or ""), str(me.get("id") or "")
     )
+
+
+# --- the one login flow, rendered by each face ---------------------------------------------
+
+#: ``login --key -`` reads the key from stdin, so it never shows in ``ps`` or the shell history.
+KEY_FROM_STDIN = "-"
+#: Longer than any key; a stray file piped in is refused rather than read whole.
+MAX_KEY_CHARS = 4096
+
+PendingCallback = Optional[Callable[[], None]]
+
+
+class LoginFace(Protocol):
+    """What a face shows during a login. Which step runs, and what is stored, is decided in ``login``."""
+
+    def keep_secret(self, value: str) -> None:
+        """Mask ``value`` in everything the face prints from now on."""
+
+    def show_pending(self, grant: DeviceGrant) -> None:
+        """``login --start``: hand the code over and stop."""
+
+    def show_code(self, grant: DeviceGrant) -> None:
+        """The interactive flow: show the code and the link (and maybe open a browser)."""
+
+    def waiting(self, expires_in: int, *, resumed: bool) -> AbstractContextManager[PendingCallback]:
+        """Around the approval wait; yields a callback run at each pending poll. ``resumed``: ``--poll``."""
+
+    def logged_in(self, stored: dict[str, Any]) -> None:
+        """Report the stored account (``stored_login_payload``)."""
+
+
+def read_key(raw: str, stdin: IO[str] | None = None) -> str:
+    """The key given to ``--key``: the value itself, or for ``-`` the first line of stdin."""
+    if raw == KEY_FROM_STDIN:
+        source = stdin if stdin is not None else sys.stdin
+        if source is None or source.isatty():
+            raise errors.UsageError(
+                "--key - reads the key from stdin, but stdin is a terminal.",
+                hint="Pipe it in: printf '%s' \"$KEY\" | gptimg login --key -",
+            )
+        raw = source.readline(MAX_KEY_CHARS + 1)
+        if len(raw.strip()) > MAX_KEY_CHARS:
+            raise errors.UsageError("The key on stdin is longer than any API key.")
+        if not raw.strip():
+            raise errors.UsageError("--key - found no key on stdin.", hint="Pipe the key in on one line.")
+    key = raw.strip()
+    if not key:
+        raise errors.UsageError("--key is empty.")
+    return key
+
+
+def stored_login_payload(account: dict[str, Any], store: CredentialStore) -> dict[str, Any]:
+    """Who logged in and where the key went (never the key), with the file's real mode.
+
+    uno-cli prints ``"0600"`` as a literal; the store makes that true, and reading the
+    mode back means a file system that ignored the chmod is reported, not papered over.
+    """
+    try:
+        mode = f"{stat.S_IMODE(store.path.stat().st_mode):04o}"
+    except OSError:
+        mode = "unknown"
+    return {
+        "name": account.get("name", ""),
+        "email": account.get("email", ""),
+        "user_id": account.get("user_id", ""),
+        "credential_stored_at": str(store.path),
+        "credential_file_mode": mode,
+    }
+
+
+def login(
+    client: GatewayClient,
+    store: CredentialStore,
+    face: LoginFace,
+    *,
+    key: str | None = None,
+    start: bool = False,
+    poll: str | None = None,
+    stdin: IO[str] | None = None,
+) -> None:
+    """Log in by one of four routes; every key is checked with the gateway before it is stored."""
+    if key is not None:
+        new_key = read_key(key, stdin)
+        face.keep_secret(new_key)
+    elif poll is not None:
+        face.keep_secret(poll)
+        with face.waiting(DEFAULT_POLL_DEADLINE, resumed=True) as on_pending:
+            new_key = poll_device_flow(client, poll.strip(), on_pending=on_pending)
+        face.keep_secret(new_key)
+    else:
+        grant = start_device_flow(client)
+        if start:
+            face.show_pending(grant)
+            return
+        face.show_code(grant)
+        with face.waiting(grant.expires_in, resumed=False) as on_pending:
+            new_key = poll_device_flow(
+                client, grant.device_code, interval=grant.interval, expires_in=grant.expires_in, on_pending=on_pending
+            )
+        face.keep_secret(new_key)
+    account = store_verified_key(client, store, new_key)
+    face.logged_in(stored_login_payload(account, store))

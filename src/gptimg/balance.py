@@ -1,15 +1,44 @@
-"""What an account can spend, from either shape ``/v1/auth/me`` comes in.
+"""The one balance rule, and what an account can spend from either shape ``/v1/auth/me`` comes in.
+
+A spend the known balance cannot cover stops before anything is sent: ``generate``
+(through ``cli/confirm``), ``batch`` (through ``batch/plan``) and any other face ask
+``check_balance``, so "enough credits" means the same everywhere. An unknown balance
+(the account endpoint gave none) lets the gateway decide.
 
 The skill document's gateway answers ``credits``; the official SDK documents ``plan``,
 ``free_credits_remaining`` and ``balance`` (a wallet, also counted in credits: a call's
 ``meta.credits_from`` splits its cost into ``free`` and ``paid``). We show what is there
 and never invent a number: the spendable amount is known only when ``credits`` is given,
-or when both parts of the SDK shape are; only then may a short balance stop a submit.
+or when both parts of the SDK shape are.
 """
+
 
 from __future__ import annotations
 
 from typing import Any
+
+from gptimg import errors
+
+
+def check_balance(
+    cost: float,
+    balance: float | None,
+    *,
+    what: str | None = None,
+    hint: str | None = None,
+    recharge_url: str | None = None,
+) -> None:
+    """Raise ``InsufficientCredits`` when ``balance`` is known and below ``cost``.
+
+    ``what`` words the need ("This batch needs 900 credits (3 × 300)"); ``hint`` the way out.
+    """
+    if balance is None or balance >= cost:
+        return
+    if hint is None:
+        hint = "Top up your credits"
+        hint += f": {recharge_url}" if recharge_url else ", then run the command again."
+    need = what or f"This needs {cost:g} credits"
+    raise errors.InsufficientCredits(f"{need} and the balance is {balance:g}. Nothing was submitted.", hint=hint)
 
 
 def _number(value: Any) -> float | None:

@@ -1,11 +1,11 @@
 """Every failure gptimg can report, each with a stable ``code``, a ``hint`` and an exit code.
 
 The CLIs only render these: they never decide an exit code by matching strings.
-One place (``gateway.errormap``) turns httpx exceptions and gateway error
-envelopes into this hierarchy. Messages never contain the API key: the
+One place (``gateway.errormap``) turns transport failures and HTTP answers
+(statuses, error envelopes) into this hierarchy. Messages never contain the API key: the
 constructors take no key, and ``details`` is masked before anyone prints it.
 
-Exit codes (documented in the README):
+Exit codes (documented in the README; ``EXIT_CODES`` below gives each error code its one):
 
 ====  =====================================================
 0     success
@@ -42,7 +42,6 @@ class GptimgError(Exception):
 
     code: str = "error"
     hint: str = ""
-    exit_code: int = EXIT_FAILURE
 
     def __init__(
         self,
@@ -60,6 +59,20 @@ class GptimgError(Exception):
             self.code = code
         #: Extra fields worth showing (gateway ``message``, ``meta``, ``recharge_url``, ``job_id``...).
         self.details: dict[str, Any] = dict(details or {})
+
+    @property
+    def exit_code(self) -> int:
+        """Decided by the code, so one failure exits the same way whichever path raised it.
+
+        A code the table does not list (one the gateway made up, or a subclass's) exits
+        as the nearest class above it whose code the table does list.
+        """
+        if self.code in EXIT_CODES:
+            return EXIT_CODES[self.code]
+        for cls in type(self).__mro__:
+            if getattr(cls, "code", None) in EXIT_CODES:
+                return EXIT_CODES[cls.code]  # type: ignore[attr-defined]
+        return EXIT_FAILURE
 
     def to_dict(self) -> dict[str, Any]:
         """The failure envelope both CLIs print: ``{"success": false, "error", "hint", ...}``."""
@@ -79,7 +92,12 @@ class BadInput(GptimgError):
 
     code = "bad_input"
     hint = "Fix the input and run the command again."
-    exit_code = EXIT_BAD_INPUT
+
+
+class UsageError(BadInput):
+    """The command line itself is wrong: an unknown option, a value out of range, a bad combination."""
+
+    code = "usage"
 
 
 class InvalidArguments(BadInput):
@@ -136,7 +154,6 @@ class AuthError(GptimgError):
     """The gateway does not know who we are."""
 
     code = "auth_error"
-    exit_code = EXIT_AUTH
 
 
 class NotLoggedIn(AuthError):
@@ -207,7 +224,6 @@ class InsufficientCredits(GatewayError):
 
     code = "insufficient_credits"
     hint = "Top up your credits, then run the command again."
-    exit_code = EXIT_CREDITS
 
 
 class RateLimited(GatewayError):
@@ -233,7 +249,6 @@ class GatewayRejectedArguments(GatewayError):
 
     code = "invalid_arguments"
     hint = "Check prompt, size, n, style and reference_image_urls against `gptimg styles` and --help."
-    exit_code = EXIT_BAD_INPUT
 
 
 class ServerError(GatewayError):
@@ -262,7 +277,16 @@ class SubmitOutcomeUnknown(GatewayError):
 
     code = "outcome_unknown"
     hint = "The submit may have been charged. Check `gptimg jobs` and your balance before trying again."
-    exit_code = EXIT_OUTCOME_UNKNOWN
+
+
+class JournalUnavailable(GptimgError):
+    """The job journal cannot be used: damaged, read-only, locked too long, or from a newer gptimg.
+
+    Checked before any spend, so when this stops a paid command nothing was sent.
+    After a submit it carries the job id (kept in the fallback file instead).
+    """
+
+    code = "journal_unavailable"
 
 
 # --- transport: no usable answer at all ---------------------------------------------------
@@ -324,7 +348,6 @@ class JobFailed(JobError):
 
     code = "generation_failed"
     hint = "The model could not make this image. Try a different prompt."
-    exit_code = EXIT_JOB_FAILED
 
 
 class JobNotFound(JobError):
@@ -332,14 +355,12 @@ class JobNotFound(JobError):
 
     code = "job_not_found"
     hint = "The gateway does not know this job any more; it cannot be fetched."
-    exit_code = EXIT_JOB_FAILED
 
 
 class JobStillRunning(JobError):
     """``--timeout`` ran out while the job was still pending or running."""
 
     code = "still_running"
-    exit_code = EXIT_STILL_RUNNING
 
 
 class DownloadFailed(JobError):
@@ -350,9 +371,70 @@ class DownloadFailed(JobError):
 
 
 class OutputNotWritable(JobError):
-    """``--out`` cannot be created or written (permissions, full disk)."""
+    """``--out`` cannot be created or written (permissions, full disk).
+
+    Checked before the submit (no job yet), and again when saving: then the job is
+    paid for, so ``job_id`` names it and the hint gives its ``gptimg result`` command.
+    Either way it exits 1, never 2, since 2 promises that nothing was spent.
+    """
 
     code = "output_not_writable"
+    hint = "Pick another folder with --out DIR, or free some space."
+
+    def __init__(self, message: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+        GptimgError.__init__(self, message, **kwargs)
+        self.job_id = job_id or ""
+        if job_id:
+            self.details.setdefault("job_id", job_id)
+
+
+# --- the one exit-code table -------------------------------------------------------------
+
+#: Error code -> exit code: the only place an exit code is decided (see ``GptimgError.exit_code``).
+EXIT_CODES: dict[str, int] = {
+    # nothing was sent, nothing was spent
+    BadInput.code: EXIT_BAD_INPUT,
+    UsageError.code: EXIT_BAD_INPUT,
+    InvalidArguments.code: EXIT_BAD_INPUT,
+    InvalidConfig.code: EXIT_BAD_INPUT,
+    InsecureTransport.code: EXIT_BAD_INPUT,
+    ToolNotAllowed.code: EXIT_BAD_INPUT,
+    CredentialsCorrupt.code: EXIT_BAD_INPUT,
+    ConfirmationRequired.code: EXIT_BAD_INPUT,
+    "account_not_found": EXIT_BAD_INPUT,
+    # who we are
+    AuthError.code: EXIT_AUTH,
+    NotLoggedIn.code: EXIT_AUTH,
+    InvalidApiKey.code: EXIT_AUTH,
+    DeviceFlowError.code: EXIT_AUTH,
+    DeviceCodeExpired.code: EXIT_AUTH,
+    AccessDenied.code: EXIT_AUTH,
+    LoginTimeout.code: EXIT_AUTH,
+    # money and jobs
+    InsufficientCredits.code: EXIT_CREDITS,
+    JobFailed.code: EXIT_JOB_FAILED,
+    JobNotFound.code: EXIT_JOB_FAILED,
+    JobStillRunning.code: EXIT_STILL_RUNNING,
+    SubmitOutcomeUnknown.code: EXIT_OUTCOME_UNKNOWN,
+    # everything else is a failure worth retrying or reporting: exit 1
+    GptimgError.code: EXIT_FAILURE,
+    Declined.code: EXIT_FAILURE,
+    OutputNotWritable.code: EXIT_FAILURE,
+    JournalUnavailable.code: EXIT_FAILURE,  # README: exit 1 (merged from h1 after the table was made)
+    DownloadFailed.code: EXIT_FAILURE,
+    JobError.code: EXIT_FAILURE,
+    LineAlreadySubmitted.code: EXIT_FAILURE,
+    GatewayError.code: EXIT_FAILURE,
+    RateLimited.code: EXIT_FAILURE,
+    ToolNotFound.code: EXIT_FAILURE,
+    ServerError.code: EXIT_FAILURE,
+    InvalidResponse.code: EXIT_FAILURE,
+    TransportError.code: EXIT_FAILURE,
+    ConnectionFailed.code: EXIT_FAILURE,
+    DNSFailure.code: EXIT_FAILURE,
+    TLSFailure.code: EXIT_FAILURE,
+    RequestTimeout.code: EXIT_FAILURE,
+}
 
 
 # --- signals ------------------------------------------------------------------------------

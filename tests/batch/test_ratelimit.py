@@ -6,24 +6,12 @@ import threading
 
 import pytest
 
+from faketime import FakeTime
 from gptimg.batch.ratelimit import RateLimiter
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_a_burst_up_to_the_rate_passes_at_once_then_waits_for_the_window() -> None:
-    t = FakeTime()
+    t = FakeTime(start=100.0)
     bucket = RateLimiter(60, clock=t.clock, sleep=t.sleep)
     for _ in range(60):
         assert bucket.acquire()
@@ -33,7 +21,7 @@ def test_a_burst_up_to_the_rate_passes_at_once_then_waits_for_the_window() -> No
 
 
 def test_no_more_than_the_rate_in_any_60_second_window() -> None:
-    t = FakeTime()
+    t = FakeTime(start=100.0)
     bucket = RateLimiter(10, clock=t.clock, sleep=t.sleep)
     times = []
     for _ in range(55):
@@ -45,7 +33,7 @@ def test_no_more_than_the_rate_in_any_60_second_window() -> None:
 
 
 def test_zero_turns_it_off() -> None:
-    t = FakeTime()
+    t = FakeTime(start=100.0)
     bucket = RateLimiter(0, clock=t.clock, sleep=t.sleep)
     assert not bucket.enabled
     for _ in range(1000):
@@ -54,7 +42,7 @@ def test_zero_turns_it_off() -> None:
 
 
 def test_slots_come_back_as_grants_leave_the_window() -> None:
-    t = FakeTime()
+    t = FakeTime(start=100.0)
     bucket = RateLimiter(6, clock=t.clock, sleep=t.sleep)
     for _ in range(3):
         bucket.acquire()
@@ -76,7 +64,7 @@ def test_a_set_stop_event_ends_the_wait_without_a_token() -> None:
 
 
 def test_thread_safe_under_contention() -> None:
-    t = FakeTime()
+    t = FakeTime(start=100.0)
     lock = threading.Lock()
 
     def sleep(seconds: float) -> None:

@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
+from clirun import Run
 from gptimg.credentials import CredentialStore
-from gptimg.sandbox import SandboxConfig, SandboxGateway
+from gptimg.sandbox import SandboxGateway
 
 EMAIL = "tester@example.invalid"
-
-
-@dataclass
-class Run:
-    """One ``gptimg`` invocation's exit code and streams."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        """The one JSON document stdout must hold under --json (fails loudly on anything else)."""
-        lines = [line for line in self.out.splitlines() if line.strip()]
-        assert len(lines) == 1, f"expected one JSON line on stdout, got: {self.out!r}"
-        return json.loads(lines[0])
-
-
-def start_sandbox(**config: Any) -> SandboxGateway:
-    config.setdefault("delay", 0.3)
-    config.setdefault("interval", 1)
-    return SandboxGateway(SandboxConfig(**config)).start()
 
 
 def log_in(gateway: SandboxGateway, *, credits: int | None = None, email: str = EMAIL) -> str:
@@ -38,3 +14,6 @@ def log_in(gateway: SandboxGateway, *, credits: int | None = None, email: str = 
     key = gateway.create_account("Tester", email, credits)
     CredentialStore().save_account(key, "Tester", email, "usr_test")
     return key
+
+
+__all__ = ["EMAIL", "Run", "log_in"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from gptimg.cli import main
 from gptimg.sandbox import SandboxGateway
 
-from ._support import Run, log_in, start_sandbox
+from ._support import Run, log_in
 
 
 @pytest.fixture
@@ -19,34 +18,33 @@ def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
         capsys.readouterr()
         code = main(list(args))
         captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
+        return Run(code, captured.out, captured.err, one_line=True)
 
     return invoke
 
 
 @pytest.fixture
-def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxGateway]:
-    """A fast sandbox that every command in the test talks to (through UNO_API_URL)."""
-    gateway = start_sandbox()
-    monkeypatch.setenv("UNO_API_URL", gateway.base_url)
-    yield gateway
-    gateway.stop()
+def make_cli_sandbox(
+    make_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., SandboxGateway]:
+    """The root ``make_sandbox``, and every command in the test talks to the newest one (UNO_API_URL).
 
-
-@pytest.fixture
-def make_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., SandboxGateway]]:
-    """For tests that need another delay or credits: ``make_sandbox(delay=30)``."""
-    started: list[SandboxGateway] = []
+    Device codes poll every second here, so login tests do not wait uno-cli's 5 s.
+    """
 
     def make(**config: Any) -> SandboxGateway:
-        gateway = start_sandbox(**config)
-        started.append(gateway)
+        config.setdefault("interval", 1)
+        gateway = make_sandbox(**config)
         monkeypatch.setenv("UNO_API_URL", gateway.base_url)
         return gateway
 
-    yield make
-    for gateway in started:
-        gateway.stop()
+    return make
+
+
+@pytest.fixture
+def sandbox(make_cli_sandbox: Callable[..., SandboxGateway]) -> SandboxGateway:
+    """A fast sandbox that every command in the test talks to."""
+    return make_cli_sandbox()
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ def test_spendable_credits_is_known_only_when_the_answer_says_it() -> None:
     assert balance_rows({"free_credits_remaining": 200, "balance": 0.0}) == [("free credits", "200"), ("balance", "0")]
 
 
-def test_whoami_shows_the_sdk_shape_as_it_is(run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway]) -> None:
-    gateway = make_sandbox(account_shape="sdk")
+def test_whoami_shows_the_sdk_shape_as_it_is(run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway]) -> None:
+    gateway = make_cli_sandbox(account_shape="sdk")
     log_in(gateway, credits=1200)
     shown = run("whoami")
     assert shown.code == 0, shown.err
@@ -33,9 +33,9 @@ def test_whoami_shows_the_sdk_shape_as_it_is(run: Callable[..., Run], make_sandb
 
 
 def test_a_short_sdk_balance_stops_the_submit_before_anything_is_sent(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway], tmp_path: Path
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway], tmp_path: Path
 ) -> None:
-    gateway = make_sandbox(account_shape="sdk")
+    gateway = make_cli_sandbox(account_shape="sdk")
     log_in(gateway, credits=100)
     refused = run("generate", "a red fox", "--yes", "--json", "--out", str(tmp_path))
     assert refused.code == errors.EXIT_CREDITS, refused.out
@@ -43,9 +43,9 @@ def test_a_short_sdk_balance_stops_the_submit_before_anything_is_sent(
 
 
 def test_usage_reports_today_and_the_charged_calls(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway], tmp_path: Path
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway], tmp_path: Path
 ) -> None:
-    gateway = make_sandbox(account_shape="sdk")
+    gateway = make_cli_sandbox(account_shape="sdk")
     log_in(gateway, credits=3000)
     assert run("generate", "a red fox", "--yes", "--json", "--out", str(tmp_path)).code == 0
     report = run("--json", "usage").json()["data"]

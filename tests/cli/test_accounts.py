@@ -79,9 +79,9 @@ def test_denied_login_exits_3_with_a_clear_outcome(run: Callable[..., Run], sand
 
 
 def test_interactive_login_shows_the_code_and_logs_in(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_sandbox(auto_approve=True)
+    make_cli_sandbox(auto_approve=True)
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url, new=0: opened.append(url) or True)
     result = run("login", "--no-browser")
@@ -92,9 +92,9 @@ def test_interactive_login_shows_the_code_and_logs_in(
 
 
 def test_interactive_login_opens_the_browser_where_sensible(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_sandbox(auto_approve=True)
+    make_cli_sandbox(auto_approve=True)
     opened: list[str] = []
     monkeypatch.setattr("gptimg.cli.browser.why_not_open", lambda: None)
     monkeypatch.setattr("webbrowser.open", lambda url, new=0: opened.append(url) or True)
@@ -105,9 +105,9 @@ def test_interactive_login_opens_the_browser_where_sensible(
 
 
 def test_interactive_login_that_runs_out_of_time_exits_3(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway]
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway]
 ) -> None:
-    make_sandbox(expires_in=1)
+    make_cli_sandbox(expires_in=1)
     result = run("login", "--no-browser", "--json")
     assert result.code == errors.EXIT_AUTH
     assert result.json()["error"] in ("login_timeout", "expired_token")

@@ -89,9 +89,9 @@ def test_a_person_who_answers_yes_gets_the_image(
 
 
 def test_a_short_balance_stops_before_the_submit(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway]
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway]
 ) -> None:
-    gateway = make_sandbox()
+    gateway = make_cli_sandbox()
     log_in(gateway, credits=100)
     result = run("generate", "a red fox", "--yes", "--json")
     assert result.code == errors.EXIT_CREDITS
@@ -181,9 +181,9 @@ def test_no_wait_json_names_the_result_command(
 
 
 def test_timeout_while_running_exits_6_and_keeps_the_job(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway]
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway]
 ) -> None:
-    gateway = make_sandbox(delay=60)
+    gateway = make_cli_sandbox(delay=60)
     log_in(gateway)
     result = run("generate", "a slow fox", "--yes", "--timeout", "0", "--json")
     assert result.code == errors.EXIT_STILL_RUNNING
@@ -195,9 +195,9 @@ def test_timeout_while_running_exits_6_and_keeps_the_job(
 
 
 def test_timeout_human_output_names_the_resume_command(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway]
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway]
 ) -> None:
-    gateway = make_sandbox(delay=60)
+    gateway = make_cli_sandbox(delay=60)
     log_in(gateway)
     result = run("generate", "a slow fox", "--yes", "--timeout", "1")
     assert result.code == errors.EXIT_STILL_RUNNING
@@ -244,9 +244,9 @@ def test_ctrl_c_held_during_the_submit_still_names_the_job(
 
 
 def test_resume_command_carries_an_explicit_base_url(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gateway = make_sandbox(delay=60)
+    gateway = make_cli_sandbox(delay=60)
     log_in(gateway)
     monkeypatch.delenv("UNO_API_URL")
     result = run("generate", "a slow fox", "--yes", "--timeout", "0", "--json", "--base-url", gateway.base_url)
@@ -283,7 +283,8 @@ def test_out_that_is_a_file_is_refused_before_the_submit(
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = run("generate", "a fox", "--yes", "--out", str(blocker))
-    assert result.code == errors.EXIT_BAD_INPUT
+    # output_not_writable exits 1 before the submit as after it (errors.EXIT_CODES): one code, one exit.
+    assert result.code == errors.EXIT_FAILURE
     assert sandbox.stats()["requests"] == 0
 
 

@@ -58,11 +58,11 @@ def test_result_for_an_unknown_job_fails_with_exit_5(
 
 
 def test_result_timeout_zero_checks_once(
-    run: Callable[..., Run], make_sandbox: Callable[..., SandboxGateway]
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway]
 ) -> None:
     from ._support import log_in
 
-    gateway = make_sandbox(delay=60)
+    gateway = make_cli_sandbox(delay=60)
     log_in(gateway)
     job_id = run("generate", "slow", "--yes", "--no-wait").out.strip()
     result = run("result", job_id, "--timeout", "0", "--json")

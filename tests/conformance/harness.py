@@ -11,14 +11,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Union
 from urllib.parse import parse_qs, urlsplit
+
+from stubserver import StubHandler, StubServer
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_CLI = [sys.executable, str(REPO / "bin" / "uno.py")]
@@ -62,65 +62,24 @@ Route = Union[Reply, Callable[[Recorded], Reply]]
 Routes = dict[tuple[str, str], Route]
 
 
-class ScriptedGateway:
-    """``ThreadingHTTPServer`` answering ``routes[(method, path)]``; records every request."""
+class ScriptedGateway(StubServer):
+    """Answers ``routes[(method, path)]``; records every request."""
+
+    name = "scripted-gateway"
 
     def __init__(self, routes: Routes) -> None:
+        super().__init__()
         self.routes = dict(routes)
         self.requests: list[Recorded] = []
-        self._lock = threading.Lock()
-        gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                record = Recorded(
-                    method=self.command,
-                    path=parts.path,
-                    query=parse_qs(parts.query),
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                )
-                with gateway._lock:
-                    gateway.requests.append(record)
-                route = gateway.routes.get((self.command, parts.path), NOT_SCRIPTED)
-                reply = route if isinstance(route, Reply) else route(record)
-                payload = reply.payload()
-                self.send_response(reply.status)
-                headers = {"Content-Type": "application/json", **reply.headers}
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_DELETE = do_PUT = _handle  # noqa: N815 - stdlib naming
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="scripted-gateway",
-            daemon=True,
-        )
-
-    def __enter__(self) -> ScriptedGateway:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+    def answer(self, handler: StubHandler, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        parts = urlsplit(path)
+        record = Recorded(method=method, path=parts.path, query=parse_qs(parts.query), headers=headers, body=body)
+        with self._lock:
+            self.requests.append(record)
+        route = self.routes.get((method, parts.path), NOT_SCRIPTED)
+        reply = route if isinstance(route, Reply) else route(record)
+        handler.send(reply.status, {"Content-Type": "application/json", **reply.headers}, reply.payload())
 
 
 @contextmanager
@@ -219,7 +178,7 @@ def run_client(
     """Run one client once against its own scripted gateway."""
     home.mkdir(parents=True, exist_ok=True)
     with scripted_gateway(routes) as gateway:
-        argv = [arg.replace(BASE_URL, gateway.url) for arg in argv]
+        argv = [arg.replace(BASE_URL, gateway.base_url) for arg in argv]
         command = [*CLIENTS[client], *argv]
         stdin = None
         if any("\x00" in arg for arg in argv):
@@ -229,7 +188,7 @@ def run_client(
         proc = subprocess.run(
             command,
             input=stdin,
-            env=client_env(home, gateway.url, env),
+            env=client_env(home, gateway.base_url, env),
             capture_output=True,
             timeout=RUN_TIMEOUT,
             cwd=str(home),

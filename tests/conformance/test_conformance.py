@@ -1090,7 +1090,7 @@ def test_the_exported_skill_sends_skill_gpt_image2_unless_told_otherwise(tmp_pat
     agents = []
     for extra in ({}, {"UNO_CALLER_SKILL": ""}):
         with scripted_gateway({("GET", "/health"): Reply(200, {"status": "ok"})}) as gateway:
-            done = subprocess.run(uno, env=client_env(tmp_path, gateway.url, extra), capture_output=True, timeout=60)
+            done = subprocess.run(uno, env=client_env(tmp_path, gateway.base_url, extra), capture_output=True, timeout=60)
             assert done.returncode == 0, done.stderr
             [request] = gateway.requests
             agents.append(request.headers["user-agent"])

@@ -10,7 +10,6 @@ import pytest
 from gptimg import styles
 
 from .conftest import (
-    REPO,
     CliRunner,
     SandboxProcess,
     bin_uno_command,
@@ -27,8 +26,6 @@ CLIS = [pytest.param(uno_cli_command(), id="uno-cli"), pytest.param(bin_uno_comm
 @pytest.mark.parametrize("cli", CLIS)
 def test_full_flow_login_to_logout(cli: list[str], sandbox: SandboxProcess,
                                    cli_runner: Callable[..., CliRunner]) -> None:
-    if cli[-1].endswith("uno.py") and not (REPO / "bin" / "uno.py").exists():
-        pytest.skip("bin/uno.py is not written yet")
     runner = cli_runner(sandbox.url, UNO_OAUTH_SCOPE="mcp:gpt-image-2")
 
     start = runner.run_json(*cli, "login", "--start", "--compact")

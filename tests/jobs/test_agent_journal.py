@@ -37,6 +37,7 @@ def test_a_first_use_creates_the_full_schema_and_rows_read_back_through_jobjourn
     assert record.created_at.endswith("Z") and len(record.created_at) == len("2026-11-25T10:00:00.000Z")
 
 
+@pytest.mark.e2e
 def test_an_existing_journal_is_written_without_loading_the_journal_module(tmp_path: Path) -> None:
     import subprocess
 

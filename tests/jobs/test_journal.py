@@ -54,14 +54,13 @@ def test_rows_left_submitting_become_unknown_when_a_process_gives_up(tmp_path: P
 def test_abandoning_leaves_other_processes_submits_alone(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     with JobJournal(path) as ours, JobJournal(path) as theirs:
-        mine = ours.record_submit(gateway="https://gw.test", prompt="a", style=None, size=None, n=1)
-        other = theirs.record_submit(gateway="https://gw.test", prompt="b", style=None, size=None, n=1)
-        done = ours.record_submit(gateway="https://gw.test", prompt="c", style=None, size=None, n=1)
+        ours.record_submit(gateway="https://gw.test", prompt="a", style=None, size=None, n=1, batch_key="mine")
+        theirs.record_submit(gateway="https://gw.test", prompt="b", style=None, size=None, n=1, batch_key="other")
+        done = ours.record_submit(gateway="https://gw.test", prompt="c", style=None, size=None, n=1, batch_key="done")
         ours.record_job_id(done, "j-done", estimated_seconds=None, credits_used=300)
         assert ours.abandon_submitting("gave up") == 1
-        assert ours.get_row(mine).status == "unknown"
-        assert ours.get_row(other).status == "submitting"
-        assert ours.get_row(done).status == "submitted"
+        status = {key: [row.status for row in ours.for_batch_key(key)] for key in ("mine", "other", "done")}
+        assert status == {"mine": ["unknown"], "other": ["submitting"], "done": ["submitted"]}
 
 
 def test_two_journal_handles_see_each_others_writes(tmp_path: Path) -> None:

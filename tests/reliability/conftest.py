@@ -9,7 +9,6 @@ gets a throw-away HOME and GPTIMG_HOME from the shared e2e helpers.
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any, Callable
 
 import pytest
 
+from clirun import Run as Ran
 from e2e.conftest import REPO, make_cli_env
 from gptimg.credentials import CredentialStore
 
@@ -30,24 +30,6 @@ from .scripted import Route, ScriptedGateway
 
 GPTIMG = (sys.executable, "-m", "gptimg")
 UNO = (sys.executable, str(REPO / "bin" / "uno.py"))
-
-
-@dataclass
-class Ran:
-    """One CLI run: exit code and both streams."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.out)
-        except ValueError as err:
-            raise AssertionError(f"stdout is not one JSON document ({err}):\n{self}") from None
-
-    def __str__(self) -> str:
-        return f"rc={self.code}\nstdout={self.out}\nstderr={self.err}"
 
 
 @dataclass
@@ -69,10 +51,11 @@ class Cli:
         """Store ``key`` as the active account directly (what ``login --key`` ends with), without a process."""
         CredentialStore(self.credentials).save_account(key, name, email, "usr_test")
 
-    def run(self, *argv: str, timeout: float = 60, env: dict[str, str] | None = None) -> Ran:
+    def run(self, *argv: str, timeout: float = 60, env: dict[str, str] | None = None, stdin: str | None = None) -> Ran:
+        """Run to the end; ``stdin`` is piped in when given (else stdin is empty)."""
         done = subprocess.run(
             list(argv), env={**self.env, **(env or {})}, cwd=self.home, capture_output=True, text=True,
-            timeout=timeout, stdin=subprocess.DEVNULL,
+            timeout=timeout, **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
         )
         return Ran(done.returncode, done.stdout, done.stderr)
 

@@ -13,9 +13,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
+
+from stubserver import StubHandler, StubServer
 
 from .scripted import Request
 
@@ -62,87 +63,52 @@ class Fault:
 Rule = Callable[[Seen], "Fault | None"]
 
 
-class FaultProxy:
+class FaultProxy(StubServer):
+    name = "fault-proxy"
+
     def __init__(self, upstream: str, rule: Rule | None = None) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
         self.rule: Rule = rule or (lambda seen: None)
         self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def answer(self, handler: StubHandler, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        seen = Seen(method, path, headers, body)
+        with self._lock:
+            self.seen.append(seen)
+        fault = self.rule(seen)
+        if fault is None:
+            self._relay(handler, *self._forward(seen))
+        elif fault.kind == "status":
+            payload = fault.body if isinstance(fault.body, bytes) else json.dumps(fault.body or {}).encode()
+            self._relay(handler, fault.status, {"Content-Type": "application/json", **fault.headers}, payload)
+        elif fault.kind == "reset":
+            if fault.forward_first:
+                self._forward(seen)
+            _reset(handler)
+        elif fault.kind == "hang":
+            fault.wait()
+            self._relay(handler, *self._forward(seen))
+        elif fault.kind == "hold":
+            answer = self._forward(seen)
+            fault.wait()
+            self._relay(handler, *answer)
+        elif fault.kind == "truncate":
+            status, upstream_headers, payload = self._forward(seen)
+            handler.send_response(status)
+            for name, value in upstream_headers.items():
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload[: fault.keep])
+            handler.wfile.flush()
+            _reset(handler)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                with proxy._lock:
-                    proxy.seen.append(seen)
-                fault = proxy.rule(seen)
-                if fault is None:
-                    self._relay(*proxy._forward(seen))
-                elif fault.kind == "status":
-                    payload = fault.body if isinstance(fault.body, bytes) else json.dumps(fault.body or {}).encode()
-                    self._relay(fault.status, {"Content-Type": "application/json", **fault.headers}, payload)
-                elif fault.kind == "reset":
-                    if fault.forward_first:
-                        proxy._forward(seen)
-                    self._reset()
-                elif fault.kind == "hang":
-                    fault.wait()
-                    try:
-                        self._relay(*proxy._forward(seen))
-                    except OSError:
-                        pass
-                elif fault.kind == "hold":
-                    answer = proxy._forward(seen)
-                    fault.wait()
-                    try:
-                        self._relay(*answer)
-                    except OSError:
-                        pass
-                elif fault.kind == "truncate":
-                    status, headers, payload = proxy._forward(seen)
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                            self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload[: fault.keep])
-                    self.wfile.flush()
-                    self._reset()
-
-            def _relay(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _reset(self) -> None:
-                self.close_connection = True
-                try:
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-            do_GET = do_POST = _handle  # noqa: N815
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    @staticmethod
+    def _relay(handler: StubHandler, status: int, headers: dict[str, str], payload: bytes) -> None:
+        skip = ("content-length", "connection", "transfer-encoding", "date", "server")
+        handler.send(status, {k: v for k, v in headers.items() if k.lower() not in skip}, payload)
 
     def _forward(self, seen: Seen) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(self.upstream)
@@ -159,16 +125,12 @@ class FaultProxy:
         with self._lock:
             return [s for s in self.seen if s.path == "/v1/call" and s.tool == tool]
 
-    def start(self) -> FaultProxy:
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def _reset(handler: StubHandler) -> None:
+    """Close the connection with an RST, answering nothing more."""
+    handler.close_connection = True
+    try:
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
 import zlib
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Union
 
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from stubserver import StubHandler, StubServer
 
 
 def tiny_png(width: int = 2, height: int = 3) -> bytes:
@@ -94,54 +93,28 @@ Route = Union[Answer, Callable[[Request], Answer]]
 ACCOUNT = {"id": "usr_scripted", "name": "Scripted", "email": "scripted@example.invalid", "credits": 3000}
 
 
-class ScriptedGateway:
+class ScriptedGateway(StubServer):
     """``with ScriptedGateway({"GET /v1/auth/me": Answer(body=[1])}) as gw: gw.base_url``."""
 
+    name = "scripted-gateway"
+
     def __init__(self, routes: dict[str, Route] | None = None, *, job_id: str = "0b84b8f0f0c8") -> None:
+        super().__init__()
         self.job_id = job_id
         self.requests: list[Request] = []
-        self._lock = threading.Lock()
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                with gateway._lock:
-                    gateway.requests.append(request)
-                route = gateway.routes.get(request.key) or gateway.routes.get(f"{self.command} *")
-                answer = route(request) if callable(route) else route
-                if answer is None:
-                    answer = Answer(404, {"error": "not_found", "message": f"No route {request.key}"})
-                payload, content_type = answer.encode()
-                self.send_response(answer.status)
-                self.send_header("Content-Type", content_type)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except OSError:
-                    pass
-
-            do_GET = do_POST = _handle  # noqa: N815
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.routes: dict[str, Route] = self.healthy_routes()
         self.routes.update(routes or {})
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def answer(self, handler: StubHandler, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        request = Request(method, path, headers, body)
+        with self._lock:
+            self.requests.append(request)
+        route = self.routes.get(request.key) or self.routes.get(f"{method} *")
+        answer = route(request) if callable(route) else route
+        if answer is None:
+            answer = Answer(404, {"error": "not_found", "message": f"No route {request.key}"})
+        payload, content_type = answer.encode()
+        handler.send(answer.status, {"Content-Type": content_type, **answer.headers}, payload)
 
     def healthy_routes(self) -> dict[str, Route]:
         """What a well-behaved gateway answers; each test replaces the part it breaks."""
@@ -164,17 +137,3 @@ class ScriptedGateway:
     def seen(self, key: str) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.key == key]
-
-    def start(self) -> ScriptedGateway:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> ScriptedGateway:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -86,6 +86,18 @@ def test_generate_refuses_bad_input_before_any_request(
     assert user.journal_rows() == []
 
 
+def test_an_unwritable_out_exits_1_before_any_request_as_it_does_after_the_submit(
+    gateway: SandboxGateway, user: Cli, inproc: Callable[..., Ran]
+) -> None:
+    """``output_not_writable`` has one exit code (1) whether it is found before the submit or when saving."""
+    (user.home / "a-file").write_text("not a folder")
+    before = untouched(gateway)
+    ran = inproc(user, "gptimg", "generate", "a fox", "--out", str(user.home / "a-file"), "--yes", "--json")
+    envelope = assert_refused(ran, 1, "not a folder")
+    assert envelope["error"] == "output_not_writable"
+    assert untouched(gateway) == before and user.journal_rows() == []
+
+
 UNO_SUBMIT_CASES = [
     pytest.param("not json", "Invalid JSON", id="args-not-json"),
     pytest.param("[1, 2]", "JSON object", id="args-not-an-object"),
@@ -144,6 +156,7 @@ def test_batch_refuses_a_manifest_with_a_bad_line_before_any_spend(
     assert untouched(gateway)["credits"] == before["credits"]
 
 
+@pytest.mark.e2e
 def test_real_processes_print_one_line_errors_with_hints_and_no_traceback(gateway: SandboxGateway, user: Cli) -> None:
     before = untouched(gateway)
     human = user.gptimg("generate", "a fox", "-n", "5", "--yes")
@@ -231,9 +244,11 @@ def test_an_account_answer_that_is_not_an_object_is_a_clean_error(
         pytest.param(Answer(200, {"data": "x"}), 7, "outcome_unknown", id="data-a-string"),
         pytest.param(Answer(200, {"data": {"status": "pending"}}), 7, "outcome_unknown", id="no-job-id"),
         pytest.param(Answer(200, {"data": {"job_id": 42}}), 7, "outcome_unknown", id="job-id-a-number"),
-        # Unreadable answers to a submit say nothing about the charge (issue #11): unknown, never "not charged".
+        # Answered 200 but unreadable: the gateway may have charged, and only an error envelope says it did not.
         pytest.param(HTML, 7, "outcome_unknown", id="html"),
         pytest.param(HUGE, 7, "outcome_unknown", id="huge-body"),
+        pytest.param(Answer(200, '{"data": {"job_id": "0b84', content_type="application/json"), 7, "outcome_unknown",
+                     id="cut-off-json"),
         pytest.param(Answer(200, b""), 7, "outcome_unknown", id="empty"),
     ],
 )

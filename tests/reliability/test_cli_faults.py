@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from pathlib import Path
 from typing import Callable
+
+import pytest
 
 from gptimg.imagetypes import png_dimensions
 from gptimg.sandbox import SandboxGateway
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from waiting import wait_until
 
 from .conftest import GPTIMG, Cli, assert_only_complete_pngs
 from .faultproxy import Fault, FaultProxy, Seen
@@ -24,15 +26,14 @@ from .faultproxy import Fault, FaultProxy, Seen
 
 def wait_for_job_id(cli: Cli, timeout: float = 30) -> str:
     """The job id once the journal has it (the row is written before the submit leaves)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for row in cli.journal_rows():
-            if row["job_id"]:
-                return str(row["job_id"])
-        time.sleep(0.03)
-    raise AssertionError("the journal never got a job id")
+
+    def job_id() -> str | None:
+        return next((str(row["job_id"]) for row in cli.journal_rows() if row["job_id"]), None)
+
+    return wait_until(job_id, timeout=timeout, what="a job id in the journal")
 
 
+@pytest.mark.e2e
 def test_generate_survives_thirty_percent_poll_faults_with_one_submit(
     make_sandbox: Callable[..., SandboxGateway], make_proxy: Callable[..., FaultProxy], cli: Callable[..., Cli],
     tmp_path: Path,
@@ -72,6 +73,7 @@ def test_generate_survives_thirty_percent_poll_faults_with_one_submit(
     assert "Traceback" not in ran.err
 
 
+@pytest.mark.e2e
 def test_a_gateway_that_forgot_the_job_exits_5_with_the_job_id_and_no_resubmit(
     make_sandbox: Callable[..., SandboxGateway], make_proxy: Callable[..., FaultProxy], cli: Callable[..., Cli],
     tmp_path: Path,
@@ -101,6 +103,7 @@ def test_a_gateway_that_forgot_the_job_exits_5_with_the_job_id_and_no_resubmit(
     assert "Traceback" not in ran.err
 
 
+@pytest.mark.e2e
 def test_a_submit_dropped_after_sending_exits_7_and_is_never_resent(
     make_sandbox: Callable[..., SandboxGateway], make_proxy: Callable[..., FaultProxy], cli: Callable[..., Cli],
     tmp_path: Path,
@@ -131,6 +134,7 @@ def test_a_submit_dropped_after_sending_exits_7_and_is_never_resent(
     assert human.code == 0 and "unknown" in human.out
 
 
+@pytest.mark.e2e
 def test_an_out_folder_that_becomes_unusable_names_the_job_and_result_fetches_it(
     make_sandbox: Callable[..., SandboxGateway], make_proxy: Callable[..., FaultProxy], cli: Callable[..., Cli],
     release: threading.Event, tmp_path: Path,

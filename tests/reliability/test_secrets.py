@@ -14,7 +14,10 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from gptimg import errors
+from gptimg.credentials import CredentialStore
 from gptimg.gateway import GatewayClient
 from gptimg.sandbox import SandboxGateway
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
@@ -177,3 +180,31 @@ def test_transport_errors_carry_no_key() -> None:
             assert exc.exit_code == 1
         else:
             raise AssertionError("nothing listens on that port")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("which", ["gptimg", "uno"])
+def test_login_key_dash_reads_the_key_from_stdin_so_it_is_never_an_argument(
+    which: str, make_sandbox: Callable[..., SandboxGateway], cli: Callable[..., Cli]
+) -> None:
+    """``login --key -`` (issue #10): the key never appears in ``ps``; both CLIs store it, neither prints it."""
+    gateway = make_sandbox()
+    key = gateway.create_account(email=EMAIL)
+    user = cli(gateway.base_url)
+    run = user.gptimg if which == "gptimg" else user.uno
+    json_flag = "--json" if which == "gptimg" else "--compact"
+
+    ran = run("login", "--key", "-", json_flag, stdin=f"  {key}\n")
+
+    assert ran.code == 0, ran
+    stored = ran.json()
+    stored = stored["data"] if which == "gptimg" else stored
+    assert stored["email"] == EMAIL and stored["credential_file_mode"] == "0600"
+    assert CredentialStore(user.credentials).active_key().api_key == key
+    assert_absent(key, "stdout", ran.out)
+    assert_absent(key, "stderr", ran.err)
+
+    empty = run("login", "--key", "-", json_flag, stdin="")
+    assert empty.code == (errors.EXIT_BAD_INPUT if which == "gptimg" else 1), empty
+    assert "stdin" in empty.json().get("message", "") + empty.json()["error"], empty
+    assert "Traceback" not in empty.err

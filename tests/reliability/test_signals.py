@@ -22,6 +22,7 @@ import pytest
 
 from gptimg.sandbox import SandboxGateway
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from waiting import long_poll_reached, wait_until
 
 from .conftest import GPTIMG, UNO, Cli, Ran, assert_only_complete_pngs, saved_files
 from .faultproxy import Fault, FaultProxy, Seen
@@ -60,6 +61,7 @@ def phase_rule(phase: str, reached: threading.Event, release: threading.Event) -
     return rule
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("phase", ["before_submit", "after_submit", "polling", "downloading"])
 @pytest.mark.parametrize(("sig", "exit_code", "error"), SIGNALS)
 def test_a_signal_at_each_phase_exits_cleanly_and_the_job_can_be_finished(
@@ -81,7 +83,7 @@ def test_a_signal_at_each_phase_exits_cleanly_and_the_job_can_be_finished(
         process.kill()
         raise AssertionError(f"the CLI never reached {phase}: {process.communicate()}")
     if phase == "polling":
-        time.sleep(0.3)  # the poll is on its way to the sandbox, which holds it for seconds
+        wait_until(long_poll_reached(sandbox), what="the sandbox holding the CLI's long-poll")
     ran = interrupt(process, sig)
 
     assert ran.code == exit_code, ran
@@ -112,6 +114,7 @@ def test_a_signal_at_each_phase_exits_cleanly_and_the_job_can_be_finished(
     assert user.journal_rows()[0]["status"] == "done"
 
 
+@pytest.mark.e2e
 def test_ctrl_c_during_the_submit_is_held_until_the_job_id_is_journaled(
     make_sandbox: Callable[..., SandboxGateway], make_proxy: Callable[..., FaultProxy], cli: Callable[..., Cli],
     release: threading.Event, tmp_path: Path,
@@ -143,6 +146,7 @@ def test_ctrl_c_during_the_submit_is_held_until_the_job_id_is_journaled(
     assert sandbox.stats()["submits"] == 1
 
 
+@pytest.mark.e2e
 def test_two_agent_logins_looping_at_once_lose_no_account(
     make_sandbox: Callable[..., SandboxGateway], cli: Callable[..., Cli]
 ) -> None:

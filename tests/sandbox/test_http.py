@@ -13,6 +13,7 @@ import pytest
 
 from gptimg import styles
 from gptimg.sandbox import NonLoopbackHost, SandboxConfig, SandboxGateway, is_loopback_host
+from waiting import long_poll_reached, wait_until
 
 from .pngcheck import parse_png
 
@@ -194,7 +195,7 @@ def test_stop_wakes_a_long_poll(make_sandbox: Callable[..., SandboxGateway], htt
     poller = threading.Thread(target=lambda: answers.append(call(http, sb, key, RESULT,
                                                                  {"job_id": job_id, "wait_seconds": 50})))
     poller.start()
-    time.sleep(0.3)
+    wait_until(long_poll_reached(sb), what="the sandbox holding the long-poll")
     started = time.monotonic()
     sb.stop()
     poller.join(timeout=10)

@@ -6,23 +6,16 @@ from typing import Any
 
 import pytest
 
+from faketime import FakeTime
 from gptimg.sandbox import SandboxConfig
 from gptimg.sandbox.failures import ApiFailure
 from gptimg.sandbox.state import SandboxState, TokenError, normalise_user_code
 from gptimg.sandbox.validation import SubmitArguments
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_state(**overrides: Any) -> tuple[SandboxState, FakeClock]:
-    clock = FakeClock()
-    return SandboxState(SandboxConfig(**overrides), clock=clock), clock
+def make_state(**overrides: Any) -> tuple[SandboxState, FakeTime]:
+    time = FakeTime()
+    return SandboxState(SandboxConfig(**overrides), clock=time.clock), time
 
 
 def poll_error(state: SandboxState, device_code: str) -> str:

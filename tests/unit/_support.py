@@ -1,30 +1,16 @@
-"""Shared test doubles: a fake clock/sleep pair and a deterministic jitter source."""
+"""Shared test doubles: the fake clock (from ``faketime``) and a deterministic jitter source."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from faketime import FakeTime
 from gptimg.errors import GptimgError
 
 BASE = "https://gateway.test"
 #: Long enough that the masking rules would preview it, distinctive enough to grep for.
 KEY = "uno_live_SECRETkey_0123456789abcdef"
-
-
-class FakeTime:
-    """``sleep`` records the delay and moves ``clock`` forward by it: no real waiting."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class TopOfRange:
@@ -43,3 +29,6 @@ def assert_key_not_leaked(exc: GptimgError, key: str = KEY) -> None:
 
 def mcp_text(payload: Any) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": json.dumps(payload)}]}
+
+
+__all__ = ["BASE", "KEY", "FakeTime", "TopOfRange", "assert_key_not_leaked"]

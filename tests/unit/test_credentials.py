@@ -324,7 +324,7 @@ def test_two_processes_saving_at_once_lose_no_account_and_never_leave_bad_json(c
 
 @pytest.fixture
 def uno_cli(monkeypatch, cred_path):
-    cli = pytest.importorskip("uno_cli.cli")
+    import uno_cli.cli as cli  # a test dependency (pyproject): missing, the interop tests must fail, not skip
     monkeypatch.setattr(cli, "CRED_DIR", str(cred_path.parent))
     monkeypatch.setattr(cli, "CRED_FILE", str(cred_path))
     return cli

@@ -208,3 +208,39 @@ def test_verify_key_with_no_user_in_the_answer_is_refused(gateway, make_client):
 
     with pytest.raises(errors.InvalidApiKey):
         auth.verify_key(make_client(api_key=None), KEY)
+
+
+# --- the one login flow, and the payload both faces print ------------------------------------
+
+
+def test_the_stored_login_payload_reports_the_files_real_mode(tmp_path) -> None:
+    import os
+
+    store = CredentialStore(tmp_path / "credentials.json")
+    account = store.save_account(KEY, "Tester", "t@example.invalid", "usr_1")
+    payload = auth.stored_login_payload(account, store)
+    assert payload == {"name": "Tester", "email": "t@example.invalid", "user_id": "usr_1",
+                       "credential_stored_at": str(store.path), "credential_file_mode": "0600"}
+    os.chmod(store.path, 0o640)  # a file system that ignored the chmod, say: reported, not papered over
+    assert auth.stored_login_payload(account, store)["credential_file_mode"] == "0640"
+    assert KEY not in json.dumps(payload)
+
+
+@pytest.mark.parametrize(
+    ("stdin", "expected"),
+    [("uno_key_from_a_pipe_0001\n", "uno_key_from_a_pipe_0001"), ("  uno_spaced_0001  \nsecond line\n", "uno_spaced_0001")],
+)
+def test_key_dash_reads_one_line_of_stdin(stdin: str, expected: str) -> None:
+    import io
+
+    assert auth.read_key("-", io.StringIO(stdin)) == expected
+    assert auth.read_key(" uno_literal_0001 ") == "uno_literal_0001"
+
+
+@pytest.mark.parametrize("stdin", ["", "\n", "   \n", "x" * (auth.MAX_KEY_CHARS + 10)])
+def test_key_dash_with_nothing_usable_on_stdin_is_a_usage_error(stdin: str) -> None:
+    import io
+
+    with pytest.raises(errors.UsageError) as caught:
+        auth.read_key("-", io.StringIO(stdin))
+    assert caught.value.exit_code == errors.EXIT_BAD_INPUT and caught.value.hint

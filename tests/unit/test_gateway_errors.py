@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import ssl
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,16 @@ import pytest
 
 from gptimg import errors
 from gptimg.gateway._httpx import classify
-from gptimg.gateway.errormap import envelope_error, transport_error
+from gptimg.gateway.errormap import (
+    CALL,
+    DOWNLOAD,
+    NOT_JSON,
+    OAUTH,
+    POLL,
+    envelope_error,
+    http_error,
+    transport_error,
+)
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 
 from ._support import KEY, assert_key_not_leaked
@@ -349,3 +359,78 @@ def test_submit_errors_do_not_leak_the_key(gateway, make_client):
         make_client().call_tool(SUBMIT_TOOL, {"prompt": "x"}, timeout=5, retry=False)
 
     assert_key_not_leaked(caught.value)
+
+
+# --- one function decides what a status means, for every kind of request -------------------
+
+STATUS_DECISIONS = [
+    pytest.param(302, {}, CALL, False, errors.InvalidResponse, id="call-redirect-not-followed"),
+    pytest.param(503, NOT_JSON, CALL, False, errors.ServerError, id="call-html-5xx"),
+    pytest.param(503, NOT_JSON, CALL, True, errors.SubmitOutcomeUnknown, id="submit-html-5xx-may-have-charged"),
+    pytest.param(401, NOT_JSON, CALL, False, errors.InvalidApiKey, id="call-html-401"),
+    pytest.param(429, NOT_JSON, CALL, False, errors.RateLimited, id="call-html-429"),
+    pytest.param(200, NOT_JSON, CALL, False, errors.InvalidResponse, id="call-html-200"),
+    pytest.param(200, NOT_JSON, CALL, True, errors.SubmitOutcomeUnknown, id="submit-html-200-may-have-charged"),
+    pytest.param(401, NOT_JSON, CALL, True, errors.InvalidApiKey, id="submit-html-401-refused"),
+    pytest.param(500, {"error": "x", "meta": {"outcome": "outcome_unknown"}}, CALL, True,
+                 errors.SubmitOutcomeUnknown, id="submit-envelope-outcome-unknown"),
+    pytest.param(404, {"error": "not_found"}, POLL, False, errors.JobNotFound, id="poll-404"),
+    pytest.param(200, {"error": "job_not_found"}, POLL, False, errors.JobNotFound, id="poll-job-not-found"),
+    pytest.param(404, {"error": "not_found"}, CALL, False, errors.GatewayError, id="call-404-is-no-job"),
+    pytest.param(404, NOT_JSON, POLL, False, errors.InvalidResponse, id="poll-html-404"),
+    pytest.param(404, {"error": "tool_not_found"}, POLL, False, errors.ToolNotFound, id="poll-unknown-tool"),
+    pytest.param(400, {"error": "authorization_pending"}, OAUTH, False, None, id="oauth-flow-state"),
+    pytest.param(503, {}, OAUTH, False, errors.ServerError, id="oauth-5xx"),
+    pytest.param(429, {"error": "slow_down"}, OAUTH, False, errors.RateLimited, id="oauth-429"),
+    pytest.param(200, None, DOWNLOAD, False, None, id="download-ok"),
+    pytest.param(304, None, DOWNLOAD, False, errors.InvalidResponse, id="download-3xx-not-followed"),
+    pytest.param(404, None, DOWNLOAD, False, errors.GatewayError, id="download-404"),
+    pytest.param(503, None, DOWNLOAD, False, errors.ServerError, id="download-5xx"),
+    pytest.param(429, None, DOWNLOAD, False, errors.RateLimited, id="download-429"),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "purpose", "paid", "expected"), STATUS_DECISIONS)
+def test_one_function_maps_every_kind_of_answer(
+    status: int, body: Any, purpose: str, paid: bool, expected: type[errors.GptimgError] | None
+) -> None:
+    failure = http_error(status, body, {"retry-after": "2"}, host="gateway.test", purpose=purpose, paid=paid,
+                         job_id="job_1")
+    if expected is None:
+        assert failure is None
+        return
+    assert type(failure) is expected, failure
+    assert failure.hint and failure.message
+    if expected is errors.JobNotFound:
+        assert failure.details["job_id"] == "job_1" and "job_1" in failure.message
+    if expected is errors.RateLimited:
+        assert failure.retry_after == 2.0
+    if purpose == DOWNLOAD and expected is errors.GatewayError:
+        assert failure.code == "download_refused"
+
+
+def test_a_download_answered_by_a_3xx_without_location_is_refused_not_saved_empty(gateway, make_client):
+    gateway.get("https://cdn.test/a.png").respond(304)
+    sink = io.BytesIO()
+
+    with pytest.raises(errors.InvalidResponse) as caught:
+        make_client(max_attempts=1).download("https://cdn.test/a.png", sink)
+
+    assert "304" in caught.value.message and "cdn.test" in caught.value.message
+    assert sink.getvalue() == b""
+
+
+def test_each_error_code_has_one_exit_code() -> None:
+    classes = [cls for cls in vars(errors).values()
+               if isinstance(cls, type) and issubclass(cls, errors.GptimgError)]
+    by_code: dict[str, set[int]] = {}
+    for cls in classes:
+        assert cls.code in errors.EXIT_CODES, f"{cls.__name__}.code {cls.code!r} is not in errors.EXIT_CODES"
+        by_code.setdefault(cls.code, set()).add(errors.EXIT_CODES[cls.code])
+    assert all(len(codes) == 1 for codes in by_code.values()), by_code
+    # The same code raised through different classes, or named by hand, exits the same way.
+    assert errors.BadInput("x", code="output_not_writable").exit_code == errors.OutputNotWritable("x").exit_code == 1
+    assert errors.InvalidArguments("x").exit_code == errors.GatewayRejectedArguments("x").exit_code == 2
+    assert errors.UsageError("x").exit_code == 2 and errors.UsageError("x").code == "usage"
+    # A code only the gateway knows exits as its class does.
+    assert errors.GatewayError("x", code="made_up_by_the_gateway").exit_code == errors.EXIT_FAILURE

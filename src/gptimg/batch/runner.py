@@ -8,11 +8,15 @@ images never holds a submit slot; the pool therefore needs about
 2 x concurrency connections. Submits additionally pass the rate limiter and
 the shared backoff gate, so a 429 anywhere slows every worker, not just one.
 
-Resuming is decided from the journal before anything runs: a line whose key
-already has a job (submitted, running or done) is polled or fetched again, never
-submitted; a line whose last submit has an unknown outcome is left for a person
-(``gptimg jobs``), because it may have been paid. Only lines with no job, or
-whose jobs were refused or failed, are submitted.
+What each line needs is planned beforehand (``batch/plan.py``); each job goes
+through the same two halves of the pipeline as ``generate`` and ``result``
+(``submit_job``, then ``await_job`` and ``save_job``), with the gateway's own
+retry policy and nothing on top. A poll or download that still fails leaves the
+job open in the journal, so a re-run fetches it for free.
+
+Submits run in worker threads, where signals cannot be held: the command's main
+thread stops new submits at the first signal and waits (``wait_for_submits``)
+for the ones in flight to answer, so their job ids reach the journal.
 """
 
 from __future__ import annotations
@@ -21,41 +25,39 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from gptimg import errors
 from gptimg.batch.manifest import ManifestLine
+from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules tests and callers use)
+    ATTENTION,
+    FETCH,
+    HAVE,
+    NEW,
+    RESUME,
+    RETRY,
+    BatchPlan,
+    PlannedLine,
+    claims_line,
+    make_plan,
+    same_gateway,
+    standing_result,
+)
 from gptimg.batch.ratelimit import RateLimiter
 from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
 from gptimg.gateway import BackoffGate, GatewayClient
-from gptimg.gateway.urls import is_loopback_host, origin
-from gptimg.jobs import JobJournal, JobRecord, SilentObserver, finish_job, submit_job, wait_for_job
-from gptimg.jobs import journal as journal_states
+from gptimg.jobs import JobJournal, JobRecord, SilentObserver, await_job, save_job, submit_job
 from gptimg.params import GenerationRequest
 from gptimg.references import check_reference
 
-#: What the runner will do with a line, decided from the journal before the run.
-NEW = "new"  # submit (nothing paid yet, or earlier attempts were refused or failed)
-RESUME = "resume"  # a job is paid for and not fetched yet: poll it
-FETCH = "fetch"  # the job is done but its images are not in the output folder: download them
-HAVE = "have"  # done, and the files are there: nothing to do
-ATTENTION = "attention"  # a submit may have been charged without a job id: a person decides
-
-#: A failed poll or download round is tried again this many times (all free) before the line fails.
-FINISH_ATTEMPTS = 4
 #: A submit answered 429 (nothing charged) is tried again after the backoff this many times.
 SUBMIT_ATTEMPTS = 5
 
 ResultListener = Callable[[LineResult], None]
-
-
-@dataclass
-class PlannedLine:
-    line: ManifestLine
-    kind: str
-    record: JobRecord | None = None
 
 
 @dataclass
@@ -68,62 +70,8 @@ class BatchSettings:
     max_credits: float | None = None
     #: Who the journal says submitted (an email or name, never a key).
     account: str | None = None
-
-
-def _is_loopback_url(url: str) -> bool:
-    return is_loopback_host(origin(url)[1])
-
-
-def same_gateway(row_gateway: str, current: str) -> bool:
-    """Whether a journal row's job can be used with the current gateway.
-
-    A sandbox (loopback) job only counts on that very sandbox: a test run with
-    ``--sandbox`` must never make the real run think its lines are done, and the
-    sandbox must never be asked about (and mark failed) a real job. Real gateway
-    hosts are aliases of one service, so they count for each other.
-    """
-    if row_gateway == current:
-        return True
-    return not _is_loopback_url(row_gateway) and not _is_loopback_url(current)
-
-
-def _files_present(record: JobRecord, out_dir: Path) -> bool:
-    if not record.files:
-        return False
-    folder = out_dir.resolve()
-    for name in record.files:
-        path = Path(name)
-        if not path.is_file() or path.resolve().parent != folder:
-            return False
-    return True
-
-
-def _same_request(record: JobRecord, line: ManifestLine) -> bool:
-    """A row under this key asked for the same thing (a ``name`` reused with another prompt does not count)."""
-    return (
-        record.prompt == line.prompt
-        and (record.style or None) == line.style
-        and (record.size or None) == line.size
-        and (record.n or 1) == line.n
-    )
-
-
-def plan_line(line: ManifestLine, rows: list[JobRecord], out_dir: Path, gateway: str) -> PlannedLine:
-    """Decide from the key's journal rows (oldest first) what this run does with the line."""
-    rows = [r for r in rows if _same_request(r, line) and same_gateway(r.gateway, gateway)]
-    done = [r for r in rows if r.status == journal_states.DONE and r.job_id]
-    if done:
-        with_files = [r for r in done if _files_present(r, out_dir)]
-        if with_files:
-            return PlannedLine(line, HAVE, with_files[-1])
-        return PlannedLine(line, FETCH, done[-1])
-    open_rows = [r for r in rows if r.status in journal_states.OPEN_STATES and r.job_id]
-    if open_rows:
-        return PlannedLine(line, RESUME, open_rows[-1])
-    doubtful = [r for r in rows if r.status in (journal_states.SUBMITTING, journal_states.UNKNOWN)]
-    if doubtful:
-        return PlannedLine(line, ATTENTION, doubtful[-1])
-    return PlannedLine(line, NEW)
+    #: Pay again for lines whose job the gateway failed (``--resubmit-failed``).
+    resubmit_failed: bool = False
 
 
 class BatchRunner:
@@ -149,14 +97,16 @@ class BatchRunner:
         self.gate = gate or BackoffGate()
         self.on_result = on_result
         self.tally = Tally(total=len(lines))
-        self._planned: list[PlannedLine] | None = None
+        self._plan: BatchPlan | None = None
         self._lock = threading.Lock()
         self._queue: deque[PlannedLine] = deque()
         self._results: list[LineResult] = []
         self._threads: list[threading.Thread] = []
         self._finished = threading.Event()
         #: Done jobs waiting to be saved; served by daemon threads so a hard exit never waits on them.
-        self._downloads: queue.SimpleQueue[tuple[ManifestLine, str, float | None] | None] = queue.SimpleQueue()
+        self._downloads: queue.SimpleQueue[tuple[ManifestLine, str, list[dict[str, Any]], float | None] | None] = (
+            queue.SimpleQueue()
+        )
         self._download_threads = 0
         #: Set by the first Ctrl-C: no new submits; paid jobs are still polled and fetched.
         self.stop = threading.Event()
@@ -165,54 +115,49 @@ class BatchRunner:
         self._running = 0
         self._spent = 0.0
         self._uploads: dict[str, str] = {}
-        self._started = 0.0
+        #: Submits sent and not yet answered; the main thread waits on this before leaving.
+        self._submitting = 0
+        self._submits_settled = threading.Condition(self._lock)
+        #: Jobs of this run (by manifest line) that have no result yet.
+        self._open_jobs: dict[int, str] = {}
 
     # --- before the run ---------------------------------------------------------------
 
+    @property
+    def batch_plan(self) -> BatchPlan:
+        if self._plan is None:
+            self._plan = make_plan(
+                self.journal, self.lines, out_dir=self.settings.out_dir, gateway=self.client.base_url,
+                cost=self.settings.cost, max_credits=self.settings.max_credits,
+                resubmit_failed=self.settings.resubmit_failed,
+            )
+        return self._plan
+
     def plan(self) -> list[PlannedLine]:
-        if self._planned is None:
-            gateway = self.client.base_url
-            self._planned = [
-                plan_line(line, self.journal.for_batch_key(line.key), self.settings.out_dir, gateway)
-                for line in self.lines
-            ]
-        return self._planned
+        return self.batch_plan.lines
 
     def count(self, kind: str) -> int:
-        return sum(1 for p in self.plan() if p.kind == kind)
+        return self.batch_plan.counts[kind]
 
     def submits_allowed(self) -> int:
-        """How many of the new lines fit under ``--max-credits``."""
-        new = self.count(NEW)
-        cap = self.settings.max_credits
-        if cap is None or self.settings.cost <= 0:
-            return new
-        return min(new, int(cap // self.settings.cost))
+        """How many of the lines to submit fit under ``--max-credits``."""
+        return self.batch_plan.allowed
 
     # --- the run ----------------------------------------------------------------------
 
     def start(self) -> None:
         """Report lines that need no work, then start the workers. Returns at once."""
-        self._started = time.monotonic()
-        plan = self.plan()
-        for planned in plan:
+        plan = self.batch_plan
+        for planned in plan.lines:
             if planned.kind == HAVE:
                 assert planned.record is not None
                 self._report(LineResult(planned.line, ALREADY_DONE, job_id=planned.record.job_id,
                                         files=list(planned.record.files)))
-            elif planned.kind == ATTENTION:
-                record = planned.record
-                assert record is not None
-                self._report(LineResult(
-                    planned.line, UNKNOWN, job_id=record.job_id,
-                    error=f"An earlier submit for this line may have been charged but gave no job id "
-                          f"(journal row {record.id}: {record.error or record.status}); it is not resubmitted.",
-                    code=errors.SubmitOutcomeUnknown.code,
-                    hint="Check `gptimg jobs` and your balance; to generate it anyway, give the line a new name.",
-                ))
+            elif planned.kind == ATTENTION or (planned.kind == RETRY and not plan.resubmit_failed):
+                self._report(standing_result(planned))
         # Paid jobs first: they cost nothing more and free their workers soonest.
-        self._queue.extend(p for p in plan if p.kind in (RESUME, FETCH))
-        self._queue.extend(p for p in plan if p.kind == NEW)
+        self._queue.extend(p for p in plan.lines if p.kind in (RESUME, FETCH))
+        self._queue.extend(p for p in plan.lines if plan.to_submit(p.kind))
         workers = min(max(1, self.settings.concurrency), len(self._queue))
         if workers == 0:
             return
@@ -227,6 +172,8 @@ class BatchRunner:
     def request_stop(self) -> None:
         """First Ctrl-C: no new submits from now on; jobs already paid for are still finished."""
         self.stop.set()
+        with self._lock:
+            self._submits_settled.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once every line has a result."""
@@ -257,6 +204,26 @@ class BatchRunner:
                 "finished": t.finished,
             }
 
+    def submits_in_flight(self) -> int:
+        with self._lock:
+            return self._submitting
+
+    def wait_for_submits(self, timeout: float, should_leave: Callable[[], bool] = lambda: False) -> bool:
+        """After a stop: wait until no submit is in flight (True), ``timeout`` passes or ``should_leave`` says so."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._submitting and not should_leave():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._submits_settled.wait(min(left, 0.2))
+            return self._submitting == 0
+
+    def open_jobs(self) -> list[str]:
+        """Job ids this run submitted or resumed that have no result yet (they keep running on the gateway)."""
+        with self._lock:
+            return [job_id for _, job_id in sorted(self._open_jobs.items())]
+
     def abandon(self) -> int:
         """On the way out after a hard stop: no row may stay ``submitting``."""
         return self.journal.abandon_submitting("gptimg batch exited while the submit was in flight")
@@ -267,6 +234,7 @@ class BatchRunner:
         with self._lock:
             self._results.append(result)
             self.tally.add(result)
+            self._open_jobs.pop(result.line.line, None)
             last = len(self._results) == len(self.lines)
         if self.on_result is not None:
             self.on_result(result)
@@ -281,7 +249,7 @@ class BatchRunner:
             if not self._queue:
                 return None, None
             planned = self._queue.popleft()
-            if planned.kind != NEW:
+            if planned.kind in (RESUME, FETCH):
                 return planned, None
             if self.stop.is_set():
                 return planned, "interrupted before it was submitted"
@@ -315,12 +283,14 @@ class BatchRunner:
 
     def _process(self, planned: PlannedLine) -> LineResult | None:
         """The line's result, or None once its download is handed to the download pool."""
-        if planned.kind == FETCH:
-            assert planned.record is not None and planned.record.job_id is not None
-            return self._hand_off(planned.line, planned.record.job_id, credits_used=None)
-        if planned.kind == RESUME:
-            assert planned.record is not None and planned.record.job_id is not None
-            return self._await_job(planned.line, planned.record.job_id, credits_used=None)
+        record = planned.record
+        if planned.kind in (FETCH, RESUME):
+            assert record is not None and record.job_id is not None
+            with self._lock:
+                self._open_jobs[planned.line.line] = record.job_id
+            if planned.kind == FETCH:
+                return self._hand_off(planned.line, record.job_id, record.items, credits_used=None)
+            return self._await_job(planned.line, record.job_id, credits_used=None)
         return self._submit_and_await(planned.line)
 
     def _reference_field(self, line: ManifestLine) -> str | None:
@@ -345,98 +315,116 @@ class BatchRunner:
         return ",".join(locators)
 
     def _claimed_elsewhere(self, line: ManifestLine) -> Callable[[JobRecord], bool]:
-        """A journal row that means this line is already paid for (or may be): the planner's rule."""
         gateway = self.client.base_url
-        taken = (*journal_states.OPEN_STATES, journal_states.DONE, journal_states.SUBMITTING, journal_states.UNKNOWN)
+        return lambda record: claims_line(record, line, gateway)
 
-        def claimed(record: JobRecord) -> bool:
-            return record.status in taken and _same_request(record, line) and same_gateway(record.gateway, gateway)
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """Counts a submit from before it is sent until it is answered (or failed), for ``wait_for_submits``."""
+        with self._lock:
+            self._submitting += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._submitting -= 1
+                self._submits_settled.notify_all()
 
-        return claimed
+    def _paid(self, line: ManifestLine, job_id: str, credits_used: float | None) -> float:
+        """Count a submit the gateway answered with a job id; the credits it cost."""
+        credits = credits_used if credits_used is not None else self.settings.cost
+        with self._lock:
+            self.tally.submits += 1
+            self._spent += credits
+            self._open_jobs[line.line] = job_id
+        return credits
 
-    def _submit_and_await(self, line: ManifestLine) -> LineResult | None:
+    def _submit_once(self, line: ManifestLine, attempt: int) -> tuple[str, float] | LineResult | None:
+        """One submit: (job id, credits) once paid, a result when the line ends here, None to try again."""
         request = GenerationRequest(prompt=line.prompt, size=line.size, n=line.n, style=line.style,
                                     references=line.refs)
-        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
-            if not self.limiter.acquire(self.stop) or self.stop.is_set():
-                self._release()
-                return LineResult(line, SKIPPED, error="interrupted before it was submitted", code="skipped")
-            self.gate.wait()
-            try:
-                reference_field = self._reference_field(line)
+        try:
+            reference_field = self._reference_field(line)
+            with self._in_flight():
                 submitted = submit_job(
                     self.client, self.journal, request,
                     reference_field=reference_field, account=self.settings.account,
                     out_dir=self.settings.out_dir, batch_key=line.key, name=line.name,
                     conflicts=self._claimed_elsewhere(line),
                 )
-            except errors.LineAlreadySubmitted as exc:
-                # Another run took this line between our plan and our submit: it pays, we don't.
-                self._release()
-                return LineResult(line, SKIPPED, error=f"another gptimg run submitted this line: {exc.message}",
-                                  code=exc.code)
-            except errors.RateLimited as exc:
-                # Refused, nothing charged: everyone backs off, then this line tries again.
-                self.gate.push(exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** attempt))
-                if attempt == SUBMIT_ATTEMPTS:
-                    self._release()
-                    return LineResult.from_error(line, FAILED, exc)
-                continue
-            except errors.SubmitOutcomeUnknown as exc:
-                # The reservation stays: it may have been charged.
-                return LineResult.from_error(line, UNKNOWN, exc)
-            except (errors.InsufficientCredits, errors.AuthError) as exc:
-                # Every later submit would fail the same way: stop submitting, keep polling.
-                with self._lock:
-                    self._blocked = self._blocked or exc
+        except errors.LineAlreadySubmitted as exc:
+            # Another run took this line between our plan and our submit: it pays, we don't.
+            self._release()
+            return LineResult(line, SKIPPED, error=f"another gptimg run submitted this line: {exc.message}",
+                              code=exc.code)
+        except errors.RateLimited as exc:
+            # Refused, nothing charged: everyone backs off, then this line tries again.
+            self.gate.push(exc.retry_after if exc.retry_after is not None else min(30.0, 2.0**attempt))
+            return None
+        except errors.JournalUnavailable as exc:
+            job_id = exc.details.get("job_id")
+            if not isinstance(job_id, str):  # the row could not even be written: nothing was sent
                 self._release()
                 return LineResult.from_error(line, FAILED, exc)
-            except errors.GptimgError as exc:
-                self._release()
-                return LineResult.from_error(line, FAILED, exc)
-            credits = submitted.credits_used if submitted.credits_used is not None else self.settings.cost
+            # Paid, and the id is in the fallback file: counted, reported with its id, fetchable.
+            return LineResult.from_error(line, UNKNOWN, exc, job_id=job_id, credits_used=self._paid(line, job_id, None))
+        except errors.SubmitOutcomeUnknown as exc:
+            # The reservation stays: it may have been charged.
+            return LineResult.from_error(line, UNKNOWN, exc)
+        except (errors.InsufficientCredits, errors.AuthError) as exc:
+            # Every later submit would fail the same way: stop submitting, keep polling.
             with self._lock:
-                self.tally.submits += 1
-                self._spent += credits
-            return self._await_job(line, submitted.job_id, credits_used=credits)
-        raise AssertionError("unreachable")
+                self._blocked = self._blocked or exc
+            self._release()
+            return LineResult.from_error(line, FAILED, exc)
+        except errors.GptimgError as exc:
+            self._release()
+            return LineResult.from_error(line, FAILED, exc)
+        return submitted.job_id, self._paid(line, submitted.job_id, submitted.credits_used)
+
+    def _submit_and_await(self, line: ManifestLine) -> LineResult | None:
+        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+            if not self.limiter.acquire(self.stop) or self.stop.is_set():
+                self._release()
+                return LineResult(line, SKIPPED, error="interrupted before it was submitted", code="skipped")
+            self.gate.wait()
+            outcome = self._submit_once(line, attempt)
+            if isinstance(outcome, tuple):
+                job_id, credits = outcome
+                return self._await_job(line, job_id, credits_used=credits)
+            if outcome is not None:
+                return outcome
+        self._release()
+        return LineResult(line, FAILED, error="The gateway kept refusing the submit as rate limited (nothing charged).",
+                          code=errors.RateLimited.code)
 
     def _await_job(self, line: ManifestLine, job_id: str, *, credits_used: float | None) -> LineResult | None:
-        """Long-poll until the job ends (free; transient trouble gets a few more rounds), then hand off the download.
-
-        The journal is kept exactly as ``finish_job`` keeps it, so the download
-        step (``finish_job`` on a job the journal has as done) only fetches.
-        """
+        """The poll half (``await_job``, shared with ``generate``), then hand off the download."""
         with self._lock:
             self._running += 1
         try:
-            for attempt in range(1, FINISH_ATTEMPTS + 1):
-                try:
-                    data = wait_for_job(
-                        self.client, job_id, timeout=None, observer=SilentObserver(),
-                        on_first_answer=lambda: self.journal.mark_running(job_id),
-                    )
-                except (errors.JobFailed, errors.JobNotFound) as exc:
-                    self.journal.mark_error(job_id, exc.message)
-                    return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
-                except errors.AuthError as exc:
-                    return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
-                except errors.GptimgError as exc:
-                    if attempt == FINISH_ATTEMPTS:
-                        return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
-                    # The client already retried within this round; wait longer before the next one.
-                    time.sleep(min(30.0, 2.0**attempt))
-                    continue
-                self.journal.mark_done(job_id, data["items"])
-                break
+            items = await_job(self.client, self.journal, job_id, timeout=None, observer=SilentObserver())
+        except errors.JobNotFound as exc:
+            # Maybe a passing fault: never failed, never resubmitted; a re-run (or `result`) asks again.
+            return LineResult(
+                line, UNKNOWN, job_id=job_id, error=exc.message, code=exc.code, credits_used=credits_used,
+                hint=f"It is not submitted again. Ask again later: gptimg result {job_id} (or re-run the batch).",
+            )
+        except errors.JobFailed as exc:
+            return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
+        except errors.GptimgError as exc:
+            exc.hint = "The job stays in the journal; a re-run of the batch fetches it for free."
+            return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
         finally:
             with self._lock:
                 self._running -= 1
-        return self._hand_off(line, job_id, credits_used=credits_used)
+        return self._hand_off(line, job_id, items, credits_used=credits_used)
 
-    def _hand_off(self, line: ManifestLine, job_id: str, *, credits_used: float | None) -> LineResult | None:
+    def _hand_off(
+        self, line: ManifestLine, job_id: str, items: list[dict[str, Any]], *, credits_used: float | None
+    ) -> LineResult | None:
         """Queue the download so this worker can submit the next line at once."""
-        self._downloads.put((line, job_id, credits_used))
+        self._downloads.put((line, job_id, items, credits_used))
         return None
 
     def _download_worker(self) -> None:
@@ -444,28 +432,12 @@ class BatchRunner:
             item = self._downloads.get()
             if item is None:
                 return
-            line, job_id, credits_used = item
+            line, job_id, items, credits_used = item
             try:
-                result = self._download(line, job_id, credits_used)
+                images = save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir,
+                                  label=line.label, observer=SilentObserver())
+                result = LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
+                                    credits_used=credits_used)
             except BaseException as exc:  # reported, never lost in a download thread
                 result = LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
             self._report(result)
-
-    def _download(self, line: ManifestLine, job_id: str, credits_used: float | None) -> LineResult:
-        """Save a done job's images (``finish_job`` on a done job only downloads; free, safe to repeat)."""
-        for attempt in range(1, FINISH_ATTEMPTS + 1):
-            try:
-                outcome = finish_job(
-                    self.client, self.journal, job_id,
-                    out_dir=self.settings.out_dir, timeout=None, observer=SilentObserver(), label=line.label,
-                )
-            except (errors.JobFailed, errors.JobNotFound, errors.OutputNotWritable, errors.AuthError) as exc:
-                return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
-            except errors.GptimgError as exc:
-                if attempt == FINISH_ATTEMPTS:
-                    return LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
-                time.sleep(min(30.0, 2.0**attempt))
-                continue
-            return LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in outcome.images],
-                              credits_used=credits_used)
-        raise AssertionError("unreachable")

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return done.exit_code
     except _usage_error() as exc:
         hint = f"See: gptimg {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help"
-        return session.output.failure(errors.BadInput(exc.format_message(), code="usage", hint=hint))
+        return session.output.failure(errors.UsageError(exc.format_message(), hint=hint))
     except (KeyboardInterrupt, typer.Abort):
         return _interrupted()
     except errors.Terminated:

@@ -9,9 +9,10 @@ and only names, emails and the file's location are shown.
 from __future__ import annotations
 
 import os
-import stat
 import time
-from typing import Any, Optional
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -20,66 +21,75 @@ from gptimg.cli.app import app, session
 from gptimg.credentials import ENV_API_KEY
 
 
-def _stored(account: dict[str, Any]) -> dict[str, Any]:
-    """What a login reports: who, and where the key went (never the key)."""
-    path = session.store.path
-    try:
-        mode = f"{stat.S_IMODE(path.stat().st_mode):04o}"
-    except OSError:
-        mode = "0600"
-    return {
-        "name": account.get("name", ""),
-        "email": account.get("email", ""),
-        "user_id": account.get("user_id", ""),
-        "credential_stored_at": str(path),
-        "credential_file_mode": mode,
-    }
+class _HumanLoginFace:
+    """``gptimg login`` rendered for a person (or, with --json, one envelope); the flow is ``auth.login``."""
 
+    def __init__(self, *, no_browser: bool) -> None:
+        self.no_browser = no_browser
 
-def _report_login(account: dict[str, Any]) -> None:
-    session.flush_warnings()
-    data = _stored(account)
+    def keep_secret(self, value: str) -> None:
+        session.output.secrets.append(value)
 
-    def human() -> None:
-        who = data["name"] or data["email"]
-        email = f" <{data['email']}>" if data["email"] and data["email"] != who else ""
-        session.output.info(f"[green]✓[/] Logged in as [bold]{_escape(who)}[/]{_escape(email)}.")
-        session.output.info(f"[dim]Key stored in {_escape(data['credential_stored_at'])} (mode {data['credential_file_mode']}).[/]")
-        if os.environ.get(ENV_API_KEY, "").strip():
-            session.output.warn(f"{ENV_API_KEY} is set and is used instead of the stored key.")
+    def show_pending(self, grant: Any) -> None:
+        data = grant.pending_payload(
+            "Have the user open verification_uri_complete and approve the code, "
+            "then run: gptimg login --poll DEVICE_CODE"
+        )
 
-    session.output.success(data, human=human)
+        def human() -> None:
+            _show_code(grant, opened=False, why_not=None)
+            session.output.out.print(f"gptimg login --poll {grant.device_code}")
+            session.output.info("[dim]Run the command above once the code is approved.[/]")
+
+        session.output.success(data, human=human)
+
+    def show_code(self, grant: Any) -> None:
+        from gptimg.cli import browser
+
+        why_not = "--no-browser" if self.no_browser else browser.why_not_open()
+        opened = False
+        if why_not is None:
+            opened = browser.open_url(grant.verification_uri_complete)
+            if not opened:
+                why_not = "the browser did not start"
+        _show_code(grant, opened=opened, why_not=why_not)
+
+    @contextmanager
+    def waiting(self, expires_in: int, *, resumed: bool) -> Iterator[Optional[Callable[[], None]]]:
+        """A spinner with the code's time left on a terminal; one plain line elsewhere."""
+        err = session.output.err
+        if not err.is_terminal or err.is_dumb_terminal:
+            session.output.info("Waiting for approval in the browser...")
+            yield None
+            return
+        deadline = time.monotonic() + expires_in
+
+        def text() -> str:
+            left = max(0, int(deadline - time.monotonic()))
+            return f"Waiting for approval in the browser (code valid {left // 60}:{left % 60:02d} more; Ctrl-C to stop)"
+
+        with err.status(text(), spinner="dots") as status:
+            yield lambda: status.update(text())
+
+    def logged_in(self, stored: dict[str, Any]) -> None:
+        session.flush_warnings()
+
+        def human() -> None:
+            who = stored["name"] or stored["email"]
+            email = f" <{stored['email']}>" if stored["email"] and stored["email"] != who else ""
+            session.output.info(f"[green]✓[/] Logged in as [bold]{_escape(who)}[/]{_escape(email)}.")
+            where = _escape(stored["credential_stored_at"])
+            session.output.info(f"[dim]Key stored in {where} (mode {stored['credential_file_mode']}).[/]")
+            if os.environ.get(ENV_API_KEY, "").strip():
+                session.output.warn(f"{ENV_API_KEY} is set and is used instead of the stored key.")
+
+        session.output.success(stored, human=human)
 
 
 def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def _poll_with_spinner(device_code: str, *, interval: int, expires_in: int) -> str:
-    """Wait for the person to approve, with a spinner on a terminal and one plain line elsewhere."""
-    from gptimg import auth
-
-    client = session.public_client()
-    err = session.output.err
-    deadline = time.monotonic() + expires_in
-    if not err.is_terminal or err.is_dumb_terminal:
-        session.output.info("Waiting for approval in the browser...")
-        return auth.poll_device_flow(client, device_code, interval=interval, expires_in=expires_in)
-
-    def text() -> str:
-        left = max(0, int(deadline - time.monotonic()))
-        return f"Waiting for approval in the browser (code valid {left // 60}:{left % 60:02d} more; Ctrl-C to stop)"
-
-    with err.status(text(), spinner="dots") as status:
-        return auth.poll_device_flow(
-            client,
-            device_code,
-            interval=interval,
-            expires_in=expires_in,
-            on_pending=lambda: status.update(text()),
-        )
 
 
 def _show_code(grant: Any, *, opened: bool, why_not: str | None) -> None:
@@ -100,57 +110,23 @@ def _show_code(grant: Any, *, opened: bool, why_not: str | None) -> None:
 
 @app.command("login")
 def login(
-    key: Optional[str] = typer.Option(None, "--key", metavar="KEY", help="Store this API key (checked first)."),
+    key: Optional[str] = typer.Option(
+        None, "--key", metavar="KEY", help="Store this API key (checked first); - reads it from stdin."
+    ),
     start: bool = typer.Option(False, "--start", help="Only start a device login: print the code and exit."),
     poll: Optional[str] = typer.Option(
         None, "--poll", metavar="DEVICE_CODE", help="Finish a login begun with --start."
     ),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser; just show the link."),
 ) -> None:
-    """Log in to the gateway: a device code approved in the browser, or --key."""
+    """Log in to the gateway: a device code approved in the browser, or --key (--key - reads stdin)."""
     from gptimg import auth
-    from gptimg.cli import browser
 
     if sum(bool(x) for x in (key, start, poll)) > 1:
-        raise errors.BadInput("Use only one of --key, --start and --poll.", code="usage", hint="See: gptimg login --help")
-    client = session.public_client()
-    if key is not None:
-        key = key.strip()
-        if not key:
-            raise errors.BadInput("--key is empty.", code="usage")
-        session.output.secrets.append(key)
-        _report_login(auth.store_verified_key(client, session.store, key))
-        return
-    if poll is not None:
-        session.output.secrets.append(poll)
-        new_key = _poll_with_spinner(poll.strip(), interval=auth.DEFAULT_INTERVAL, expires_in=auth.DEFAULT_POLL_DEADLINE)
-        session.output.secrets.append(new_key)
-        _report_login(auth.store_verified_key(client, session.store, new_key))
-        return
-    grant = auth.start_device_flow(client)
-    if start:
-        data = grant.pending_payload(
-            "Have the user open verification_uri_complete and approve the code, "
-            "then run: gptimg login --poll DEVICE_CODE"
-        )
-
-        def human() -> None:
-            _show_code(grant, opened=False, why_not=None)
-            session.output.out.print(f"gptimg login --poll {grant.device_code}")
-            session.output.info("[dim]Run the command above once the code is approved.[/]")
-
-        session.output.success(data, human=human)
-        return
-    why_not = "--no-browser" if no_browser else browser.why_not_open()
-    opened = False
-    if why_not is None:
-        opened = browser.open_url(grant.verification_uri_complete)
-        if not opened:
-            why_not = "the browser did not start"
-    _show_code(grant, opened=opened, why_not=why_not)
-    new_key = _poll_with_spinner(grant.device_code, interval=grant.interval, expires_in=grant.expires_in)
-    session.output.secrets.append(new_key)
-    _report_login(auth.store_verified_key(client, session.store, new_key))
+        raise errors.UsageError("Use only one of --key, --start and --poll.", hint="See: gptimg login --help")
+    auth.login(
+        session.public_client(), session.store, _HumanLoginFace(no_browser=no_browser), key=key, start=start, poll=poll
+    )
 
 
 @app.command("logout")

@@ -1,17 +1,22 @@
 """``gptimg batch``: one manifest, one confirmation, many concurrent jobs, resumable at any point.
 
 The command is the thin face over ``gptimg.batch``: it validates the whole
-manifest offline (exit 2, nothing spent), builds one client whose pool and
-backoff gate every job shares, asks once for the whole spend, then drives the
-runner from the main thread — which alone prints (progress, ``--json`` lines)
-and handles Ctrl-C: the first stops new submits and lets paid jobs finish, the
-second leaves at once (the journal keeps everything for the next run).
+manifest offline (exit 2, nothing spent), checks the journal, builds one client
+whose pool and backoff gate every job shares, shows the plan (``batch/plan.py``)
+and asks once for the whole spend, then drives the runner from the main thread,
+which alone prints (progress, ``--json`` lines) and handles signals.
+
+Signals: the first Ctrl-C stops new submits and lets paid jobs finish (exit 130).
+A second Ctrl-C, or SIGTERM, leaves, but only once the submits already sent
+have answered (at most ``SUBMIT_ANSWER_WAIT`` s, said on stderr), so each paid
+job's id is in the journal and named on the way out; one more signal leaves at once.
 """
 
 from __future__ import annotations
 
 import queue
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,9 +29,11 @@ from gptimg.cli.app import app, session
 from gptimg.cli.confirm import confirm_spend
 from gptimg.cli.jobflow import resolve_out_dir
 from gptimg.cli.session import sandbox_delay
+from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
 
 if TYPE_CHECKING:
     from gptimg.batch.manifest import ManifestLine
+    from gptimg.batch.report import LineResult
     from gptimg.batch.runner import BatchRunner
     from gptimg.gateway import BackoffGate, GatewayClient
 
@@ -118,6 +125,8 @@ def batch(
     sandbox: bool = typer.Option(False, "--sandbox", help="Run against an embedded local sandbox (no real credits)."),
     manifest_format: Optional[str] = typer.Option(None, "--format", metavar="jsonl|csv",
                                                   help="Manifest format (default: by extension, else by content)."),
+    resubmit_failed: bool = typer.Option(False, "--resubmit-failed",
+                                         help="Pay again for lines whose earlier job the gateway failed."),
 ) -> None:
     """Generate many images from a JSONL or CSV manifest: concurrent, rate-limited, resumable."""
     from gptimg.batch.manifest import load_manifest
@@ -126,7 +135,7 @@ def batch(
 
     # 1. Offline: every line checked, the output folder usable. A mistake here costs nothing.
     if manifest_format is not None and manifest_format not in ("jsonl", "csv"):
-        raise errors.BadInput(f"--format must be jsonl or csv, not {manifest_format!r}.", code="usage")
+        raise errors.UsageError(f"--format must be jsonl or csv, not {manifest_format!r}.")
     lines = load_manifest(manifest, fmt=manifest_format)
     out_dir = resolve_out_dir(out)
     delay = sandbox_delay() if sandbox else None
@@ -146,77 +155,86 @@ def batch(
     )
     try:
         _run(client, gate, lines, out_dir, concurrency=concurrency, rate_limit=rate_limit, yes=yes,
-             max_credits=max_credits, sandbox=sandbox, manifest=manifest)
+             max_credits=max_credits, sandbox=sandbox, manifest=manifest, resubmit_failed=resubmit_failed)
     finally:
         client.close()
 
 
-def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], out_dir: Path, *, concurrency: int, rate_limit: int,
-         yes: bool, max_credits: float | None, sandbox: bool, manifest: str) -> None:
-    """Everything after the client exists: plan, confirm, run, report."""
-    from gptimg.batch.contact_sheet import write_contact_sheet
-    from gptimg.batch.ratelimit import RateLimiter
-    from gptimg.batch.runner import FETCH, NEW, RESUME, BatchRunner, BatchSettings
-    from gptimg.cli.pricing import read_cost_and_balance
-
-    output = session.output
-    journal = session.journal()
-    cost, balance = read_cost_and_balance(client)
-    events: queue.Queue[Any] = queue.Queue()
-    runner = BatchRunner(
-        client, journal, lines,
-        BatchSettings(out_dir=out_dir, concurrency=concurrency, cost=cost, max_credits=max_credits,
-                      account=session.account_label()),
-        limiter=RateLimiter(rate_limit), gate=gate, on_result=events.put,
-    )
-
-    # 3. The one question: how many submits, what they cost, what the balance is.
-    new, allowed = runner.count(NEW), runner.submits_allowed()
-    resumed = runner.count(RESUME) + runner.count(FETCH)
-    have = len(lines) - new - resumed
-    plan_text = (f"{len(lines)} lines: {allowed} to submit, {resumed} already submitted (fetched, free), "
-                 f"{have} already done or needing attention")
-    if new > allowed:
-        plan_text += f", {new - allowed} skipped by --max-credits"
-    output.info(f"[dim]{plan_text}.[/]")
-    if allowed:
-        total = allowed * cost
-        if balance is not None and balance < total:
-            raise errors.InsufficientCredits(
-                f"This batch needs {total:g} credits ({allowed} × {cost:g}) and the balance is {balance:g}. "
-                "Nothing was submitted.",
-                hint=f"Top up, or cap the spend: --max-credits {int(balance // cost * cost) if cost else 0}",
-            )
-        summary = [("manifest", manifest), ("lines", plan_text), ("per image job", f"{cost:g} credits"),
-                   ("save into", str(out_dir)), ("account", session.account_label() or "?")]
-        if sandbox:
-            summary.append(("gateway", "embedded sandbox (test credits)"))
-        confirm_spend(output, summary=summary, cost=total, balance=balance, yes=yes)
-
-    # 4. Run; the main thread prints and handles Ctrl-C.
-    presses = 0
-    in_main = threading.current_thread() is threading.main_thread()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        nonlocal presses
-        presses += 1
-        if presses > 1:
-            raise KeyboardInterrupt()
-        runner.request_stop()
-        # Plain write: rich's console lock may be held by the interrupted frame.
-        import sys
-
-        sys.stderr.write("\nStopping: no new submits; finishing the jobs already paid for. "
-                         "Ctrl-C again to leave now (the journal keeps them).\n")
+def _say(text: str) -> None:
+    """Plain write to stderr: safe inside a signal handler, where rich's console lock may be held."""
+    try:
+        sys.stderr.write(text)
         sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
-    progress = _Progress(len(lines))
-    started = time.monotonic()
-    hard_stop = False
-    terminated = False
 
-    def emit(result: Any) -> None:
+class _Signals:
+    """Ctrl-C and SIGTERM while a batch runs: handlers only record and stop new submits; the loop acts."""
+
+    def __init__(self, runner: BatchRunner) -> None:
+        self.runner = runner
+        self.presses = 0
+        self.terminated = False
+        self.leave_now = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def stopping(self) -> bool:
+        """Leave once the submits in flight have answered (SIGTERM, or a second Ctrl-C)."""
+        return self.terminated or self.presses > 1
+
+    @property
+    def interrupted(self) -> bool:
+        return self.terminated or self.presses > 0
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        was_stopping = self.stopping
+        if signum == signal.SIGTERM:
+            self.leave_now = self.terminated
+            self.terminated = True
+        else:
+            self.presses += 1
+            self.leave_now = self.presses > 2
+        self.runner.request_stop()
+        if self.presses == 1 and not self.terminated:
+            _say("\nStopping: no new submits; finishing the jobs already paid for. "
+                 "Ctrl-C again to leave (the journal keeps them).\n")
+        elif self.stopping and was_stopping:
+            _say("\nLeaving now; a submit still in flight is recorded as 'unknown' (see gptimg jobs).\n")
+
+
+def _confirm(runner: BatchRunner, balance: float | None, *, manifest: str, out_dir: Path, sandbox: bool,
+             yes: bool) -> None:
+    """Show the plan; the balance rule and the one question, when anything is to be paid for."""
+    plan = runner.batch_plan
+    session.output.info(f"[dim]{plan.text()}.[/]")
+    if not plan.allowed:
+        return
+    plan.check_balance(balance)
+    summary = [("manifest", manifest), ("lines", plan.text()), ("per image job", f"{plan.cost:g} credits"),
+               ("save into", str(out_dir)), ("account", session.account_label() or "?")]
+    if sandbox:
+        summary.append(("gateway", "embedded sandbox (test credits)"))
+    confirm_spend(session.output, summary=summary, cost=plan.total_cost, balance=balance, yes=yes)
+
+
+def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, total: int) -> None:
+    """Start the runner and print each line's result until all are in or a signal says leave."""
+    output = session.output
+    progress = _Progress(total)
+
+    def emit(result: LineResult) -> None:
         if output.json_mode:
             output.emit_json(result.to_dict())
         progress.update(runner.snapshot())
@@ -224,33 +242,69 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
     try:
         runner.start()
         reported = 0
-        while reported < len(lines):
+        while reported < total and not signals.stopping:
             try:
-                result = events.get(timeout=0.5)
+                result = events.get(timeout=0.2)
             except queue.Empty:
                 progress.update(runner.snapshot())
                 continue
             reported += 1
             emit(result)
-    except (KeyboardInterrupt, errors.Terminated) as exc:
-        hard_stop = True
-        terminated = isinstance(exc, errors.Terminated)
-        runner.request_stop()
-        runner.abandon()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
         progress.stop()
-    if hard_stop:
-        # Whatever finished in the meantime is reported; the rest stays in the journal.
-        while True:
+    if signals.stopping:
+        _settle_submits(runner, signals)
+        while True:  # whatever finished meanwhile is reported; the rest stays in the journal
             try:
                 emit(events.get_nowait())
             except queue.Empty:
                 break
 
-    # 5. The contact sheet and the summary, both times.
-    wall = time.monotonic() - started
+
+def _settle_submits(runner: BatchRunner, signals: _Signals) -> None:
+    """Before leaving: let the submits in flight answer (bounded), so their ids are journaled, then name them."""
+    in_flight = runner.submits_in_flight()
+    if in_flight and not signals.leave_now:
+        _say(f"Waiting up to {SUBMIT_ANSWER_WAIT} s for {in_flight} submit(s) in flight to answer, so their "
+             "job ids are kept (signal again to leave at once).\n")
+        runner.wait_for_submits(SUBMIT_ANSWER_WAIT + 5, lambda: signals.leave_now)
+    runner.abandon()
+    jobs = runner.open_jobs()
+    if jobs:
+        _say(f"Stopped. {len(jobs)} paid job(s) keep running on the gateway: {', '.join(jobs)}. "
+             "Run the same command again to fetch them (nothing is paid twice), or: gptimg result JOB_ID\n")
+
+
+def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], out_dir: Path, *, concurrency: int,
+         rate_limit: int, yes: bool, max_credits: float | None, sandbox: bool, manifest: str,
+         resubmit_failed: bool) -> None:
+    """Everything after the client exists: plan, confirm, run, report."""
+    from gptimg.batch.ratelimit import RateLimiter
+    from gptimg.batch.runner import BatchRunner, BatchSettings
+    from gptimg.cli.pricing import read_cost_and_balance
+
+    journal = session.journal()
+    journal.check_ready()
+    cost, balance = read_cost_and_balance(client)
+    events: queue.Queue[Any] = queue.Queue()
+    runner = BatchRunner(
+        client, journal, lines,
+        BatchSettings(out_dir=out_dir, concurrency=concurrency, cost=cost, max_credits=max_credits,
+                      account=session.account_label(), resubmit_failed=resubmit_failed),
+        limiter=RateLimiter(rate_limit), gate=gate, on_result=events.put,
+    )
+    _confirm(runner, balance, manifest=manifest, out_dir=out_dir, sandbox=sandbox, yes=yes)
+    started = time.monotonic()
+    with _Signals(runner) as signals:
+        _drive(runner, events, signals, len(lines))
+    _report(runner, out_dir, manifest, time.monotonic() - started, signals)
+
+
+def _report(runner: BatchRunner, out_dir: Path, manifest: str, wall: float, signals: _Signals) -> None:
+    """The contact sheet and the summary, however the run ended; then the exit code."""
+    from gptimg.batch.contact_sheet import write_contact_sheet
+
+    output = session.output
     results = runner.results()
     index: Path | None = None
     if any(r.files for r in results):
@@ -258,16 +312,16 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
             index = write_contact_sheet(results, out_dir, title=f"gptimg batch: {Path(manifest).name}")
         except OSError as exc:
             output.warn(f"Could not write the contact sheet: {exc}")
-    interrupted = presses > 0 or hard_stop
     tally = runner.tally
-    code = errors.EXIT_TERMINATED if terminated else tally.exit_code(interrupted=interrupted)
+    code = errors.EXIT_TERMINATED if signals.terminated else tally.exit_code(interrupted=signals.interrupted)
     if output.json_mode:
         data: dict[str, Any] = tally.to_dict()
         data.update(credits_used=runner.snapshot()["credits"], out_dir=str(out_dir),
                     index_html=str(index) if index else None, wall_seconds=round(wall, 3),
-                    interrupted=interrupted, unfinished=tally.total - tally.finished)
+                    interrupted=signals.interrupted, unfinished=tally.total - tally.finished,
+                    running_jobs=runner.open_jobs())
         output.emit_json({"success": code == errors.EXIT_OK, "data": data, "exit_code": code})
     else:
-        _summary(runner, out_dir, index, wall, interrupted)
+        _summary(runner, out_dir, index, wall, signals.interrupted)
     if code != errors.EXIT_OK:
         raise typer.Exit(code)

@@ -10,16 +10,13 @@ from __future__ import annotations
 import sys
 
 from gptimg import errors
+from gptimg.balance import check_balance as _check_balance
 from gptimg.cli.output import Output
 
 
 def check_balance(cost: float, balance: float | None, recharge_url: str | None = None) -> None:
-    if balance is not None and balance < cost:
-        hint = "Top up your credits"
-        hint += f": {recharge_url}" if recharge_url else ", then run the command again."
-        raise errors.InsufficientCredits(
-            f"This needs {cost:g} credits and the balance is {balance:g}. Nothing was submitted.", hint=hint
-        )
+    """The one balance rule (``gptimg.balance``), worded for a single submit."""
+    _check_balance(cost, balance, recharge_url=recharge_url)
 
 
 def confirm_spend(
@@ -29,10 +26,9 @@ def confirm_spend(
     cost: float,
     balance: float | None,
     yes: bool,
-    recharge_url: str | None = None,
 ) -> None:
     """Return only when spending ``cost`` credits is allowed; raise otherwise."""
-    check_balance(cost, balance, recharge_url)
+    check_balance(cost, balance)
     if yes:
         return
     if not sys.stdin.isatty():

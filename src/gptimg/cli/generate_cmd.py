@@ -31,12 +31,15 @@ from gptimg.cli.jobflow import (
 )
 from gptimg.cli.pricing import read_cost_and_balance
 from gptimg.cli.session import sandbox_delay
+from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
 from gptimg.styles import SIZES, SUBMIT_TOOL
 
 
 def _on_hold() -> None:
     # Runs inside a signal handler: plain write, no rich (its console lock may be held right now).
-    sys.stderr.write("\nFinishing the submit so the paid job is not lost (one moment)...\n")
+    sys.stderr.write(
+        f"\nFinishing the submit so the paid job is not lost (waiting up to {SUBMIT_ANSWER_WAIT} s for its answer)...\n"
+    )
     sys.stderr.flush()
 
 
@@ -86,6 +89,7 @@ def generate(
     """Generate images: confirm the cost, submit, wait with progress, save them here."""
     from gptimg.cli.progress import JobProgress
     from gptimg.jobs import submit_job
+    from gptimg.jobs.pipeline import SubmittedJob
     from gptimg.params import build_request
     from gptimg.references import check_references, upload_references
 
@@ -94,11 +98,10 @@ def generate(
     references = check_references(list(request.references), strict=True)
     out_dir = resolve_out_dir(out)
     if not (timeout >= 0 and math.isfinite(timeout)):
-        raise errors.BadInput(f"--timeout must be a number of seconds >= 0, not {timeout!r}.", code="usage")
+        raise errors.UsageError(f"--timeout must be a number of seconds >= 0, not {timeout!r}.")
     if sandbox and no_wait:
-        raise errors.BadInput(
+        raise errors.UsageError(
             "--no-wait cannot be combined with --sandbox: the embedded sandbox stops when this command ends.",
-            code="usage",
         )
     delay = sandbox_delay() if sandbox else None
     uploads = [ref.original for ref in references if ref.needs_upload]
@@ -107,10 +110,12 @@ def generate(
         _dry_run(request.arguments(preview), uploads, out_dir, sandbox)
         return
 
-    # 2. Who pays, how much, and do they agree (free reads, then the only question).
+    # 2. The journal must take the job before anything is sent; then who pays, how much, and do they agree.
     if sandbox:
         session.use_sandbox(delay=delay)
         session.output.info(f"[dim]Sandbox gateway at {session.base_url()} (test credits, nothing real).[/]")
+    journal = session.journal()
+    journal.check_ready()
     client = session.client()
     cost, balance = read_cost_and_balance(client)
     summary = [("prompt", request.prompt), ("style", request.style or "(none)"), ("size", request.size)]
@@ -123,10 +128,14 @@ def generate(
     confirm_spend(session.output, summary=summary, cost=cost, balance=balance, yes=yes)
     reference_field = upload_references(references, client.upload) if references else None
 
-    # 3. The paid request, then never lose the job.
-    journal = session.journal()
+    # 3. The paid request, then never lose the job: its id is shown the moment it arrives.
     flight = InFlight()
     progress = JobProgress(session.output.err)
+
+    def announce(job: SubmittedJob) -> None:
+        flight.record(job)
+        progress.submitted(job)
+
     with job_in_flight(flight):
         job = submit_job(
             client,
@@ -136,9 +145,8 @@ def generate(
             account=session.account_label(),
             out_dir=out_dir,
             on_hold=_on_hold,
-            on_submitted=flight.record,
+            on_submitted=announce,
         )
-        progress.submitted(job)
         meta: dict[str, Any] = {"credits_used": job.credits_used, "cost": cost}
         if balance is not None and job.credits_used is not None:
             meta["balance_after"] = balance - job.credits_used

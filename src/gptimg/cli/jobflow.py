@@ -167,12 +167,10 @@ def resolve_out_dir(raw: str | None, fallback: str | None = None) -> Path:
     path = Path(raw or fallback or ".").expanduser()
     path = path if path.is_absolute() else Path.cwd() / path
     if path.exists() and not path.is_dir():
-        raise errors.BadInput(f"--out {path} exists and is not a folder.", code="output_not_writable")
+        raise errors.OutputNotWritable(f"--out {path} exists and is not a folder.")
     probe = path
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise errors.BadInput(
-            f"Cannot write into {probe}.", code="output_not_writable", hint="Pick another folder with --out DIR."
-        )
+        raise errors.OutputNotWritable(f"Cannot write into {probe}.", hint="Pick another folder with --out DIR.")
     return path

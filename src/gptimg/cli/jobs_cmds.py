@@ -49,8 +49,8 @@ def _shorten(text: str, width: int = PROMPT_WIDTH) -> str:
 def jobs(limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="How many (newest first).")) -> None:
     """List recent jobs from the local journal, newest first (full file paths with --json)."""
     if not 1 <= limit <= 10_000:
-        raise errors.BadInput("--limit must be from 1 to 10000.", code="usage")
-    records = session.journal().recent(limit)
+        raise errors.UsageError("--limit must be from 1 to 10000.")
+    records = session.journal(reading=True).recent(limit)
     data = [record.to_dict() for record in records]
 
     def human() -> None:
@@ -114,13 +114,12 @@ def result(
 
     job_id = job_id.strip()
     if not usable_job_id(job_id):
-        raise errors.BadInput(
+        raise errors.UsageError(
             "That is not a job id (empty, too long, or with spaces or control characters).",
-            code="usage",
             hint="See recent jobs with: gptimg jobs",
         )
     if not (timeout >= 0 and math.isfinite(timeout)):
-        raise errors.BadInput(f"--timeout must be a number of seconds >= 0, not {timeout!r}.", code="usage")
+        raise errors.UsageError(f"--timeout must be a number of seconds >= 0, not {timeout!r}.")
     journal = session.journal()
     record = journal.get(job_id)
     out_dir = resolve_out_dir(out, record.out_dir if record else None)

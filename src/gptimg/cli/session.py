@@ -110,11 +110,17 @@ class Session:
             return str(active.account.get("email") or active.account.get("name") or "") or None
         return "UNO_API_KEY"
 
-    def journal(self) -> JobJournal:
+    def journal(self, *, reading: bool = False) -> JobJournal:
+        """The journal; ``reading`` (``gptimg jobs``) also accepts one a newer gptimg wrote, with a warning."""
         if self._journal is None:
             from gptimg.jobs import JobJournal
 
-            self._journal = JobJournal()
+            self._journal = JobJournal(reading=reading)
+            if self._journal.unknown_migrations:
+                self.output.warn(
+                    f"The job journal {self._journal.path} was written by a newer gptimg; "
+                    "showing what this version understands. Upgrade gptimg: pip install -U gptimg"
+                )
         return self._journal
 
     # --- the embedded sandbox ---------------------------------------------------------------

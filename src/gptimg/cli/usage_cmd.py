@@ -60,7 +60,7 @@ def usage(limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="Char
     from gptimg import errors
 
     if not 1 <= limit <= HISTORY_LIMIT:
-        raise errors.BadInput(f"--limit must be from 1 to {HISTORY_LIMIT}.", code="usage")
+        raise errors.UsageError(f"--limit must be from 1 to {HISTORY_LIMIT}.")
     client = session.client()
     try:
         summary: Any = client.usage_summary()

@@ -16,11 +16,21 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Callable, NamedTuple, TypeVar
+from typing import IO, Any, Callable, TypeVar
 from urllib.parse import urlencode, urljoin
 
 from gptimg import __version__, errors
-from gptimg.gateway.errormap import envelope_error, is_retryable, transport_error
+from gptimg.gateway.answers import DownloadInfo, ToolResult, flatten_mcp
+from gptimg.gateway.errormap import (
+    CALL,
+    DOWNLOAD,
+    NOT_JSON,
+    OAUTH,
+    POLL,
+    http_error,
+    is_retryable,
+    transport_error,
+)
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
 from gptimg.gateway.wire import Headers, Response, Timeouts, Wire, WireFailure
@@ -57,54 +67,6 @@ def user_agent() -> str:
     caller = os.environ.get(CALLER_SKILL_ENV, "").strip()
     safe = "".join(ch for ch in caller if ch.isalnum() or ch in "-_.")[:64]
     return f"{agent} skill/{safe}" if safe else agent
-
-
-# Records here are NamedTuples rather than dataclasses: this module is on the agent CLI's
-# start-up path, and importing ``dataclasses`` (and ``inspect``) would cost ~18 ms a call.
-
-
-class ToolResult(NamedTuple):
-    """A successful ``/v1/call``: ``data`` already flattened from MCP content."""
-
-    data: Any
-    meta: dict[str, Any]
-    #: The whole success envelope, for callers that mirror it (the agent CLI).
-    envelope: dict[str, Any]
-
-    @property
-    def credits_used(self) -> int | float | None:
-        value = self.meta.get("credits_used")
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-class DownloadInfo(NamedTuple):
-    content_type: str
-    size: int
-
-
-def flatten_mcp(data: Any) -> Any:
-    """``{"content": [{"type": "text", "text": "<json>"}]}`` -> the parsed JSON.
-
-    Some tools answer in MCP shape; callers should read ``data.status`` either way.
-    Text that is not JSON stays text. An MCP ``isError`` result becomes an error.
-    """
-    if not isinstance(data, dict):
-        return data
-    content = data.get("content")
-    if not isinstance(content, list) or not content or set(data) - {"content", "isError", "structuredContent"}:
-        return data
-    texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text"]
-    if not texts or not all(isinstance(text, str) for text in texts):
-        return data
-    text = "".join(texts)
-    if data.get("isError"):
-        raise errors.GatewayError(text or "The tool reported an error.", code="tool_error", body=data)
-    if isinstance(data.get("structuredContent"), (dict, list)):
-        return data["structuredContent"]
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 class GatewayClient:
@@ -184,9 +146,10 @@ class GatewayClient:
         auth: bool,
         read_timeout: float,
         paid: bool = False,
-        envelope_errors: bool = True,
+        purpose: str = CALL,
+        job_id: str | None = None,
     ) -> tuple[int, Any, Headers]:
-        """Send once; return (status, parsed body, headers) or raise a typed error."""
+        """Send once; return (status, parsed body, headers) or raise the error ``errormap`` decides."""
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             content_type = "application/json"
@@ -213,54 +176,22 @@ class GatewayClient:
                 ) from None
             raise transport_error(failure, self._host) from None
         if raw is None:
-            if paid:  # an answer too large to read says nothing about the charge
+            if paid:  # the submit went out and something answered: it may have been charged
                 raise errors.SubmitOutcomeUnknown(
-                    f"The answer from {self._host} to the submit was too large to read.", status=response.status_code
+                    f"The answer to the submit from {self._host} was too large to read; it may have been charged.",
+                    status=response.status_code,
                 )
             raise errors.InvalidResponse(
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,
             )
-        if 300 <= response.status_code < 400:
-            # Never followed (the key would go along); an empty 3xx body must not pass for a success.
-            target = origin(response.headers.get("location", ""))[1] or self._host
-            raise errors.InvalidResponse(
-                f"{self._host} answered HTTP {response.status_code}, a redirect to {target}; it was not followed.",
-                status=response.status_code,
-            )
-        body = self._parse(response.status_code, raw, response.headers, paid=paid)
-        if not envelope_errors:
-            return response.status_code, body, response.headers
-        failure = envelope_error(response.status_code, body, response.headers)
+        body = _parse(raw)
+        failure = http_error(
+            response.status_code, body, response.headers, host=self._host, purpose=purpose, paid=paid, job_id=job_id
+        )
         if failure is not None:
-            if paid and _outcome_unknown(body):
-                raise errors.SubmitOutcomeUnknown(
-                    failure.message, status=failure.status, body=body, details=failure.details
-                )
             raise failure
         return response.status_code, body, response.headers
-
-    def _parse(self, status: int, raw: bytes, headers: Headers, *, paid: bool) -> Any:
-        if not raw.strip():
-            return {}
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            pass
-        kind = (headers.get("content-type") or "unknown type").split(";")[0]
-        message = f"{self._host} answered HTTP {status} with {kind}, not JSON."
-        if status == 401:
-            raise errors.InvalidApiKey(message, status=status, body=None)
-        if paid and (status >= 500 or status < 300):
-            # An unreadable answer to a submit says nothing about the charge.
-            raise errors.SubmitOutcomeUnknown(message, status=status)
-        if status >= 500:
-            raise errors.ServerError(message, status=status)
-        if status == 429:
-            from gptimg.gateway.retry import parse_retry_after
-
-            raise errors.RateLimited(message, status=status, retry_after=parse_retry_after(headers.get("retry-after")))
-        raise errors.InvalidResponse(message, status=status)
 
     # --- retries ----------------------------------------------------------------------
 
@@ -307,10 +238,8 @@ class GatewayClient:
 
         def attempt() -> tuple[int, Any]:
             status, body, _ = self._exchange(
-                "POST", path, json_body=payload, auth=False, read_timeout=READ_TIMEOUT, envelope_errors=False
+                "POST", path, json_body=payload, auth=False, read_timeout=READ_TIMEOUT, purpose=OAUTH
             )
-            if status >= 500 or status == 429:
-                raise envelope_error(status, body, {}) or errors.ServerError(f"HTTP {status}", status=status)
             return status, body
 
         return self._retrying(attempt, retry=True)
@@ -399,11 +328,19 @@ class GatewayClient:
     # --- tool calls -------------------------------------------------------------------
 
     def call_tool(
-        self, slug: str, arguments: dict[str, Any], *, timeout: float, retry: bool, view: bool = False
+        self,
+        slug: str,
+        arguments: dict[str, Any],
+        *,
+        timeout: float,
+        retry: bool,
+        view: bool = False,
+        polled_job: str | None = None,
     ) -> ToolResult:
         """``POST /v1/call``. ``retry`` only for free calls; the submit tool is never retried.
 
         ``view`` asks the gateway for its compact ``view`` of the result (uno-cli's ``--view-only``).
+        ``polled_job``: the call polls this job, so an answer that it is unknown raises ``JobNotFound``.
         """
         paid = slug == SUBMIT_TOOL
         if paid:
@@ -417,9 +354,12 @@ class GatewayClient:
                 auth=True,
                 read_timeout=timeout,
                 paid=paid,
+                purpose=CALL if polled_job is None else POLL,
+                job_id=polled_job,
             )
             if not isinstance(body, dict):
-                raise errors.InvalidResponse("/v1/call did not answer with an object.", body=body)
+                failure_type = errors.SubmitOutcomeUnknown if paid else errors.InvalidResponse
+                raise failure_type("/v1/call did not answer with an object.", body=body)
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             if paid and not body:
                 # An empty (or ``{}``) 200 to a submit says nothing about the charge.
@@ -452,20 +392,13 @@ class GatewayClient:
     def poll_result(self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS) -> ToolResult:
         """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups."""
         wait = max(0, min(int(wait_seconds), MAX_WAIT_SECONDS))
-        try:
-            return self.call_tool(
-                RESULT_TOOL,
-                {"job_id": job_id, "wait_seconds": wait},
-                timeout=wait + POLL_READ_MARGIN,
-                retry=True,
-            )
-        except errors.GatewayError as exc:
-            unknown_job = exc.status == 404 and not isinstance(exc, (errors.ToolNotFound, errors.InvalidResponse))
-            if exc.code in ("job_not_found", "not_found") or unknown_job:
-                raise errors.JobNotFound(
-                    f"The gateway does not know job {job_id}: {exc.message}", job_id=job_id
-                ) from None
-            raise
+        return self.call_tool(
+            RESULT_TOOL,
+            {"job_id": job_id, "wait_seconds": wait},
+            timeout=wait + POLL_READ_MARGIN,
+            retry=True,
+            polled_job=job_id,
+        )
 
     # --- files ------------------------------------------------------------------------
 
@@ -537,25 +470,11 @@ class GatewayClient:
                     raise errors.InvalidResponse(f"Refusing a redirect to a non-http(s) URL from {_host_of(url)}.")
                 continue
             try:
-                if response.status_code >= 400:
-                    retry_after = None
-                    if response.status_code == 429:
-                        from gptimg.gateway.retry import parse_retry_after
-
-                        retry_after = parse_retry_after(response.headers.get("retry-after"))
-                        raise errors.RateLimited(
-                            "Image host rate limited the download.", status=429, retry_after=retry_after
-                        )
-                    if response.status_code >= 500:
-                        raise errors.ServerError(
-                            f"Image host {_host_of(current)} answered HTTP {response.status_code}.",
-                            status=response.status_code,
-                        )
-                    raise errors.GatewayError(
-                        f"Image host {_host_of(current)} answered HTTP {response.status_code}.",
-                        code="download_refused",
-                        status=response.status_code,
-                    )
+                failure = http_error(
+                    response.status_code, None, response.headers, host=_host_of(current), purpose=DOWNLOAD
+                )
+                if failure is not None:
+                    raise failure
                 try:
                     yield response
                 except WireFailure as failure:
@@ -570,9 +489,14 @@ def _host_of(url: str) -> str:
     return origin(url)[1] or "the image host"
 
 
-def _outcome_unknown(body: Any) -> bool:
-    meta = body.get("meta") if isinstance(body, dict) else None
-    return isinstance(meta, dict) and meta.get("outcome") == "outcome_unknown"
+def _parse(raw: bytes) -> Any:
+    """The JSON body (an empty one reads as ``{}``), or ``NOT_JSON`` for ``errormap`` to judge."""
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return NOT_JSON
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})

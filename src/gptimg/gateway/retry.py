@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     import random
 
-#: HTTP statuses that say "try again": rate limited, or a gateway/proxy hiccup.
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 #: A server asking us to wait longer than this is treated as this.
 MAX_RETRY_AFTER = 120.0
 

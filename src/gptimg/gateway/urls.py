@@ -11,9 +11,9 @@ import os
 from urllib.parse import urlsplit
 
 from gptimg.errors import InsecureTransport, InvalidConfig
+from gptimg.loopback import is_loopback_host
 
 DEFAULT_BASE_URL = "https://agentools.uno"
-LEGACY_BASE_URL = "https://clawdtools.uno"
 #: Redirects to the real host and drops the Authorization header on the way.
 LOOKALIKE_HOSTS = ("clawtools.uno",)
 
@@ -44,18 +44,6 @@ def validate_base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost"):
-        return True  # the common cases, without importing ipaddress on the agent path
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def origin(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) with default ports filled in, for same-origin checks."""
     parts = urlsplit(url)
@@ -77,3 +65,4 @@ def base_url_warnings(base_url: str) -> list[str]:
             f"header, so calls will fail as not logged in. Use {DEFAULT_BASE_URL} instead."
         ]
     return []
+

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
         JobOutcome,
         SilentObserver,
         SubmittedJob,
+        await_job,
         finish_job,
+        save_job,
         submit_job,
         wait_for_job,
     )
@@ -28,7 +30,9 @@ _HOME = {
     "JobOutcome": "pipeline",
     "SilentObserver": "pipeline",
     "SubmittedJob": "pipeline",
+    "await_job": "pipeline",
     "finish_job": "pipeline",
+    "save_job": "pipeline",
     "submit_job": "pipeline",
     "wait_for_job": "pipeline",
 }
@@ -40,7 +44,9 @@ __all__ = [
     "JobRecord",
     "SilentObserver",
     "SubmittedJob",
+    "await_job",
     "finish_job",
+    "save_job",
     "submit_job",
     "wait_for_job",
 ]

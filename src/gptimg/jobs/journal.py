@@ -17,27 +17,40 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from gptimg.errors import LineAlreadySubmitted
+from gptimg.errors import JournalUnavailable, LineAlreadySubmitted
 from gptimg.home import data_dir
+from gptimg.jobs import fallback
+from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's vocabulary)
+    BUSY_TIMEOUT_SECONDS,
+    DONE,
+    ERROR,
+    GATEWAY_FAILED,
+    OPEN_STATES,
+    READY_WAIT_SECONDS,
+    REJECTED,
+    RUNNING,
+    STALE_SUBMIT_NOTE,
+    STALE_SUBMIT_SECONDS,
+    SUBMITTED,
+    SUBMITTING,
+    UNKNOWN,
+    JobRecord,
+    _failure,
+    _newer_schema,
+    _now,
+)
 
 JOURNAL_FILENAME = "journal.sqlite3"
 
-SUBMITTING = "submitting"
-SUBMITTED = "submitted"
-RUNNING = "running"
-DONE = "done"
-ERROR = "error"
-UNKNOWN = "unknown"
-REJECTED = "rejected"
-#: States in which the gateway holds a job we paid for and have not finished fetching.
-OPEN_STATES = (SUBMITTED, RUNNING)
+#: Opening a fresh journal races other processes creating it; the set-up is retried this long.
+OPEN_RETRY_SECONDS = 5.0
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -88,62 +101,69 @@ def m002_batch_lines(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_batch_key ON jobs (batch_key)")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class JobRecord:
-    """One journal row, decoded."""
-
-    id: int
-    created_at: str
-    updated_at: str
-    status: str
-    job_id: str | None
-    gateway: str
-    account: str | None
-    prompt: str
-    style: str | None
-    size: str | None
-    n: int | None
-    reference_urls: str | None
-    estimated_seconds: int | None
-    credits_used: float | None
-    items: list[dict[str, Any]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    out_dir: str | None = None
-    error: str | None = None
-    batch_key: str | None = None
-    name: str | None = None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
-        values = dict(row)
-        values["items"] = json.loads(values["items"]) if values.get("items") else []
-        values["files"] = json.loads(values["files"]) if values.get("files") else []
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+@migration
+def m003_error_code(db: sqlite3.Connection) -> None:
+    # Why a job is in ``error``: only the gateway's own terminal error ("generation_failed")
+    # frees a batch line to be paid for again; a job the gateway did not know ("job_not_found")
+    # is asked about again, never resubmitted.
+    db.execute("ALTER TABLE jobs ADD COLUMN error_code TEXT")
 
 
 class JobJournal:
-    """The journal file, safe to share between the threads of one process and between processes."""
+    """The journal file, safe to share between the threads of one process and between processes.
 
-    def __init__(self, path: Path | None = None) -> None:
+    Every SQLite or file-system failure comes out as ``JournalUnavailable`` (one line
+    naming the file and what to do), never as a traceback. ``reading=True`` (``jobs``,
+    ``result``) accepts a journal from a newer gptimg, which the writers refuse.
+    """
+
+    def __init__(self, path: Path | None = None, *, reading: bool = False) -> None:
         self.path = Path(path) if path is not None else data_dir() / JOURNAL_FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         #: Rows this handle wrote as ``submitting`` and has not resolved: only these may be abandoned.
         self._open_submits: set[int] = set()
-        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        #: Migrations in the file that this gptimg does not know (a newer one wrote it).
+        self.unknown_migrations: list[str] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Opening waits only briefly for another process's lock: a journal locked for longer is
+            # reported before any spend, not waited on.
+            self._db = sqlite3.connect(
+                str(self.path), timeout=READY_WAIT_SECONDS, check_same_thread=False, isolation_level=None
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise _failure(self.path, exc) from None
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # A row must survive a crash the instant it is written: that is the whole point.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+        try:
+            self._set_up()
+        except (sqlite3.Error, OSError) as exc:
+            self._db.close()
+            raise _failure(self.path, exc) from None
+        if self.unknown_migrations and not reading:
+            self._db.close()
+            raise _newer_schema(self.path, self.unknown_migrations)
+        if not self.unknown_migrations:
+            self._take_back_fallback()
+
+    def _set_up(self) -> None:
+        """WAL, durability and the migrations; retried while another process is creating the same file.
+
+        Switching a fresh file to WAL returns "database is locked" at once (no busy wait)
+        when another process is switching it at the same moment, so that race is retried.
+        """
+        deadline = time.monotonic() + OPEN_RETRY_SECONDS
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # A row must survive a crash the instant it is written: that is the whole point.
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._migrate()
+                self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         with self._lock:
@@ -158,22 +178,87 @@ class JobJournal:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _failure(self.path, exc) from None
             try:
                 yield self._db
-            except BaseException:
+            except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _failure(self.path, exc) from None
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _failure(self.path, exc) from None
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the transaction is gone already (SQLite rolls back itself on some errors)
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise _failure(self.path, exc) from None
+
+    def _applied(self) -> set[str] | None:
+        """Names of the migrations in the file; None when it has no migration table yet."""
+        try:
+            return {row[0] for row in self._db.execute("SELECT name FROM _migrations")}
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
 
     def _migrate(self) -> None:
-        with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            applied = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-            for name, fn in MIGRATIONS:
-                if name not in applied:
-                    fn(db)
-                    db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, _now()))
+        """Bring the schema up to date; only a file that needs it is write-locked (``jobs`` beside a batch reads)."""
+        known = [name for name, _ in MIGRATIONS]
+        applied = self._applied()
+        if applied is not None and set(known) <= applied:
+            self.unknown_migrations = sorted(applied - set(known))
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            applied = self._applied() or set()
+            self.unknown_migrations = sorted(applied - set(known))
+            if not self.unknown_migrations:
+                for name, fn in MIGRATIONS:
+                    if name not in applied:
+                        fn(self._db)
+                        self._db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?,?)", (name, _now()))
+        except BaseException:
+            self._rollback()
+            raise
+        self._db.execute("COMMIT")
+
+    def check_ready(self, wait: float = READY_WAIT_SECONDS) -> None:
+        """Before a spend: the journal takes a write within ``wait`` seconds, or nothing is sent."""
+        if self.unknown_migrations:
+            raise _newer_schema(self.path, self.unknown_migrations)
+        with self._lock:
+            try:
+                self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._db.execute("ROLLBACK")
+                finally:
+                    self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            except sqlite3.Error as exc:
+                raise _failure(self.path, exc) from None
 
     # --- writes, in the order a job lives them -----------------------------------------
 
@@ -217,15 +302,22 @@ class JobJournal:
 
     def record_job_id(
         self, row_id: int, job_id: str, *, estimated_seconds: int | None, credits_used: float | None
-    ) -> None:
-        """The moment the gateway answers the submit."""
-        self._update_row(
-            row_id,
-            status=SUBMITTED,
-            job_id=job_id,
-            estimated_seconds=estimated_seconds,
-            credits_used=credits_used,
-        )
+    ) -> bool:
+        """The moment the gateway answers the submit. False when another row already holds ``job_id``.
+
+        A gateway that answers two submits with one id (a retried idempotent submit, or
+        a broken gateway) leaves this row ``unknown``, pointing at the row with the id:
+        that row is the job, and fetching it costs nothing.
+        """
+        try:
+            self._update_row(row_id, status=SUBMITTED, job_id=job_id, estimated_seconds=estimated_seconds,
+                             credits_used=credits_used)
+        except sqlite3.IntegrityError:
+            holder = self._read("SELECT id FROM jobs WHERE job_id = ?", (job_id,))
+            where = f"row {holder[0]['id']}" if holder else "another row"
+            self.mark_unknown(row_id, f"the gateway answered with job id {job_id}, which {where} already holds")
+            return False
+        return True
 
     def idempotency_key(self, row_id: int) -> str:
         """A key only this row's submit can carry: the same on every retry of it, new for any other row.
@@ -250,33 +342,58 @@ class JobJournal:
         self._update_job(job_id, status=RUNNING, only_if_open=True)
 
     def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None) -> None:
-        changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None}
+        changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None, "error_code": None}
         if files is not None:
             changes["files"] = json.dumps(files)
         self._update_job(job_id, **changes)
 
-    def mark_error(self, job_id: str, message: str) -> None:
-        self._update_job(job_id, status=ERROR, error=message)
+    def mark_error(self, job_id: str, message: str, *, code: str = GATEWAY_FAILED) -> None:
+        """The job ended without images; ``code`` says why (see ``JobRecord.failed_on_gateway``)."""
+        self._update_job(job_id, status=ERROR, error=message, error_code=code)
 
     def note_problem(self, job_id: str, message: str) -> None:
-        """A fetch problem (download, disk) that leaves the job as it was."""
+        """A fetch problem (download, disk, a job the gateway does not know now): the job stays as it was."""
         self._update_job(job_id, error=message)
 
     def ensure_job(self, job_id: str, *, gateway: str, out_dir: str | None = None) -> JobRecord:
-        """The row for ``job_id``; one is created for a job submitted elsewhere (``gptimg result``)."""
+        """The row for ``job_id``; one is created for a job submitted elsewhere (``gptimg result``).
+
+        A job kept in the fallback file gets its row back with what the fallback knew.
+        """
         record = self.get(job_id)
         if record is not None:
             return record
+        kept = next((e for e in reversed(fallback.read_jobs(self.path.parent)) if e["job_id"] == job_id), {})
         now = _now()
         with self._transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO jobs (created_at, updated_at, status, job_id, gateway, prompt, out_dir)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (now, now, RUNNING, job_id, gateway, "", out_dir),
+                "INSERT OR IGNORE INTO jobs (created_at, updated_at, status, job_id, gateway, prompt,"
+                " out_dir, batch_key, name) VALUES (?,?,?,?,?,?,?,?,?)",
+                (now, now, RUNNING, job_id, gateway, _text(kept.get("prompt")) or "",
+                 out_dir or _text(kept.get("out_dir")), _text(kept.get("batch_key")),
+                 _text(kept.get("name"))),
             )
         record = self.get(job_id)
-        assert record is not None
+        if record is None:  # only a vanished row could get here
+            raise JournalUnavailable(f"The job journal {self.path} lost job {job_id} while writing it.")
         return record
+
+    def keep_in_fallback(self, row_id: int | None, job_id: str, **known: Any) -> Path | None:
+        """The journal could not take ``job_id``: append it to the fallback file next to it."""
+        return fallback.append_job(self.path.parent, {"job_id": job_id, "row_id": row_id, **known})
+
+    def _take_back_fallback(self) -> None:
+        """Ids kept in the fallback file go into the rows that waited for them once the journal works again."""
+        if not fallback.fallback_path(self.path.parent).exists():
+            return
+        for entry in fallback.read_jobs(self.path.parent):
+            row_id = entry.get("row_id")
+            if not isinstance(row_id, int) or self.get(entry["job_id"]) is not None:
+                continue
+            waiting = self._read("SELECT id FROM jobs WHERE id = ? AND job_id IS NULL AND status IN (?, ?)",
+                                 (row_id, SUBMITTING, UNKNOWN))
+            if waiting:
+                self.record_job_id(row_id, entry["job_id"], estimated_seconds=None, credits_used=None)
 
     def abandon_submitting(self, reason: str) -> int:
         """This handle's rows still ``submitting`` when it gives up: their outcome is unknown now.
@@ -315,24 +432,26 @@ class JobJournal:
     # --- reads --------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return JobRecord.from_row(row) if row else None
-
-    def get_row(self, row_id: int) -> JobRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (row_id,)).fetchone()
-        return JobRecord.from_row(row) if row else None
+        rows = self._read("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return JobRecord.from_row(rows[0]) if rows else None
 
     def recent(self, limit: int = 20) -> list[JobRecord]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [JobRecord.from_row(row) for row in rows]
+        """Newest first, as ``gptimg jobs`` lists them: fallback ids included, stale submits as unknown."""
+        rows = self._read("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+        now = datetime.now(timezone.utc)
+        records = [JobRecord.from_row(row).as_listed(now) for row in rows]
+        kept = [e for e in fallback.read_jobs(self.path.parent) if self.get(e["job_id"]) is None]
+        if kept:
+            where = fallback.fallback_path(self.path.parent)
+            records.extend(JobRecord.from_fallback(entry, where) for entry in kept)
+            records.sort(key=lambda r: r.created_at, reverse=True)
+        return records[:limit]
 
     def for_batch_key(self, batch_key: str) -> list[JobRecord]:
         """Every submit made for one batch line, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM jobs WHERE batch_key = ? ORDER BY id", (batch_key,)
-            ).fetchall()
+        rows = self._read("SELECT * FROM jobs WHERE batch_key = ? ORDER BY id", (batch_key,))
         return [JobRecord.from_row(row) for row in rows]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,11 +1,20 @@
-"""Submit -> long-poll -> download, with the journal written at every step.
+"""The one job-state machine: submit -> long-poll -> download, the journal written at every step.
 
-Both CLIs and the batch runner use these three functions; progress reaches the
-screen through a ``JobObserver`` so this module never prints.
+Two halves, used alike by ``generate``, ``result``, ``batch`` and the MCP server:
+
+- the submit half, :func:`submit_job`: spends credits once and gets the job id
+  to the caller and into the journal (or, failing that, the fallback file)
+  whatever goes wrong after the answer;
+- the finish half, :func:`await_job` (long-poll, free) then :func:`save_job`
+  (download, free, one process at a time per job), or both at once with
+  :func:`finish_job`. Safe to run again at any time.
+
+Progress reaches the screen through a ``JobObserver``, so this module never prints.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +24,7 @@ from gptimg import errors
 from gptimg.jobs.download import SavedImage, save_job_images
 from gptimg.jobs.ids import usable_job_id
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
+from gptimg.jobs.lock import job_lock
 from gptimg.jobs.signals import paid_section
 from gptimg.params import GenerationRequest
 from gptimg.styles import DEFAULT_ESTIMATED_SECONDS, MAX_WAIT_SECONDS
@@ -51,6 +61,8 @@ class SubmittedJob:
     estimated_seconds: int
     credits_used: float | None
     submitted_at: float = field(default_factory=time.monotonic)
+    #: False when the journal could not take the id (it went to the fallback file instead).
+    journaled: bool = True
 
 
 @dataclass
@@ -74,8 +86,80 @@ class JobOutcome:
         }
 
 
-def _int_or(value: Any, default: int) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else default
+#: An ``estimated_seconds`` beyond this is nonsense; the wait is shown against this instead.
+MAX_ESTIMATED_SECONDS = 3600
+#: Credits reported for one submit beyond this are nonsense and are not shown or summed.
+MAX_CREDITS = 1e9
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def sane_estimate(value: Any) -> int:
+    """``estimated_seconds`` from an answer: ``1e999``, ``-3``, ``"soon"`` or none give the default."""
+    number = _finite(value)
+    if number is None or number <= 0:
+        return DEFAULT_ESTIMATED_SECONDS
+    return max(1, int(min(number, MAX_ESTIMATED_SECONDS)))
+
+
+def sane_credits(value: Any) -> float | None:
+    """``meta.credits_used`` from an answer, or None when it is not a sensible number of credits."""
+    number = _finite(value)
+    if number is None or not 0 <= number <= MAX_CREDITS:
+        return None
+    return int(number) if number.is_integer() else number
+
+
+# --- the submit half ------------------------------------------------------------------------
+
+
+def send_submit(
+    client: GatewayClient, request: GenerationRequest, reference_field: str | None, idempotency_key: str | None = None
+) -> Any:
+    """The one paid request; resent with the same key only if the catalogue declares the submit idempotent."""
+    return client.submit(request.arguments(reference_field), idempotency_key=idempotency_key)
+
+
+def _refused(exc: errors.GptimgError) -> bool:
+    """The gateway said no in its own words (an error envelope), or the request never left: nothing charged."""
+    if isinstance(exc, (errors.SubmitOutcomeUnknown, errors.InvalidResponse)):
+        return False
+    return isinstance(exc, (errors.GatewayError, errors.AuthError, errors.TransportError, errors.BadInput))
+
+
+def _settle(mark: Callable[[int, str], None], row_id: int, reason: str) -> None:
+    """Write a submit's fate; a journal that cannot take it leaves the row ``submitting`` (shown as unknown)."""
+    try:
+        mark(row_id, reason)
+    except errors.JournalUnavailable:
+        pass
+
+
+class _NoUsableJobId(errors.SubmitOutcomeUnknown):
+    """An answer without a job id we can use; ``journal_note`` is what the journal keeps of it."""
+
+    def __init__(self, message: str, journal_note: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.journal_note = journal_note
+
+
+def _job_id_of(data: dict[str, Any], envelope: Any) -> str:
+    job_id = data.get("job_id")
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise _NoUsableJobId("The gateway accepted the submit but sent no job id.",
+                             "the submit answer carried no job id", body=envelope)
+    if not usable_job_id(job_id):
+        # Control or bidi characters would reach the terminal and the file names; keep it escaped.
+        raise _NoUsableJobId(
+            "The gateway accepted the submit but sent an unusable job id (control characters or too long).",
+            f"the submit answer carried an unusable job id: {job_id!r:.300}",
+        )
+    return job_id
 
 
 def submit_job(
@@ -92,13 +176,19 @@ def submit_job(
     on_hold: Callable[[], None] | None = None,
     on_submitted: Callable[[SubmittedJob], None] | None = None,
 ) -> SubmittedJob:
-    """Spend credits once: journal row first, then the submit, then the job id into the row.
+    """Spend credits once: journal row first, then the submit, then the job id out and into the row.
 
-    Signals are held from the send until the job id is written, so Ctrl-C cannot
-    lose a paid job. Never retried: a doubtful outcome is recorded as ``unknown``.
-    A signal held meanwhile is raised as this function ends, so it never returns the
-    job then: ``on_submitted`` hears of it first, and the caller can say which job
-    keeps running and how to fetch it.
+    Never retried. From the send on, nothing ends as ``rejected`` ("not charged")
+    unless the gateway refused in an error envelope; anything else is ``unknown``
+    and raised as ``SubmitOutcomeUnknown``. Once an answer carries a job id,
+    ``on_submitted`` hears of it before anything else can fail (print it there);
+    then it goes into the journal, or into the fallback file when the journal
+    cannot take it (then ``JournalUnavailable`` is raised, carrying the id).
+
+    Signals are held from the send until the id is written (main thread only), so
+    Ctrl-C cannot lose a paid job; a held signal is raised as this function ends,
+    after ``on_submitted``. Worker threads get no such protection: their caller
+    (the batch command) must let submits in flight answer before it leaves.
     """
     row_id = journal.record_submit(
         gateway=client.base_url,
@@ -115,42 +205,66 @@ def submit_job(
     )
     with paid_section(on_hold):
         try:
-            # Sent once; retried with the same key only if the catalogue declares the submit idempotent.
-            result = client.submit(request.arguments(reference_field), idempotency_key=journal.idempotency_key(row_id))
-        except errors.SubmitOutcomeUnknown as exc:
-            journal.mark_unknown(row_id, exc.message)
-            raise
+            result = send_submit(client, request, reference_field, journal.idempotency_key(row_id))
+            data = result.data if isinstance(result.data, dict) else {}
+            job_id = _job_id_of(data, result.envelope)
         except errors.GptimgError as exc:
-            journal.mark_rejected(row_id, f"{exc.code}: {exc.message}")
-            raise
+            if _refused(exc):
+                _settle(journal.mark_rejected, row_id, f"{exc.code}: {exc.message}")
+                raise
+            _settle(journal.mark_unknown, row_id, getattr(exc, "journal_note", exc.message))
+            if isinstance(exc, errors.SubmitOutcomeUnknown):
+                raise
+            raise errors.SubmitOutcomeUnknown(
+                f"{exc.message} The submit may have been charged.", details=exc.details
+            ) from None
         except BaseException:
-            journal.mark_unknown(row_id, "interrupted while the submit was in flight")
+            _settle(journal.mark_unknown, row_id, "interrupted while the submit was in flight")
             raise
-        data = result.data if isinstance(result.data, dict) else {}
-        job_id = data.get("job_id")
-        if not isinstance(job_id, str) or not job_id.strip():
-            journal.mark_unknown(row_id, "the submit answer carried no job id")
-            raise errors.SubmitOutcomeUnknown(
-                "The gateway accepted the submit but sent no job id.", body=result.envelope
-            )
-        if not usable_job_id(job_id):
-            # Control or bidi characters would reach the terminal and the file names; keep it escaped.
-            journal.mark_unknown(row_id, f"the submit answer carried an unusable job id: {job_id!r:.300}")
-            raise errors.SubmitOutcomeUnknown(
-                "The gateway accepted the submit but sent an unusable job id (control characters or too long)."
-            )
         submitted = SubmittedJob(
             row_id=row_id,
             job_id=job_id,
-            estimated_seconds=_int_or(data.get("estimated_seconds"), DEFAULT_ESTIMATED_SECONDS),
-            credits_used=result.credits_used,
-        )
-        journal.record_job_id(
-            row_id, job_id, estimated_seconds=submitted.estimated_seconds, credits_used=submitted.credits_used
+            estimated_seconds=sane_estimate(data.get("estimated_seconds")),
+            credits_used=sane_credits(result.credits_used),
         )
         if on_submitted is not None:
             on_submitted(submitted)
+        _journal_job_id(journal, submitted, request, out_dir=out_dir, batch_key=batch_key, name=name)
     return submitted
+
+
+def _journal_job_id(
+    journal: JobJournal,
+    job: SubmittedJob,
+    request: GenerationRequest,
+    *,
+    out_dir: Path | None,
+    batch_key: str | None,
+    name: str | None,
+) -> None:
+    """The id into its row; when the journal cannot take it, into the fallback file, and say so."""
+    try:
+        journal.record_job_id(
+            job.row_id, job.job_id, estimated_seconds=job.estimated_seconds, credits_used=job.credits_used
+        )
+        return
+    except errors.JournalUnavailable as exc:
+        failure = exc
+    object.__setattr__(job, "journaled", False)
+    kept = journal.keep_in_fallback(
+        job.row_id, job.job_id, gateway=None, prompt=request.prompt, style=request.style, size=request.size,
+        out_dir=str(out_dir) if out_dir is not None else None, batch_key=batch_key, name=name,
+        credits_used=job.credits_used, reason=failure.message,
+    )
+    where = f"it is kept in {kept}" if kept is not None else "it could not be written anywhere: note it now"
+    raise errors.JournalUnavailable(
+        f"Job {job.job_id} was submitted (and charged), but {failure.message[0].lower()}{failure.message[1:]}",
+        hint=f"The job keeps running; {where}. Fetch it with: gptimg result {job.job_id}",
+        details={"job_id": job.job_id, **failure.details},
+    ) from None
+
+
+# --- the finish half ------------------------------------------------------------------------
 
 
 def wait_for_job(
@@ -196,7 +310,8 @@ def wait_for_job(
                 raise errors.InvalidResponse(f"Job {job_id} is done but lists no images.", body=data)
             return data
         if status == "error":
-            message = data.get("error") if isinstance(data.get("error"), str) else "the model reported an error"
+            error = data.get("error")
+            message = error if isinstance(error, str) else "the model reported an error"
             raise errors.JobFailed(f"Job {job_id} failed: {message}", job_id=job_id)
         if deadline is not None and clock() >= deadline:
             raise errors.JobStillRunning(
@@ -207,6 +322,72 @@ def wait_for_job(
         spent = clock() - asked
         if spent < MIN_POLL_INTERVAL and wait > 0:
             sleep(MIN_POLL_INTERVAL - spent)
+
+
+def await_job(
+    client: GatewayClient,
+    journal: JobJournal,
+    job_id: str,
+    *,
+    timeout: float | None,
+    observer: JobObserver,
+    estimated: float | None = None,
+    started: float | None = None,
+) -> list[dict[str, Any]]:
+    """The poll half: the done job's items, journaled; free, and safe to repeat.
+
+    Only the gateway's own terminal ``error`` marks the job failed (``JobFailed``,
+    the one state that lets a batch line be paid for again, with the user's say).
+    A job the gateway does not know (``JobNotFound``, maybe for a moment) is
+    recorded as such and stays fetchable: ``gptimg result`` or a batch re-run asks again.
+    """
+    record = journal.ensure_job(job_id, gateway=client.base_url)
+    if record.status == DONE and record.items:
+        return record.items
+    try:
+        data = wait_for_job(
+            client,
+            job_id,
+            timeout=timeout,
+            observer=observer,
+            estimated=estimated or record.estimated_seconds or DEFAULT_ESTIMATED_SECONDS,
+            started=started,
+            on_first_answer=lambda: journal.mark_running(job_id),
+        )
+    except errors.JobFailed as exc:
+        journal.mark_error(job_id, exc.message, code=exc.code)
+        raise
+    except errors.JobNotFound as exc:
+        journal.mark_error(job_id, exc.message, code=exc.code)
+        raise
+    journal.mark_done(job_id, data["items"])
+    items: list[dict[str, Any]] = data["items"]
+    return items
+
+
+def save_job(
+    client: GatewayClient,
+    journal: JobJournal,
+    job_id: str,
+    items: list[dict[str, Any]],
+    *,
+    out_dir: Path,
+    label: str,
+    observer: JobObserver,
+) -> list[SavedImage]:
+    """The download half: each image of a done job saved once into ``out_dir``, even by two processes at once.
+
+    A per-job lock (next to the journal) lets one process download while another
+    waits, then finds the files already saved and reuses them.
+    """
+    with job_lock(journal.path.parent, job_id):
+        try:
+            images = save_job_images(client, job_id, items, out_dir, label, on_saved=observer.saved)
+        except errors.JobError as exc:
+            journal.note_problem(job_id, exc.message)
+            raise
+    journal.mark_done(job_id, items, [str(image.path) for image in images])
+    return images
 
 
 def finish_job(
@@ -221,30 +402,11 @@ def finish_job(
     estimated: float | None = None,
     started: float | None = None,
 ) -> JobOutcome:
-    """Poll (free) and download a job, recording each step; safe to run again at any time."""
+    """Both finish halves: poll (free) and download a job, recording each step; safe to run again at any time."""
     record = journal.ensure_job(job_id, gateway=client.base_url, out_dir=str(out_dir))
     label = label or record.name or record.prompt or "image"
-    if record.status == DONE and record.items:
-        data: dict[str, Any] = {"status": "done", "items": record.items}
-    else:
-        try:
-            data = wait_for_job(
-                client,
-                job_id,
-                timeout=timeout,
-                observer=observer,
-                estimated=estimated or record.estimated_seconds or DEFAULT_ESTIMATED_SECONDS,
-                started=started,
-                on_first_answer=lambda: journal.mark_running(job_id),
-            )
-        except (errors.JobFailed, errors.JobNotFound) as exc:
-            journal.mark_error(job_id, exc.message)
-            raise
-        journal.mark_done(job_id, data["items"])
-    try:
-        images = save_job_images(client, job_id, data["items"], out_dir, label, on_saved=observer.saved)
-    except errors.JobError as exc:
-        journal.note_problem(job_id, exc.message)
-        raise
-    journal.mark_done(job_id, data["items"], [str(image.path) for image in images])
-    return JobOutcome(job_id=job_id, status="done", items=data["items"], images=images, record=journal.get(job_id))
+    items = await_job(
+        client, journal, job_id, timeout=timeout, observer=observer, estimated=estimated, started=started
+    )
+    images = save_job(client, journal, job_id, items, out_dir=out_dir, label=label, observer=observer)
+    return JobOutcome(job_id=job_id, status="done", items=items, images=images, record=journal.get(job_id))

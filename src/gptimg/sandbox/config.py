@@ -7,8 +7,9 @@ config, so every entry point (CLI, context manager) goes through it.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
+
+from gptimg.loopback import is_loopback_host
 
 
 @dataclass
@@ -52,24 +53,11 @@ class SandboxConfig:
 
 
 class NonLoopbackHost(ValueError):
-    """The requested bind address is not a loopback address."""
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``; no DNS lookups, so names other than localhost fail."""
-    text = host.strip()
-    if text.lower() == "localhost":
-        return True
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        return ipaddress.ip_address(text).is_loopback
-    except ValueError:
-        return False
+    """The requested bind address is not a loopback address (``gptimg.loopback`` has the rule)."""
 
 
 def check_loopback(host: str) -> None:
-    """Raise :class:`NonLoopbackHost` unless ``host`` is loopback."""
+    """Raise :class:`NonLoopbackHost` unless ``host`` is loopback by the same rule the client uses."""
     if not is_loopback_host(host):
         raise NonLoopbackHost(
             f"refusing to listen on {host!r}: the sandbox gateway only binds to loopback "

@@ -62,6 +62,16 @@ def allowed_patterns() -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()]
 
 
+def _check_scope(slug: str) -> None:
+    """``UNO_ALLOWED_TOOLS``: a slug outside it is refused before anything is read or sent."""
+    patterns = allowed_patterns()
+    if patterns and not any(fnmatch.fnmatchcase(slug, p) for p in patterns):
+        raise errors.ToolNotAllowed(
+            f"{slug} is outside this client's scope ({', '.join(patterns)}).",
+            details={"tool": slug, "allowed": patterns},
+        )
+
+
 def invalid_arguments(message: str, field: str | None, hint: str | None = None) -> NoReturn:
     """The gateway's own shape for bad tool arguments, plus our hint; nothing was sent."""
     payload: dict[str, Any] = {"success": False, "error": "invalid_arguments", "message": message}
@@ -158,17 +168,7 @@ def reference_plan(arguments: dict[str, Any]) -> dict[str, list[Any]]:
 
 def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
     slug = args.tool
-    patterns = allowed_patterns()
-    if patterns and not any(fnmatch.fnmatchcase(slug, p) for p in patterns):
-        fail(
-            {
-                "success": False,
-                "error": "tool_not_allowed",
-                "hint": "This client is scoped to the gpt-image-2 tools (UNO_ALLOWED_TOOLS).",
-                "tool": slug,
-                "allowed": patterns,
-            }
-        )
+    _check_scope(slug)
     arguments = parse_arguments(args.args)
     timeout = args.timeout or 60
     if args.dry_run:
@@ -255,9 +255,8 @@ def _journaled_submit(
         journal = journal_ready()
         row_id = journal.record_submit(gateway=client.base_url, arguments=arguments, account=ctx.account_name())
     except (sqlite3.Error, OSError) as exc:
-        raise errors.GptimgError(
+        raise errors.JournalUnavailable(
             f"Cannot write the job journal, so nothing was submitted: {type(exc).__name__}: {exc}",
-            code="journal_unavailable",
             hint=f"Make {journal_hint()} writable, or point GPTIMG_HOME at a writable folder.",
         ) from None
     try:

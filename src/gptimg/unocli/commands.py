@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from gptimg import errors
 from gptimg.credentials import CredentialStore
@@ -61,16 +63,6 @@ class Context:
             self._client.close()
 
 
-def _stored(account: dict[str, Any], store: CredentialStore) -> dict[str, Any]:
-    return {
-        "success": True,
-        "name": account.get("name", ""),
-        "email": account.get("email", ""),
-        "credential_stored_at": str(store.path),
-        "credential_file_mode": "0600",
-    }
-
-
 def _warn(store: CredentialStore) -> None:
     for warning in store.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -88,55 +80,60 @@ UNO_LOGIN_ERRORS = {
 }
 
 
-def cmd_login(ctx: Context, args: argparse.Namespace) -> None:
-    try:
-        _login(ctx, args)
-    except errors.DeviceFlowError as exc:
-        exc.message = UNO_LOGIN_ERRORS.get(exc.code, exc.message)
-        raise
+class _AgentLoginFace:
+    """``uno.py login`` in uno-cli's words: one JSON document on stdout, progress on stderr."""
 
+    def __init__(self, store: CredentialStore) -> None:
+        self.store = store
 
-def _login(ctx: Context, args: argparse.Namespace) -> None:
-    from gptimg import auth
+    def keep_secret(self, value: str) -> None:
+        Output.secrets.append(value)
 
-    client = ctx.client()
-    if args.key:
-        Output.secrets.append(args.key)
-        account = auth.store_verified_key(client, ctx.store, args.key)
-        _warn(ctx.store)
-        Output.emit(_stored(account, ctx.store))
-        return
-    if args.poll:
-        key = auth.poll_device_flow(client, args.poll)
-        Output.secrets.append(key)
-        account = auth.store_verified_key(client, ctx.store, key)
-        _warn(ctx.store)
-        Output.emit(_stored(account, ctx.store))
-        return
-    grant = auth.start_device_flow(client)
-    if args.start:
+    def show_pending(self, grant: Any) -> None:
         Output.emit(
             grant.pending_payload(
                 "Please have the user open the verification_uri_complete link in a browser to "
                 "authorize, then run: python bin/uno.py login --poll DEVICE_CODE"
             )
         )
-        return
-    print(f"\nOpen this link to authorise:\n\n   {grant.verification_uri_complete}\n", file=sys.stderr)
-    print(f"   Code: {grant.user_code}   (valid for {grant.expires_in // 60} minutes)\n", file=sys.stderr)
-    print("Waiting for authorisation...", end="", file=sys.stderr, flush=True)
-    key = auth.poll_device_flow(
-        client,
-        grant.device_code,
-        interval=grant.interval,
-        expires_in=grant.expires_in,
-        on_pending=lambda: print(".", end="", file=sys.stderr, flush=True),
-    )
-    print(" authorised.", file=sys.stderr)
-    Output.secrets.append(key)
-    account = auth.store_verified_key(client, ctx.store, key)
-    _warn(ctx.store)
-    Output.emit(_stored(account, ctx.store))
+
+    def show_code(self, grant: Any) -> None:
+        print(f"\nOpen this link to authorise:\n\n   {grant.verification_uri_complete}\n", file=sys.stderr)
+        print(f"   Code: {grant.user_code}   (valid for {grant.expires_in // 60} minutes)\n", file=sys.stderr)
+
+    @contextmanager
+    def waiting(self, expires_in: int, *, resumed: bool) -> Iterator[Optional[Callable[[], None]]]:
+        """Silent for ``--poll`` (an agent's second step); dots for a person running the whole flow."""
+        if resumed:
+            yield None
+            return
+        print("Waiting for authorisation...", end="", file=sys.stderr, flush=True)
+        yield lambda: print(".", end="", file=sys.stderr, flush=True)
+        print(" authorised.", file=sys.stderr)
+
+    def logged_in(self, stored: dict[str, Any]) -> None:
+        _warn(self.store)
+        Output.emit(
+            {
+                "success": True,
+                "name": stored["name"],
+                "email": stored["email"],
+                "credential_stored_at": stored["credential_stored_at"],
+                "credential_file_mode": stored["credential_file_mode"],
+            }
+        )
+
+
+def cmd_login(ctx: Context, args: argparse.Namespace) -> None:
+    from gptimg import auth
+
+    try:
+        # ``--key ""`` starts the device flow, as in uno-cli.
+        auth.login(ctx.client(), ctx.store, _AgentLoginFace(ctx.store), key=args.key or None, start=args.start,
+                   poll=args.poll)
+    except errors.DeviceFlowError as exc:
+        exc.message = UNO_LOGIN_ERRORS.get(exc.code, exc.message)
+        raise
 
 
 def cmd_logout(ctx: Context, args: argparse.Namespace) -> None:

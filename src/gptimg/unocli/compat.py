@@ -140,6 +140,9 @@ def format_local_error(exc: errors.GptimgError) -> dict[str, Any]:
     """
     if getattr(exc, "body", None) is not None:
         return format_api_error(exc)
+    if isinstance(exc, errors.ToolNotAllowed):
+        # uno-cli names the code itself as the error here, and agents match on it.
+        return {"success": False, "error": exc.code, "hint": exc.hint, **exc.details}
     out: dict[str, Any] = {"success": False, "error": exc.message}
     hint = agent_hint(exc) or match_hint(exc.message)
     if hint:

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = login.add_mutually_exclusive_group()
     mode.add_argument("--start", action="store_true", help="Step 1: get a device code, print it, return")
     mode.add_argument("--poll", metavar="DEVICE_CODE", help="Step 2: wait for the user to approve")
-    mode.add_argument("--key", metavar="API_KEY", help="Store an API key after checking it")
+    mode.add_argument("--key", metavar="API_KEY", help="Store an API key after checking it; - reads it from stdin")
 
     logout = sub.add_parser("logout", help="Forget the active account (or --all)")
     logout.add_argument("--all", action="store_true")

@@ -1,0 +1,211 @@
+"""What a batch run will do with each line, and what it will cost: decided from the journal, before anything runs.
+
+Pure planning, no network and no printing: the command shows the plan and asks
+once; the runner carries it out.
+
+A line is paid for at most once. A line whose key already has a job (submitted,
+running or done) is polled or fetched again, never submitted; a line whose last
+submit has an unknown outcome is left for a person (``gptimg jobs``), because it
+may have been paid; a job the gateway did not know when last asked is asked
+again (free), never resubmitted. Only the gateway's own terminal ``error`` for
+the line's job frees it to be paid for again, and only with ``--resubmit-failed``.
+Lines with no job, or whose submits were refused (nothing charged), are submitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gptimg import errors
+from gptimg.balance import check_balance
+from gptimg.batch.manifest import ManifestLine
+from gptimg.batch.report import FAILED, UNKNOWN, LineResult
+from gptimg.gateway.urls import is_loopback_host, origin
+from gptimg.jobs import journal as journal_states
+from gptimg.jobs.journal import JobJournal, JobRecord
+
+NEW = "new"  # submit (nothing paid yet, or earlier submits were refused)
+RESUME = "resume"  # a job is paid for and not fetched yet: poll it
+FETCH = "fetch"  # the job is done but its images are not in the output folder: download them
+HAVE = "have"  # done, and the files are there: nothing to do
+ATTENTION = "attention"  # a submit may have been charged without a job id: a person decides
+RETRY = "retry"  # the gateway failed the line's job: paid for again only with --resubmit-failed
+
+
+@dataclass
+class PlannedLine:
+    line: ManifestLine
+    kind: str
+    record: JobRecord | None = None
+
+
+def _is_loopback_url(url: str) -> bool:
+    return is_loopback_host(origin(url)[1])
+
+
+def same_gateway(row_gateway: str, current: str) -> bool:
+    """Whether a journal row's job can be used with the current gateway.
+
+    A sandbox (loopback) job only counts on that very sandbox: a test run with
+    ``--sandbox`` must never make the real run think its lines are done, and the
+    sandbox must never be asked about (and mark failed) a real job. Real gateway
+    hosts are aliases of one service, so they count for each other.
+    """
+    if row_gateway == current:
+        return True
+    return not _is_loopback_url(row_gateway) and not _is_loopback_url(current)
+
+
+def _files_present(record: JobRecord, out_dir: Path) -> bool:
+    if not record.files:
+        return False
+    folder = out_dir.resolve()
+    for name in record.files:
+        path = Path(name)
+        if not path.is_file() or path.resolve().parent != folder:
+            return False
+    return True
+
+
+def same_request(record: JobRecord, line: ManifestLine) -> bool:
+    """A row under this key asked for the same thing (a ``name`` reused with another prompt does not count)."""
+    return (
+        record.prompt == line.prompt
+        and (record.style or None) == line.style
+        and (record.size or None) == line.size
+        and (record.n or 1) == line.n
+    )
+
+
+def plan_line(line: ManifestLine, rows: list[JobRecord], out_dir: Path, gateway: str) -> PlannedLine:
+    """Decide from the key's journal rows (oldest first) what this run does with the line."""
+    rows = [r for r in rows if same_request(r, line) and same_gateway(r.gateway, gateway)]
+    done = [r for r in rows if r.status == journal_states.DONE and r.job_id]
+    if done:
+        with_files = [r for r in done if _files_present(r, out_dir)]
+        if with_files:
+            return PlannedLine(line, HAVE, with_files[-1])
+        return PlannedLine(line, FETCH, done[-1])
+    open_rows = [r for r in rows if r.job_id and (r.status in journal_states.OPEN_STATES or
+                                                  (r.status == journal_states.ERROR and not r.failed_on_gateway))]
+    if open_rows:
+        return PlannedLine(line, RESUME, open_rows[-1])
+    doubtful = [r for r in rows if r.status in (journal_states.SUBMITTING, journal_states.UNKNOWN)]
+    if doubtful:
+        return PlannedLine(line, ATTENTION, doubtful[-1])
+    failed = [r for r in rows if r.failed_on_gateway]
+    if failed:
+        return PlannedLine(line, RETRY, failed[-1])
+    return PlannedLine(line, NEW)
+
+
+def claims_line(record: JobRecord, line: ManifestLine, gateway: str) -> bool:
+    """A journal row that means this line is already paid for (or may be): the planner's rule, for the claim."""
+    if not (same_request(record, line) and same_gateway(record.gateway, gateway)):
+        return False
+    taken = (*journal_states.OPEN_STATES, journal_states.DONE, journal_states.SUBMITTING, journal_states.UNKNOWN)
+    return record.status in taken or (record.status == journal_states.ERROR and not record.failed_on_gateway)
+
+
+def standing_result(planned: PlannedLine) -> LineResult:
+    """The result of a line this run leaves alone: maybe charged (ATTENTION), or failed earlier (RETRY)."""
+    record = planned.record
+    assert record is not None
+    if planned.kind == ATTENTION:
+        return LineResult(
+            planned.line, UNKNOWN, job_id=record.job_id,
+            error=f"An earlier submit for this line may have been charged but gave no job id "
+                  f"(journal row {record.id}: {record.error or record.status}); it is not resubmitted.",
+            code=errors.SubmitOutcomeUnknown.code,
+            hint="Check `gptimg jobs` and your balance; to generate it anyway, give the line a new name.",
+        )
+    return LineResult(
+        planned.line, FAILED, job_id=record.job_id,
+        error=f"The gateway failed this line's job {record.job_id} earlier ({record.error or 'error'}); "
+              "it is not paid for again on its own.",
+        code=errors.JobFailed.code,
+        hint="To pay for it again, run the same command with --resubmit-failed.",
+    )
+
+
+@dataclass
+class BatchPlan:
+    """Every line's plan, and the spend it asks for."""
+
+    lines: list[PlannedLine]
+    #: Credits one submit costs (from the catalogue).
+    cost: float
+    #: Hard cap on credits this run commits to submits; None for no cap.
+    max_credits: float | None = None
+    #: Lines the gateway failed earlier are paid for again (the explicit ``--resubmit-failed``).
+    resubmit_failed: bool = False
+    counts: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = {kind: 0 for kind in (NEW, RESUME, FETCH, HAVE, ATTENTION, RETRY)}
+        for planned in self.lines:
+            self.counts[planned.kind] += 1
+
+    def to_submit(self, kind: str) -> bool:
+        """Whether a line planned as ``kind`` is submitted by this run (cap permitting)."""
+        return kind == NEW or (kind == RETRY and self.resubmit_failed)
+
+    @property
+    def wanted(self) -> int:
+        """Lines this run would submit with no cap."""
+        return self.counts[NEW] + (self.counts[RETRY] if self.resubmit_failed else 0)
+
+    @property
+    def allowed(self) -> int:
+        """How many of the wanted submits fit under ``--max-credits``."""
+        cap = self.max_credits
+        if cap is None or self.cost <= 0:
+            return self.wanted
+        return min(self.wanted, int(cap // self.cost))
+
+    @property
+    def total_cost(self) -> float:
+        return self.allowed * self.cost
+
+    def text(self) -> str:
+        """One line for the person: what is submitted, fetched, left alone."""
+        resumed = self.counts[RESUME] + self.counts[FETCH]
+        have = self.counts[HAVE] + self.counts[ATTENTION]
+        parts = [f"{len(self.lines)} lines: {self.allowed} to submit",
+                 f"{resumed} already submitted (fetched, free)", f"{have} already done or needing attention"]
+        if self.counts[RETRY]:
+            if self.resubmit_failed:
+                parts.append(f"{self.counts[RETRY]} failed on the gateway earlier, submitted again (--resubmit-failed)")
+            else:
+                parts.append(f"{self.counts[RETRY]} failed on the gateway earlier (not paid again without "
+                             "--resubmit-failed)")
+        if self.wanted > self.allowed:
+            parts.append(f"{self.wanted - self.allowed} skipped by --max-credits")
+        return ", ".join(parts)
+
+    def check_balance(self, balance: float | None) -> None:
+        """The one balance rule (``gptimg.balance``), worded for a batch."""
+        if not self.allowed:
+            return
+        cap = int(balance // self.cost * self.cost) if balance is not None and self.cost else 0
+        check_balance(
+            self.total_cost, balance,
+            what=f"This batch needs {self.total_cost:g} credits ({self.allowed} × {self.cost:g})",
+            hint=f"Top up, or cap the spend: --max-credits {cap}",
+        )
+
+
+def make_plan(
+    journal: JobJournal,
+    lines: list[ManifestLine],
+    *,
+    out_dir: Path,
+    gateway: str,
+    cost: float,
+    max_credits: float | None = None,
+    resubmit_failed: bool = False,
+) -> BatchPlan:
+    """Read each line's rows from the journal (one indexed query a line) and plan it."""
+    planned = [plan_line(line, journal.for_batch_key(line.key), out_dir, gateway) for line in lines]
+    return BatchPlan(planned, cost=cost, max_credits=max_credits, resubmit_failed=resubmit_failed)

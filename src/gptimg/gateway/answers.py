@@ -1,0 +1,58 @@
+"""What a successful gateway call hands back: a ``ToolResult``, a ``DownloadInfo``, MCP content flattened.
+
+Kept apart from ``client`` so the request policy and the shape of its answers can be read alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from gptimg import errors
+
+# Records here are NamedTuples rather than dataclasses: this module is on the agent CLI's
+# start-up path, and importing ``dataclasses`` (and ``inspect``) would cost ~18 ms a call.
+
+
+class ToolResult(NamedTuple):
+    """A successful ``/v1/call``: ``data`` already flattened from MCP content."""
+
+    data: Any
+    meta: dict[str, Any]
+    #: The whole success envelope, for callers that mirror it (the agent CLI).
+    envelope: dict[str, Any]
+
+    @property
+    def credits_used(self) -> int | float | None:
+        value = self.meta.get("credits_used")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class DownloadInfo(NamedTuple):
+    content_type: str
+    size: int
+
+
+def flatten_mcp(data: Any) -> Any:
+    """``{"content": [{"type": "text", "text": "<json>"}]}`` -> the parsed JSON.
+
+    Some tools answer in MCP shape; callers should read ``data.status`` either way.
+    Text that is not JSON stays text. An MCP ``isError`` result becomes an error.
+    """
+    if not isinstance(data, dict):
+        return data
+    content = data.get("content")
+    if not isinstance(content, list) or not content or set(data) - {"content", "isError", "structuredContent"}:
+        return data
+    texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text"]
+    if not texts or not all(isinstance(text, str) for text in texts):
+        return data
+    text = "".join(texts)
+    if data.get("isError"):
+        raise errors.GatewayError(text or "The tool reported an error.", code="tool_error", body=data)
+    if isinstance(data.get("structuredContent"), (dict, list)):
+        return data["structuredContent"]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
