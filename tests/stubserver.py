@@ -48,14 +48,29 @@ class StubHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_DELETE = do_PUT = _handle  # noqa: N815 - stdlib naming
 
-    def send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-        """One complete answer with an exact Content-Length (``headers`` must not carry one)."""
+    def send(
+        self, status: int, headers: dict[str, str], payload: bytes, *, drip: float = 0.0,
+        until: threading.Event | None = None,
+    ) -> None:
+        """One complete answer with an exact Content-Length (``headers`` must not carry one).
+
+        ``drip``: seconds between body bytes (a server answering a byte at a time); stops
+        early once ``until`` (default: the server stopping) is set.
+        """
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        if not drip:
+            self.wfile.write(payload)
+            return
+        stop = until or self.stub.stopping
+        for index in range(len(payload)):
+            self.wfile.write(payload[index:index + 1])
+            self.wfile.flush()
+            if stop.wait(drip):
+                return
 
 
 class StubServer:
@@ -65,6 +80,8 @@ class StubServer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: Set by ``stop``: anything still answering slowly lets go.
+        self.stopping = threading.Event()
         handler = type("Handler", (StubHandler,), {"stub": self})
         self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
@@ -83,6 +100,7 @@ class StubServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)

@@ -8,6 +8,7 @@ flow (``--key``, ``--start``, ``--poll`` or the whole device flow); each face
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import sys
@@ -27,6 +28,11 @@ DEFAULT_INTERVAL = 5
 SLOW_DOWN_STEP = 5
 #: When a poll is started without the grant (``login --poll CODE``), stop after this long.
 DEFAULT_POLL_DEADLINE = 30 * 60
+DEFAULT_EXPIRES_IN = 1800
+#: A server's interval and lifetime are clamped into these ranges: polling faster than once a
+#: second hammers the server (RFC 8628 says 5 s), and no code should keep a login waiting past an hour.
+MIN_INTERVAL, MAX_INTERVAL = 1, 60
+MAX_EXPIRES_IN = 3600
 
 
 def oauth_scope() -> str:
@@ -60,10 +66,11 @@ class DeviceGrant:
         }
 
 
-def _positive_int(value: Any, default: int) -> int:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    return default
+def _clamped_seconds(value: Any, default: int, low: int, high: int) -> int:
+    """A server's number of seconds within [low, high]; ``default`` when it is not a finite positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        return default
+    return int(min(max(value, low), high))
 
 
 def start_device_flow(client: GatewayClient, scope: str | None = None) -> DeviceGrant:
@@ -85,8 +92,8 @@ def start_device_flow(client: GatewayClient, scope: str | None = None) -> Device
         user_code=user_code,
         verification_uri=uri,
         verification_uri_complete=complete,
-        expires_in=_positive_int(body.get("expires_in"), 1800),
-        interval=_positive_int(body.get("interval"), DEFAULT_INTERVAL),
+        expires_in=_clamped_seconds(body.get("expires_in"), DEFAULT_EXPIRES_IN, MIN_INTERVAL, MAX_EXPIRES_IN),
+        interval=_clamped_seconds(body.get("interval"), DEFAULT_INTERVAL, MIN_INTERVAL, MAX_INTERVAL),
         scope=scope,
     )
 
@@ -106,7 +113,8 @@ def poll_device_flow(
     Pending answers come as 200 (the official gateway) or 400 (RFC 8628): both are
     read by their ``error`` field. ``slow_down`` adds 5 s to the interval for good.
     """
-    deadline = clock() + expires_in
+    interval = _clamped_seconds(interval, DEFAULT_INTERVAL, MIN_INTERVAL, MAX_INTERVAL)
+    deadline = clock() + _clamped_seconds(expires_in, DEFAULT_POLL_DEADLINE, MIN_INTERVAL, MAX_EXPIRES_IN)
     payload = {"grant_type": DEVICE_GRANT_TYPE, "device_code": device_code, "client_id": CLIENT_ID}
     while True:
         status, body = client.oauth_post("/oauth/token", payload)

@@ -8,7 +8,11 @@ Where uno-cli is careless we are not:
   is 0600 from its first byte, whatever the umask; the directory is 0700;
 * read-modify-write happens under a file lock, so two logins at once lose nothing;
 * a damaged file is never read as "no accounts" and overwritten: it is reported
-  with its path, and backed up before anything replaces it.
+  with its path, and backed up before anything replaces it;
+* a symlinked ``~/.uno`` or ``credentials.json`` (dotfiles kept elsewhere) is followed
+  for reading and writing, and stays a link; permissions are only ever changed on
+  ``~/.uno`` itself and the files in it, never on a link's target elsewhere, which
+  gets a warning instead when others can read it.
 """
 
 from __future__ import annotations
@@ -107,13 +111,40 @@ class CredentialStore:
         try:
             mode = stat.S_IMODE(self.path.stat().st_mode)
             if mode & 0o077:
-                os.chmod(self.path, 0o600)
-                self.warnings.append(f"{self.path} was readable by others (mode {mode:04o}); set it to 0600.")
-            parent_mode = stat.S_IMODE(self.path.parent.stat().st_mode)
-            if parent_mode & 0o077:
-                os.chmod(self.path.parent, 0o700)
+                if self._own_file():
+                    os.chmod(self.path, 0o600)
+                    self.warnings.append(f"{self.path} was readable by others (mode {mode:04o}); set it to 0600.")
+                else:
+                    self._warn_foreign(self._target(), mode)
+            self._tighten_directory()
         except OSError:
             pass
+
+    def _tighten_directory(self) -> None:
+        directory = self.path.parent
+        mode = stat.S_IMODE(directory.stat().st_mode)
+        if not mode & 0o077:
+            return
+        if directory.is_symlink():
+            self._warn_foreign(directory.resolve(), mode)
+        else:
+            os.chmod(directory, 0o700)
+
+    def _own_file(self) -> bool:
+        """True when the file (and its folder) are ours to chmod: neither is a link to elsewhere."""
+        return not self.path.is_symlink() and not self.path.parent.is_symlink()
+
+    def _target(self) -> Path:
+        """Where the accounts really live: the file, or what a symlinked file or folder points to."""
+        return Path(os.path.realpath(self.path))
+
+    def _warn_foreign(self, target: Path, mode: int) -> None:
+        warning = (
+            f"{target} (linked from {self.path.parent if self.path.parent.is_symlink() else self.path}) is readable "
+            f"by others (mode {mode:04o}); gptimg changes nothing outside ~/.uno: chmod go-rwx {target}"
+        )
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
     # --- writing ----------------------------------------------------------------------
 
@@ -178,36 +209,47 @@ class CredentialStore:
         directory = self.path.parent
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.name == "posix":
-            os.chmod(directory, 0o700)
+            try:
+                self._tighten_directory()
+            except OSError:
+                pass
 
     def _back_up_damaged(self) -> Path:
-        backup = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        target = self._target()
+        backup = target.with_name(f"{target.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         counter = 1
         while backup.exists():
-            backup = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{counter}")
+            backup = target.with_name(f"{target.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{counter}")
             counter += 1
-        os.replace(self.path, backup)
+        import shutil
+
+        shutil.copy2(target, backup)  # a copy: the link (if any) keeps pointing at the file we rewrite
         return backup
 
     def _write(self, accounts: list[dict[str, Any]]) -> None:
         import tempfile  # only when writing; reads stay cheap for the agent CLI
 
         payload = json.dumps(accounts, indent=2, ensure_ascii=False).encode("utf-8")
-        fd, temp_name = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=self.path.parent)
+        target = self._target()  # through any link, so the link stays a link
+        mode = 0o600
+        if not self._own_file():
+            with contextlib.suppress(OSError):
+                mode = stat.S_IMODE(target.stat().st_mode)  # not ours to change
+        fd, temp_name = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=target.parent)
         try:
             # mkstemp creates the file 0600 regardless of umask; say so again for other platforms.
             if os.name == "posix":
-                os.fchmod(fd, 0o600)
+                os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp_name, self.path)
+            os.replace(temp_name, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
             raise
-        _fsync_directory(self.path.parent)
+        _fsync_directory(target.parent)
 
 
 class _Damaged(Exception):

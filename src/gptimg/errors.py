@@ -424,6 +424,7 @@ EXIT_CODES: dict[str, int] = {
     DownloadFailed.code: EXIT_FAILURE,
     JobError.code: EXIT_FAILURE,
     LineAlreadySubmitted.code: EXIT_FAILURE,
+    JournalUnavailable.code: EXIT_FAILURE,
     GatewayError.code: EXIT_FAILURE,
     RateLimited.code: EXIT_FAILURE,
     ToolNotFound.code: EXIT_FAILURE,

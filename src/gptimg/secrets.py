@@ -53,3 +53,55 @@ def strip_secrets(obj: Any, secrets: Iterable[str] = ()) -> Any:
         return value
 
     return clean(obj)
+
+
+#: An Uno answer is a few levels deep; anything past this is not a gateway talking (and would
+#: exhaust the stack of every recursive walk after it: scrubbing, printing, journaling).
+MAX_ANSWER_DEPTH = 64
+
+
+class TooDeep(ValueError):
+    """A parsed answer nested deeper than ``MAX_ANSWER_DEPTH``."""
+
+
+def scrub_answer(obj: Any, secrets: Iterable[str]) -> Any:
+    """A gateway answer with every known secret value removed from every string, keys included.
+
+    The key becomes its short preview (``uno_abcd...wxyz``), as uno-cli masks it.
+    Unlike ``strip_secrets`` it masks no field by name: an answer's ``access_token``
+    is the key a login is waiting for. Applied once, where answers enter the client,
+    so an echoed key never reaches a status line, an error, the journal or a file.
+    Raises ``TooDeep`` for an answer nested past ``MAX_ANSWER_DEPTH``.
+    """
+    known = tuple(s for s in secrets if s and len(s) >= 8)
+
+    def clean(value: Any, depth: int) -> Any:
+        if depth > MAX_ANSWER_DEPTH:
+            raise TooDeep(f"nested deeper than {MAX_ANSWER_DEPTH} levels")
+        if isinstance(value, str):
+            for secret in known:
+                if secret in value:
+                    # uno-cli's preview of the key, so an echoed ``api_key`` reads as uno-cli shows it.
+                    value = value.replace(secret, mask_token(secret))
+            return value
+        if isinstance(value, dict):
+            return {clean(k, depth + 1): clean(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(item, depth + 1) for item in value]
+        return value
+
+    return clean(obj, 0)
+
+
+def disable_core_dumps() -> None:
+    """No core file for this process: one would hold the key (and the keys of every stored account).
+
+    Cheap (one system call), so both CLIs do it first thing; a platform without
+    ``resource`` (Windows) or a limit we may not lower is left as it is.
+    """
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ImportError, ValueError, OSError):
+        pass

@@ -30,12 +30,13 @@ class Fault:
 
     kind: ``status`` (answer ``status``/``body``/``headers`` without forwarding),
     ``reset`` (close without answering; ``forward_first`` sends it upstream first),
-    ``hang`` (wait ``seconds``, then forward), ``truncate`` (forward, send ``keep``
+    ``hang`` (wait ``seconds``, then forward), ``drip`` (forward, then relay the body a byte
+    per ``seconds``), ``truncate`` (forward, send ``keep``
     bytes of the body under the full Content-Length, close), ``hold`` (forward at
     once, then wait ``seconds`` before relaying the answer: the upstream acted, the
     client is still waiting).
 
-    ``gate``: for ``hang`` and ``hold``, stop waiting as soon as this event is set
+    ``gate``: for ``hang``, ``hold`` and ``drip``, stop waiting as soon as this event is set
     (tests set it at teardown so no proxy thread outlives them). ``reached``: set
     when the fault starts waiting (``hang``) or once the request went upstream
     (``hold``), so a test knows exactly which phase the client is in.
@@ -93,6 +94,12 @@ class FaultProxy(StubServer):
             answer = self._forward(seen)
             fault.wait()
             self._relay(handler, *answer)
+        elif fault.kind == "drip":
+            status, upstream_headers, payload = self._forward(seen)
+            skip = ("content-length", "connection", "transfer-encoding")
+            handler.send(status, {k: v for k, v in upstream_headers.items() if k.lower() not in skip}, payload,
+                         drip=fault.seconds, until=fault.gate)
+            _reset(handler)
         elif fault.kind == "truncate":
             status, upstream_headers, payload = self._forward(seen)
             handler.send_response(status)

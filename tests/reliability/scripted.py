@@ -45,6 +45,8 @@ class Answer:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    #: Seconds between body bytes: a server that answers a byte at a time (0: all at once).
+    drip: float = 0.0
 
     def encode(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -114,7 +116,7 @@ class ScriptedGateway(StubServer):
         if answer is None:
             answer = Answer(404, {"error": "not_found", "message": f"No route {request.key}"})
         payload, content_type = answer.encode()
-        handler.send(answer.status, {"Content-Type": content_type, **answer.headers}, payload)
+        handler.send(answer.status, {"Content-Type": content_type, **answer.headers}, payload, drip=answer.drip)
 
     def healthy_routes(self) -> dict[str, Route]:
         """What a well-behaved gateway answers; each test replaces the part it breaks."""

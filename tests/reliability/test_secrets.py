@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import time
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -22,7 +24,7 @@ from gptimg.gateway import GatewayClient
 from gptimg.sandbox import SandboxGateway
 from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 
-from .conftest import Cli, Ran
+from .conftest import GPTIMG, UNO, Cli, Ran
 from .scripted import Answer, ScriptedGateway
 
 EMAIL = "secret@example.invalid"
@@ -180,6 +182,72 @@ def test_transport_errors_carry_no_key() -> None:
             assert exc.exit_code == 1
         else:
             raise AssertionError("nothing listens on that port")
+
+
+@pytest.mark.e2e
+def test_a_key_echoed_in_a_status_a_job_error_or_an_item_url_is_never_shown_or_stored(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli]
+) -> None:
+    key = "uno_echoes_" + "abcdef0123456789" * 2
+    answers: dict[str, list[int]] = {"done": [], "failed": []}
+
+    def result(request: object) -> Answer:
+        job_id = getattr(request, "arguments", {}).get("job_id")
+        sent = getattr(request, "headers", {}).get("authorization", "").removeprefix("Bearer ")
+        kind = "failed" if job_id == "job_fails_00" else "done"
+        answers[kind].append(1)
+        if len(answers[kind]) == 1:
+            return Answer(body={"data": {"status": f"running as {sent}", "job_id": job_id}})
+        if kind == "failed":
+            return Answer(body={"data": {"status": "error", "job_id": job_id, "error": f"bad key {sent}"}})
+        url = f"{scripted.base_url}/cdn/{job_id}/0.png?token={sent}"
+        return Answer(body={"data": {"status": "done", "job_id": job_id, "items": [{"url": url, "note": sent}]}})
+
+    scripted = make_scripted({f"CALL {RESULT_TOOL}": result})
+    user = cli(scripted.base_url)
+    user.login(key, email=EMAIL)
+    out = user.home / "out"
+    runs = [user.gptimg("generate", "a fox", "--yes", "--out", str(out)),
+            user.gptimg("result", "job_fails_00", "--out", str(out)),
+            user.gptimg("jobs", "--json"), user.gptimg("jobs"), user.gptimg("result", scripted.job_id, "--json")]
+    assert runs[0].code == 0 and runs[1].code != 0, runs
+    assert "running as" in runs[0].err and "bad key" in runs[1].err
+    assert len(runs[2].json()["data"]) >= 2
+    for ran in runs:
+        assert_absent(key, "output", ran.out + ran.err)
+    assert assert_no_file_holds(key, user.data_dir, out, allowed=(user.credentials,)) >= 2
+
+
+@pytest.mark.e2e
+def test_neither_cli_can_dump_core_with_the_key_in_memory(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli]
+) -> None:
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0 or not Path("/proc/self/limits").exists():
+        pytest.skip("core dumps are already impossible here, or /proc cannot show the limit")
+    waiting = {"data": {"status": "running", "job_id": "job123456", "padding": "x" * 120}}
+    scripted = make_scripted({f"CALL {RESULT_TOOL}": Answer(body=waiting, drip=0.5)})
+    user = cli(scripted.base_url)
+    user.login("uno_core_" + "c" * 32)
+
+    def allow_core_dumps() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    commands = [[*GPTIMG, "result", "job123456", "--out", str(user.home / "out")],
+                [*UNO, "call", RESULT_TOOL, "--args", '{"job_id": "job123456"}']]
+    for number, argv in enumerate(commands, start=1):
+        process = subprocess.Popen(argv, env=user.env, cwd=user.home, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=allow_core_dumps)
+        try:
+            deadline = time.monotonic() + 30
+            while len(scripted.seen(f"CALL {RESULT_TOOL}")) < number and time.monotonic() < deadline:
+                time.sleep(0.05)  # waiting for the request to arrive: the process is then mid-call
+            limits = Path(f"/proc/{process.pid}/limits").read_text()
+        finally:
+            process.kill()
+            process.wait()
+        [line] = [row for row in limits.splitlines() if row.startswith("Max core file size")]
+        assert line.split()[4] == "0", f"{argv[2:4]}: {line}"
 
 
 @pytest.mark.e2e

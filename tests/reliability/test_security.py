@@ -111,7 +111,7 @@ def test_a_server_job_id_or_url_cannot_steer_a_file_outside_out(
     user = cli(gateway.base_url)
     user.login(KEY)
     out = user.home / "deep" / "out"
-    ran = inproc(user, "gptimg", "generate", "a fox", "--yes", "--json", "--out", str(out))
+    ran = inproc(user, "gptimg", "generate", "a fox", "-n", "2", "--yes", "--json", "--out", str(out))
     if not usable:
         assert ran.code == 7 and ran.json()["error"] == "outcome_unknown", ran
         assert job_id not in ran.out + ran.err
@@ -159,3 +159,28 @@ def test_the_device_page_escapes_every_string_it_echoes(make_sandbox: Callable[.
     for page in pages:
         assert "<script>" not in page.text and "<img" not in page.text, page.text
     assert "&lt;script&gt;" in pages[0].text  # the client id and scope were shown, escaped
+
+
+@pytest.mark.e2e
+def test_a_symlinked_uno_folder_and_credentials_file_are_followed_and_their_targets_permissions_left_alone(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli], tmp_path: Path
+) -> None:
+    gateway = make_scripted()
+    user = cli(gateway.base_url)
+    dotfiles = tmp_path / "dotfiles"
+    (dotfiles / "uno").mkdir(parents=True)
+    os.chmod(dotfiles / "uno", 0o755)
+    shared = dotfiles / "uno-credentials.json"
+    shared.write_text("[]")
+    os.chmod(shared, 0o644)
+    (user.home / ".uno").symlink_to(dotfiles / "uno", target_is_directory=True)
+    (dotfiles / "uno" / "credentials.json").symlink_to(shared)
+
+    for ran in (user.uno("login", "--key", KEY), user.gptimg("login", "--key", KEY + "b")):
+        assert ran.code == 0, ran
+        assert "readable by others" in ran.err and str(shared) in ran.err, ran  # warned, not "fixed"
+    assert (user.home / ".uno").is_symlink() and user.credentials.is_symlink()  # still links
+    assert KEY in shared.read_text() and KEY + "b" in shared.read_text()  # written through them
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+    assert stat.S_IMODE((dotfiles / "uno").stat().st_mode) == 0o755
+    assert user.gptimg("whoami").code == 0 and user.uno("whoami").code == 0  # read through them

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     from gptimg.cli import commands  # noqa: F401  (registers every command)
     from gptimg.cli.app import app, session
     from gptimg.jobs.signals import install_sigterm_handler
+    from gptimg.secrets import disable_core_dumps
+
+    disable_core_dumps()
 
     args = _hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args

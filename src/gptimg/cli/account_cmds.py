@@ -46,7 +46,9 @@ class _HumanLoginFace:
     def show_code(self, grant: Any) -> None:
         from gptimg.cli import browser
 
-        why_not = "--no-browser" if self.no_browser else browser.why_not_open()
+        why_not = "--no-browser" if self.no_browser else browser.why_not_open() or browser.why_not_url(
+            grant.verification_uri_complete
+        )
         opened = False
         if why_not is None:
             opened = browser.open_url(grant.verification_uri_complete)
@@ -159,7 +161,7 @@ def _public(account: dict[str, Any]) -> dict[str, Any]:
 
 
 def _label(account: dict[str, Any]) -> str:
-    name, email = account.get("name") or "", account.get("email") or ""
+    name, email = str(account.get("name") or ""), str(account.get("email") or "")  # any JSON value, as text
     return f"{name} <{email}>" if name and email and name != email else (name or email or "(unnamed)")
 
 
@@ -182,7 +184,9 @@ def accounts() -> None:
         table.add_column("name")
         table.add_column("email")
         for row in rows:
-            table.add_row("*" if row["active"] else "", row["name"], row["email"])
+            # Stored by any tool: a name may be a list or hold markup; shown as plain text either way.
+            table.add_row("*" if row["active"] else "", _escape(str(row.get("name") or "")),
+                          _escape(str(row.get("email") or "")))
         session.output.out.print(table)
         if os.environ.get(ENV_API_KEY, "").strip():
             session.output.warn(f"{ENV_API_KEY} is set: it is used instead of the active account.")

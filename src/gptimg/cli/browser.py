@@ -35,9 +35,36 @@ def why_not_open(environ: Mapping[str, str] | None = None, platform: str | None 
     return None
 
 
+def why_not_url(url: str) -> str | None:
+    """Why ``url`` (sent by a server) must not be handed to a browser, or None when it may.
+
+    Only ``https``, or ``http`` to a loopback host (the sandbox): a login server could
+    otherwise make us open ``javascript:``, ``file:`` or ``data:`` URLs, or pass the
+    browser an argument beginning with ``--`` that Chromium reads as a flag.
+    """
+    from urllib.parse import urlsplit
+
+    from gptimg.loopback import is_loopback_host
+    from gptimg.terminal import has_unsafe
+
+    if not url or url != url.strip() or url.startswith("-") or has_unsafe(url) or any(c.isspace() for c in url):
+        return "not a plain link"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return "not a valid link"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host and is_loopback_host(host):
+        return None
+    return "only https links are opened"
+
+
 def open_url(url: str) -> bool:
-    """Open ``url`` in the default browser when sensible; True when a browser took it."""
-    if why_not_open() is not None:
+    """Open ``url`` in the default browser when sensible and safe; True when a browser took it."""
+    if why_not_open() is not None or why_not_url(url) is not None:
         return False
     import webbrowser
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg.errors import GptimgError
 from gptimg.secrets import strip_secrets
+from gptimg.terminal import json_text, neutralise
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,9 +35,7 @@ class Output:
     @property
     def out(self) -> Console:
         if self._out is None:
-            from rich.console import Console
-
-            self._out = Console(soft_wrap=True, highlight=False)
+            self._out = safe_console(soft_wrap=True, highlight=False)
         return self._out
 
     @out.setter
@@ -47,9 +46,7 @@ class Output:
     def err(self) -> Console:
         if self._err is None:
             if _is_terminal(sys.stderr):
-                from rich.console import Console
-
-                self._err = Console(stderr=True, soft_wrap=True, highlight=False)
+                self._err = safe_console(stderr=True, soft_wrap=True, highlight=False)
             else:
                 self._err = PlainConsole()  # type: ignore[assignment]
         return self._err
@@ -59,7 +56,7 @@ class Output:
         self._err = console
 
     def emit_json(self, payload: dict[str, Any]) -> None:
-        text = json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=False, default=str)
+        text = json_text(json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=False, default=str))
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
         self.emitted = True
@@ -143,9 +140,7 @@ class PlainConsole:
 
     def _real(self) -> Console:
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=True, soft_wrap=True, highlight=False)
+            self._console = safe_console(stderr=True, soft_wrap=True, highlight=False)
         return self._console
 
     def print(self, *objects: Any, markup: bool = True, highlight: bool | None = None, end: str = "\n",
@@ -154,8 +149,50 @@ class PlainConsole:
             self._real().print(*objects, markup=markup, highlight=highlight, end=end, **kwargs)
             return
         text = " ".join(plain_text(item) if markup else item for item in objects)
-        sys.stderr.write(text + end)
+        sys.stderr.write(neutralise(text) + end)
         sys.stderr.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real(), name)
+
+
+_SAFE_CONSOLE: type | None = None
+
+
+def safe_console(**kwargs: Any) -> Console:
+    """A rich Console that shows control characters in what it prints as visible escapes.
+
+    The one chokepoint for the human CLI: tables, panels, the live progress line and
+    plain prints all end as segments in ``_render_buffer``, so an escape sequence in
+    a gateway message, a status, an account name or a prompt is neutralised there,
+    whichever renderable carried it. Rich's own cursor moves are control segments and
+    pass untouched; a link target with control characters is neutralised too (OSC 8).
+    """
+    global _SAFE_CONSOLE
+    if _SAFE_CONSOLE is None:
+        from rich.console import Console
+        from rich.segment import Segment
+
+        class SafeConsole(Console):
+            def _render_buffer(self, buffer: Any) -> str:
+                return super()._render_buffer(_neutral_segments(buffer, Segment))
+
+        _SAFE_CONSOLE = SafeConsole
+    return _SAFE_CONSOLE(**kwargs)  # type: ignore[no-any-return]
+
+
+def _neutral_segments(buffer: Any, segment_type: Any) -> Any:
+    for text, style, control in buffer:
+        if control:
+            yield segment_type(text, style, control)
+            continue
+        if style is not None and style.link and _unsafe_link(style.link):
+            style = style.update_link(None)
+        yield segment_type(neutralise(text), style, control)
+
+
+def _unsafe_link(url: str) -> bool:
+    """A hyperlink (OSC 8) target we would not open ourselves is not made clickable either."""
+    from gptimg.cli.browser import why_not_url
+
+    return why_not_url(url) is not None

@@ -101,10 +101,14 @@ class JobProgress:
         )
 
     def status(self, job_id: str, status: str, elapsed: float, estimated: float) -> None:
+        from gptimg.terminal import neutralise
+
+        status = neutralise(status, one_line=True)[:60]
         with self._lock:
             self.job_id = job_id
             self.estimated = estimated
             self.started = time.monotonic() - elapsed
+            # The gateway's own words, on one line and without control characters or markup.
             self.status_name = "downloading" if status == "done" else status
         if self.live_mode:
             return
@@ -112,11 +116,17 @@ class JobProgress:
         if self._last_plain and self._last_plain[0] == status and now - self._last_plain[1] < PLAIN_REPEAT_SECONDS:
             return
         self._last_plain = (status, now)
-        self.console.print(f"job {job_id}: {status} ({clock_text(elapsed)} of about {clock_text(estimated)})")
+        self.console.print(
+            f"job {job_id}: {status} ({clock_text(elapsed)} of about {clock_text(estimated)})", markup=False
+        )
 
     def saved(self, image: SavedImage) -> None:
         with self._lock:
             self.saved_images.append(image)
+
+    def notice(self, message: str) -> None:
+        """Something the person should know about the job that is not a failure (e.g. extra items skipped)."""
+        self.console.print(f"warning: {message}", markup=False)
 
     # --- drawing ----------------------------------------------------------------------
 

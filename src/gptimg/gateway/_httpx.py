@@ -181,8 +181,13 @@ class _Response:
         self.headers = response.headers
 
     def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
+        """The body as sent, not decoded (``gateway.bodies`` decodes it within its caps), each piece
+        as it arrives: with a ``chunk_size`` httpx would hold bytes back until that many came, so a
+        body dribbling in a byte a second would never reach the deadline check. httpcore reads at
+        most 64 KiB at a time, so pieces stay small."""
+        del chunk_size
         try:
-            yield from self._response.iter_bytes(chunk_size)
+            yield from self._response.iter_raw()
         except httpx.TransportError as exc:
             raise classify(exc) from None
 

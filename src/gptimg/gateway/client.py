@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Callable, TypeVar
@@ -21,6 +22,14 @@ from urllib.parse import urlencode, urljoin
 
 from gptimg import __version__, errors
 from gptimg.gateway.answers import DownloadInfo, ToolResult, flatten_mcp
+from gptimg.gateway.bodies import (
+    BodyTooLarge,
+    UnsupportedEncoding,
+    body_chunks,
+    check_download_url,
+    deadline_in,
+    read_capped,
+)
 from gptimg.gateway.errormap import (
     CALL,
     DOWNLOAD,
@@ -34,7 +43,7 @@ from gptimg.gateway.errormap import (
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
 from gptimg.gateway.wire import Headers, Response, Timeouts, Wire, WireFailure
-from gptimg.secrets import redact_text, strip_secrets
+from gptimg.secrets import TooDeep, redact_text, scrub_answer, strip_secrets
 from gptimg.styles import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
 
 CONNECT_TIMEOUT = 10.0
@@ -45,6 +54,10 @@ SUBMIT_TIMEOUT = 60.0
 #: Added to ``wait_seconds`` for a result poll: the server holds the request that long first.
 POLL_READ_MARGIN = 20.0
 DOWNLOAD_READ_TIMEOUT = 60.0
+#: A whole image download, however slowly its bytes arrive (a per-read timeout never trips on a byte a second).
+DOWNLOAD_TOTAL_SECONDS = 600.0
+#: How long a poll may take past its caller's deadline: enough for one quick answer.
+POLL_DEADLINE_GRACE = 5.0
 #: A JSON answer larger than this is not an Uno gateway talking.
 MAX_JSON_BYTES = 8 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -122,17 +135,47 @@ class GatewayClient:
     # --- one attempt ------------------------------------------------------------------
 
     def _headers(self, *, auth: bool, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": user_agent()}
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity", "User-Agent": user_agent()}
         if content_type:
             headers["Content-Type"] = content_type
         if auth:
-            if self._api_key is None:
-                raise errors.NotLoggedIn("Not logged in.")
-            headers["Authorization"] = f"Bearer {self._api_key}"
+            headers["Authorization"] = self._authorization()
         return headers
 
-    def _timeouts(self, read: float) -> Timeouts:
+    def _authorization(self) -> str:
+        """``Bearer KEY``, or a typed error now for a key no HTTP header can carry.
+
+        A key with a line break or non-ASCII characters (a paste gone wrong) would
+        otherwise fail deep in the HTTP library, as a crash or as "check your network".
+        """
+        key = self._api_key
+        if key is None:
+            raise errors.NotLoggedIn("Not logged in.")
+        if not all("!" <= char <= "~" for char in key):
+            raise errors.InvalidApiKey(
+                "The API key is malformed: it has spaces, line breaks or non-ASCII characters.",
+                hint="Check the key you gave (UNO_API_KEY, or log in again: gptimg login).",
+            )
+        return f"Bearer {key}"
+
+    def _timeouts(self, read: float, until: float | None = None) -> Timeouts:
+        """``read`` per socket read, never past ``until``: the caller's whole budget."""
+        if until is not None:
+            left = max(0.05, until - time.monotonic())
+            return Timeouts(connect=min(CONNECT_TIMEOUT, left), read=min(read, left), write=min(30.0, left))
         return Timeouts(connect=CONNECT_TIMEOUT, read=read)
+
+    def _scrubbed(self, body: Any) -> Any:
+        """The one place gateway answers come in: the key is taken out of every string here.
+
+        An answer nested too deeply to walk is ``NOT_JSON`` for ``errormap`` to judge.
+        """
+        if body is NOT_JSON:
+            return body
+        try:
+            return scrub_answer(body, [self._api_key] if self._api_key else [])
+        except (TooDeep, RecursionError):
+            return NOT_JSON
 
     def _exchange(
         self,
@@ -148,8 +191,13 @@ class GatewayClient:
         paid: bool = False,
         purpose: str = CALL,
         job_id: str | None = None,
+        deadline: float | None = None,
     ) -> tuple[int, Any, Headers]:
-        """Send once; return (status, parsed body, headers) or raise the error ``errormap`` decides."""
+        """Send once; return (status, parsed body, headers) or raise the error ``errormap`` decides.
+
+        The whole exchange, body included, ends by ``read_timeout`` (plus the connect
+        time) or ``deadline`` (``time.monotonic``), whichever comes first.
+        """
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             content_type = "application/json"
@@ -157,16 +205,19 @@ class GatewayClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
             url += "?" + urlencode(query)
+        until = deadline_in(read_timeout + CONNECT_TIMEOUT, deadline)
         try:
             response = self._wire.send(
                 method,
                 url,
                 headers=self._headers(auth=auth, content_type=content_type),
                 content=content,
-                timeouts=self._timeouts(read_timeout),
+                timeouts=self._timeouts(read_timeout, until),
             )
             try:
-                raw = _read_capped(response, MAX_JSON_BYTES)
+                raw: bytes | None = read_capped(response, MAX_JSON_BYTES, until)
+            except UnsupportedEncoding:
+                raw = b"\x00"  # not JSON: errormap judges it (for a submit: may have been charged)
             finally:
                 response.close()
         except WireFailure as failure:
@@ -185,7 +236,7 @@ class GatewayClient:
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,
             )
-        body = _parse(raw)
+        body = self._scrubbed(_parse(raw))
         failure = http_error(
             response.status_code, body, response.headers, host=self._host, purpose=purpose, paid=paid, job_id=job_id
         )
@@ -196,7 +247,12 @@ class GatewayClient:
     # --- retries ----------------------------------------------------------------------
 
     def _retrying(
-        self, attempt: Callable[[], T], *, retry: bool, also_retry: type[errors.GptimgError] | None = None
+        self,
+        attempt: Callable[[], T],
+        *,
+        retry: bool,
+        deadline: float | None = None,
+        also_retry: type[errors.GptimgError] | None = None,
     ) -> T:
         policy = self._retry if retry else NO_RETRY
         waited = 0.0
@@ -217,6 +273,8 @@ class GatewayClient:
                 delay = policy.delay_for(number, retry_after)
                 if waited + delay > policy.max_total_wait:
                     raise
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise  # waiting (a Retry-After, a backoff) would outlast the caller's --timeout
                 waited += delay
                 if self.on_retry is not None:
                     self.on_retry(exc, delay)
@@ -336,6 +394,7 @@ class GatewayClient:
         retry: bool,
         view: bool = False,
         polled_job: str | None = None,
+        deadline: float | None = None,
     ) -> ToolResult:
         """``POST /v1/call``. ``retry`` only for free calls; the submit tool is never retried.
 
@@ -356,6 +415,7 @@ class GatewayClient:
                 paid=paid,
                 purpose=CALL if polled_job is None else POLL,
                 job_id=polled_job,
+                deadline=deadline,
             )
             if not isinstance(body, dict):
                 failure_type = errors.SubmitOutcomeUnknown if paid else errors.InvalidResponse
@@ -371,7 +431,7 @@ class GatewayClient:
                 raise
             return ToolResult(data=data, meta=meta, envelope=body)
 
-        return self._retrying(attempt, retry=retry)
+        return self._retrying(attempt, retry=retry, deadline=deadline)
 
     def submit(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
         """Start a paid generation. Sent exactly once, unless the catalogue declares it idempotent.
@@ -389,8 +449,17 @@ class GatewayClient:
             also_retry=errors.SubmitOutcomeUnknown,
         )
 
-    def poll_result(self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS) -> ToolResult:
-        """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups."""
+    def poll_result(
+        self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS, *, deadline: float | None = None
+    ) -> ToolResult:
+        """Free long-poll: the server holds it up to ``wait_seconds``; retried on hiccups.
+
+        ``deadline`` (``time.monotonic``, the caller's ``--timeout``) bounds the whole call,
+        retries and a slow body included, give or take ``POLL_DEADLINE_GRACE`` so that a
+        deadline already reached (``--timeout 0``) still checks once.
+        """
+        if deadline is not None:
+            deadline = max(deadline, time.monotonic()) + POLL_DEADLINE_GRACE
         wait = max(0, min(int(wait_seconds), MAX_WAIT_SECONDS))
         return self.call_tool(
             RESULT_TOOL,
@@ -398,6 +467,7 @@ class GatewayClient:
             timeout=wait + POLL_READ_MARGIN,
             retry=True,
             polled_job=job_id,
+            deadline=deadline,
         )
 
     # --- files ------------------------------------------------------------------------
@@ -421,53 +491,61 @@ class GatewayClient:
                     return value
         raise errors.InvalidResponse("The upload answer carried no usable url or file_id.", body=body)
 
-    def download(self, url: str, sink: IO[bytes], *, max_bytes: int | None = None) -> DownloadInfo:
+    def download(
+        self, url: str, sink: IO[bytes], *, max_bytes: int | None = None, deadline: float | None = None
+    ) -> DownloadInfo:
         """Stream ``url`` into ``sink`` (rewound on each retry). Free, so retried.
 
         The key is attached only when ``url`` is on the gateway's own origin, and
         redirects are followed by hand so it never crosses to another host.
+        Ends by ``DOWNLOAD_TOTAL_SECONDS`` or ``deadline`` (``time.monotonic``), retries included.
         """
-        scheme = url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise errors.InvalidResponse(f"Refusing to download from a {scheme}: URL.")
+        check_download_url(url)
+        until = deadline_in(DOWNLOAD_TOTAL_SECONDS, deadline)
 
         def attempt() -> DownloadInfo:
             sink.seek(0)
             sink.truncate()
-            with self._open_download(url) as response:
-                expected = response.headers.get("content-length")
+            with self._open_download(url, until) as response:
                 size = 0
-                for chunk in response.iter_bytes(65536):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise errors.InvalidResponse(f"The image at {_host_of(url)} is larger than allowed.")
-                    sink.write(chunk)
-                if expected is not None and expected.isdigit() and int(expected) != size:
-                    raise errors.ConnectionFailed(f"The download from {_host_of(url)} was cut off.")
+                try:
+                    for chunk in body_chunks(response, max_bytes=max_bytes, until=until):
+                        size += len(chunk)
+                        sink.write(chunk)
+                except BodyTooLarge:
+                    raise errors.InvalidResponse(f"The image at {_host_of(url)} is larger than allowed.") from None
+                except UnsupportedEncoding as exc:
+                    raise errors.InvalidResponse(
+                        f"The image at {_host_of(url)} came in an encoding we cannot read ({exc})."
+                    ) from None
                 sink.flush()
-                return DownloadInfo(content_type=response.headers.get("content-type") or "", size=size)
+                content_type = self._scrubbed(response.headers.get("content-type") or "")
+                return DownloadInfo(content_type=content_type, size=size)
 
-        return self._retrying(attempt, retry=True)
+        return self._retrying(attempt, retry=True, deadline=until)
 
     @contextmanager
-    def _open_download(self, url: str) -> Iterator[Response]:
+    def _open_download(self, url: str, until: float | None = None) -> Iterator[Response]:
         current = url
         for _ in range(6):
-            headers = {"Accept": "image/*,*/*;q=0.5", "User-Agent": user_agent()}
+            headers = {"Accept": "image/*,*/*;q=0.5", "Accept-Encoding": "identity", "User-Agent": user_agent()}
             if self._api_key is not None and same_origin(current, self.base_url):
-                headers["Authorization"] = f"Bearer {self._api_key}"
+                headers["Authorization"] = self._authorization()
             try:
                 response = self._wire.send(
-                    "GET", current, headers=headers, content=None, timeouts=self._timeouts(DOWNLOAD_READ_TIMEOUT)
+                    "GET", current, headers=headers, content=None,
+                    timeouts=self._timeouts(DOWNLOAD_READ_TIMEOUT, until),
                 )
             except WireFailure as failure:
                 raise transport_error(failure, _host_of(current)) from None
             location = response.headers.get("location")
             if response.status_code in _REDIRECTS and location:
-                current = urljoin(current, location)
                 response.close()
-                if current.split(":", 1)[0].lower() not in ("http", "https"):
-                    raise errors.InvalidResponse(f"Refusing a redirect to a non-http(s) URL from {_host_of(url)}.")
+                try:
+                    current = urljoin(current, location)
+                    check_download_url(current)
+                except (ValueError, errors.InvalidResponse):
+                    raise errors.InvalidResponse(f"Refusing a redirect to an unusable URL from {_host_of(url)}.") from None
                 continue
             try:
                 failure = http_error(
@@ -486,7 +564,10 @@ class GatewayClient:
 
 
 def _host_of(url: str) -> str:
-    return origin(url)[1] or "the image host"
+    try:
+        return origin(url)[1] or "the image host"
+    except ValueError:
+        return "the image host"
 
 
 def _parse(raw: bytes) -> Any:
@@ -500,18 +581,3 @@ def _parse(raw: bytes) -> Any:
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-def _read_capped(response: Response, limit: int) -> bytes | None:
-    """The body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_bytes(65536):
-        total += len(chunk)
-        if total > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

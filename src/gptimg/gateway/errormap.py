@@ -13,7 +13,7 @@ from typing import Any
 
 from gptimg import errors
 from gptimg.gateway import wire
-from gptimg.gateway.retry import parse_retry_after
+from gptimg.gateway.retry import parse_retry_after, sane_retry_after
 from gptimg.gateway.urls import origin
 from gptimg.gateway.wire import WireFailure
 
@@ -43,9 +43,7 @@ def _retry_after(headers: Mapping[str, str], body: Any) -> float | None:
     if isinstance(body, dict):
         meta = body.get("meta")
         if isinstance(meta, dict):
-            value = meta.get("retry_after_seconds")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-                return float(value)
+            return sane_retry_after(meta.get("retry_after_seconds"))
     return None
 
 
@@ -155,7 +153,10 @@ def http_error(
         return _download_error(status, headers, host)
     if 300 <= status < 400:
         # Never followed (the key would go along); an empty 3xx body must not pass for a success.
-        target = origin(headers.get("location", ""))[1] or host
+        try:
+            target = origin(headers.get("location", ""))[1] or host
+        except ValueError:  # a Location with a port that is not one
+            target = "an unusable URL"
         return errors.InvalidResponse(
             f"{host} answered HTTP {status}, a redirect to {target}; it was not followed.", status=status
         )

@@ -7,6 +7,7 @@ retried here: the caller decides, with the user.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
@@ -16,6 +17,17 @@ if TYPE_CHECKING:
 
 #: A server asking us to wait longer than this is treated as this.
 MAX_RETRY_AFTER = 120.0
+
+
+def sane_retry_after(seconds: object) -> float | None:
+    """A server's "wait this long" as seconds we will honour: capped at ``MAX_RETRY_AFTER``;
+    None for anything that is not a finite number >= 0 (``inf``, ``nan``, ``-5``, ``"soon"``)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return None
+    value = float(seconds)
+    if not math.isfinite(value) or value < 0:
+        return None
+    return min(value, MAX_RETRY_AFTER)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -35,7 +47,7 @@ def parse_retry_after(value: str | None) -> float | None:
         if when is None:
             return None
         seconds = when.timestamp() - time.time()
-    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+    return sane_retry_after(max(0.0, seconds)) if math.isfinite(seconds) else None
 
 
 class BackoffGate:
@@ -52,6 +64,8 @@ class BackoffGate:
         self._clock = clock
 
     def push(self, delay: float) -> None:
+        """Hold everyone for ``delay`` seconds (capped; a non-finite delay is ignored)."""
+        delay = sane_retry_after(delay) or 0.0
         with self._lock:
             self._not_before = max(self._not_before, self._clock() + delay)
 
@@ -107,8 +121,9 @@ class RetryPolicy:
 
     def delay_for(self, attempt: int, retry_after: float | None = None) -> float:
         """Wait before attempt ``attempt + 1`` (attempt counts from 1)."""
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER)
+        sane = sane_retry_after(retry_after)
+        if sane is not None:
+            return sane
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return self.rng.uniform(ceiling / 2, ceiling)
 

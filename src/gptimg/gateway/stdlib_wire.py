@@ -52,9 +52,11 @@ class _Response:
         self.headers = response.msg  # email.message.Message: case-insensitive get()
 
     def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
+        """The body as sent, each chunk as soon as it arrives (``read1``): ``read`` would wait to
+        fill ``chunk_size`` bytes, so a body dribbling in a byte a second could hold it for hours."""
         try:
             while True:
-                chunk = self._response.read(chunk_size)
+                chunk = self._response.read1(chunk_size)
                 if not chunk:
                     return
                 yield chunk

@@ -25,6 +25,12 @@ def resolve_base_url(flag: str | None = None) -> str:
 
 
 def validate_base_url(raw: str) -> str:
+    if any(char.isspace() or not char.isprintable() for char in raw):
+        # urlsplit silently drops tabs and newlines, so the raw string must be checked first.
+        raise InvalidConfig(
+            f"Not a usable gateway URL (it has spaces or control characters): {raw!r}",
+            hint="Give a full URL such as https://agentools.uno (--base-url or UNO_API_URL).",
+        )
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidConfig(

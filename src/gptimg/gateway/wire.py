@@ -48,7 +48,8 @@ class Response(Protocol):
     headers: Headers
 
     def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
-        """The body in chunks; a broken connection mid-body raises ``WireFailure(DROPPED)``."""
+        """The body as sent (no content decoding), in chunks as they arrive; a broken connection
+        mid-body raises ``WireFailure(DROPPED)``."""
         ...
 
     def close(self) -> None: ...

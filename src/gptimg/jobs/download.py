@@ -12,6 +12,8 @@ import contextlib
 import errno
 import os
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from gptimg import errors
 from gptimg.imagetypes import EXTENSION_FOR_TYPE, SNIFF_BYTES, sniff_image_type
 from gptimg.jobs.naming import existing_image, image_stem, inside
+from gptimg.styles import MAX_IMAGES
 
 if TYPE_CHECKING:  # annotations only
     from gptimg.gateway import GatewayClient
@@ -26,6 +29,13 @@ if TYPE_CHECKING:  # annotations only
 #: An image bigger than this is not what the model makes.
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_PARALLEL_DOWNLOADS = 4
+#: A hidden partial file untouched this long belongs to no live download: each download ends
+#: (retries included) within the client's DOWNLOAD_TOTAL_SECONDS, and writes as bytes arrive.
+STALE_PARTIAL_SECONDS = 30 * 60
+PARTIAL_SUFFIX = ".part"
+#: Downloads get at least this long, even when the caller's --timeout has (almost) run out.
+MIN_DOWNLOAD_SECONDS = 30.0
+PROBE_PREFIX = ".gptimg-probe-"
 
 
 @dataclass(frozen=True)
@@ -38,8 +48,9 @@ class SavedImage:
 def prepare_output_dir(out_dir: Path, job_id: str) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".gptimg-probe-", delete=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=PROBE_PREFIX, delete=True)
         probe.close()
+        remove_stale_partials(out_dir)
     except OSError as exc:
         raise errors.OutputNotWritable(
             f"Cannot write to {out_dir}: {exc.strerror or exc}",
@@ -47,6 +58,57 @@ def prepare_output_dir(out_dir: Path, job_id: str) -> Path:
             hint=f"Pick another folder; the job is kept: gptimg result {job_id} --out DIR",
         ) from None
     return out_dir
+
+
+_SWEPT: set[str] = set()
+_SWEPT_LOCK = threading.Lock()
+
+
+def remove_stale_partials(directory: Path, *, older_than: float = STALE_PARTIAL_SECONDS) -> list[Path]:
+    """Delete the hidden partial files a killed download left in ``directory``; once per process.
+
+    Only our own names (``.<stem>-XXXX.part``, ``.gptimg-probe-XXXX``) and only those
+    untouched for ``older_than`` seconds, so a download running in another process,
+    whose file changes as its bytes arrive, is never touched. Once per folder and
+    process: a batch saving thousands of images into one folder lists it once.
+    """
+    key = os.path.abspath(directory)
+    with _SWEPT_LOCK:
+        if key in _SWEPT:
+            return []
+        _SWEPT.add(key)
+    removed: list[Path] = []
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(".") or not (name.endswith(PARTIAL_SUFFIX) or name.startswith(PROBE_PREFIX)):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
+
+
+def asked_items(items: list[dict[str, Any]], n: int | None, job_id: str,
+                notice: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """At most the ``n`` images the job asked for (never more than ``MAX_IMAGES``), saying so when cut.
+
+    A gateway that lists more items than were paid for must not make us download
+    (and journal) thousands of files.
+    """
+    wanted = min(n, MAX_IMAGES) if isinstance(n, int) and n > 0 else MAX_IMAGES
+    if len(items) <= wanted:
+        return items
+    if notice is not None:
+        notice(f"Job {job_id} listed {len(items)} images but {wanted} were asked for; saving the first {wanted}.")
+    return items[:wanted]
 
 
 _FILE_MODE: int | None = None
@@ -88,13 +150,15 @@ def _claim_final_name(directory: Path, stem: str, extension: str, temp: Path) ->
     raise errors.InvalidResponse(f"Too many files named {stem}.* already exist.")
 
 
-def save_image(client: GatewayClient, url: str, directory: Path, stem: str, job_id: str) -> Path:
-    fd, temp_name = tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=".part", dir=directory)
+def save_image(
+    client: GatewayClient, url: str, directory: Path, stem: str, job_id: str, deadline: float | None = None
+) -> Path:
+    fd, temp_name = tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "w+b") as sink:
             try:
-                info = client.download(url, sink, max_bytes=MAX_IMAGE_BYTES)
+                info = client.download(url, sink, max_bytes=MAX_IMAGE_BYTES, deadline=deadline)
             except errors.GptimgError as exc:
                 raise errors.DownloadFailed(f"Could not download image {stem}: {exc.message}", job_id=job_id) from None
             sink.seek(0)
@@ -128,9 +192,18 @@ def save_job_images(
     label: str,
     *,
     on_saved: Callable[[SavedImage], None] | None = None,
+    deadline: float | None = None,
 ) -> list[SavedImage]:
-    """Download every item of a done job into ``out_dir``; files saved before are reused."""
+    """Download every item of a done job into ``out_dir``; files saved before are reused.
+
+    At most ``MAX_IMAGES`` items (callers cut to the job's own ``n`` with ``asked_items``);
+    ``deadline`` (``time.monotonic``) bounds every download.
+    """
     directory = prepare_output_dir(out_dir, job_id)
+    items = items[:MAX_IMAGES]
+    if deadline is not None:
+        # A job found done at the deadline (``--timeout 0`` checks once) still gets its images.
+        deadline = max(deadline, time.monotonic() + MIN_DOWNLOAD_SECONDS)
 
     def one(index: int, item: dict[str, Any]) -> SavedImage:
         url = item.get("url")
@@ -140,7 +213,8 @@ def save_job_images(
         if earlier is not None:
             saved = SavedImage(url, earlier, downloaded=False)
         else:
-            saved = SavedImage(url, save_image(client, url, directory, image_stem(label, job_id, index), job_id), True)
+            path = save_image(client, url, directory, image_stem(label, job_id, index), job_id, deadline)
+            saved = SavedImage(url, path, True)
         if on_saved is not None:
             on_saved(saved)
         return saved

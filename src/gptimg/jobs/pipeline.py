@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from gptimg import errors
-from gptimg.jobs.download import SavedImage, save_job_images
+from gptimg.jobs.download import SavedImage, asked_items, save_job_images
 from gptimg.jobs.ids import usable_job_id
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
 from gptimg.jobs.lock import job_lock
@@ -294,7 +294,7 @@ def wait_for_job(
         if deadline is not None:
             wait = int(max(0, min(MAX_WAIT_SECONDS, deadline - clock())))
         asked = clock()
-        data = client.poll_result(job_id, wait).data
+        data = client.poll_result(job_id, wait, deadline=deadline).data
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
             raise errors.InvalidResponse(f"The result for job {job_id} has no status.", body=data)
         status = data["status"]
@@ -360,6 +360,7 @@ def await_job(
     except errors.JobNotFound as exc:
         journal.mark_error(job_id, exc.message, code=exc.code)
         raise
+    data["items"] = asked_items(data["items"], record.n, job_id, getattr(observer, "notice", None))
     journal.mark_done(job_id, data["items"])
     items: list[dict[str, Any]] = data["items"]
     return items
@@ -374,6 +375,7 @@ def save_job(
     out_dir: Path,
     label: str,
     observer: JobObserver,
+    deadline: float | None = None,
 ) -> list[SavedImage]:
     """The download half: each image of a done job saved once into ``out_dir``, even by two processes at once.
 
@@ -382,7 +384,7 @@ def save_job(
     """
     with job_lock(journal.path.parent, job_id):
         try:
-            images = save_job_images(client, job_id, items, out_dir, label, on_saved=observer.saved)
+            images = save_job_images(client, job_id, items, out_dir, label, on_saved=observer.saved, deadline=deadline)
         except errors.JobError as exc:
             journal.note_problem(job_id, exc.message)
             raise
@@ -403,10 +405,12 @@ def finish_job(
     started: float | None = None,
 ) -> JobOutcome:
     """Both finish halves: poll (free) and download a job, recording each step; safe to run again at any time."""
+    deadline = None if timeout is None else time.monotonic() + timeout  # bounds the downloads too
     record = journal.ensure_job(job_id, gateway=client.base_url, out_dir=str(out_dir))
     label = label or record.name or record.prompt or "image"
     items = await_job(
         client, journal, job_id, timeout=timeout, observer=observer, estimated=estimated, started=started
     )
-    images = save_job(client, journal, job_id, items, out_dir=out_dir, label=label, observer=observer)
+    images = save_job(client, journal, job_id, items, out_dir=out_dir, label=label, observer=observer,
+                      deadline=deadline)
     return JobOutcome(job_id=job_id, status="done", items=items, images=images, record=journal.get(job_id))

@@ -45,8 +45,11 @@ def missing_dependency(name: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gptimg.secrets import disable_core_dumps
     from gptimg.unocli.output import Output
     from gptimg.unocli.parser import build_parser, hoist_global_flags
+
+    disable_core_dumps()
 
     raw = list(sys.argv[1:] if argv is None else argv)
     Output.compact = "--compact" in raw

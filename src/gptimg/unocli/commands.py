@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from gptimg import errors
 from gptimg.credentials import CredentialStore
+from gptimg.terminal import neutralise
 from gptimg.unocli.call import cmd_call
 from gptimg.unocli.compat import format_envelope_error, format_local_error
 from gptimg.unocli.more import cmd_logs
@@ -65,7 +66,7 @@ class Context:
 
 def _warn(store: CredentialStore) -> None:
     for warning in store.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {neutralise(warning)}", file=sys.stderr)
     store.warnings.clear()
 
 
@@ -98,8 +99,10 @@ class _AgentLoginFace:
         )
 
     def show_code(self, grant: Any) -> None:
-        print(f"\nOpen this link to authorise:\n\n   {grant.verification_uri_complete}\n", file=sys.stderr)
-        print(f"   Code: {grant.user_code}   (valid for {grant.expires_in // 60} minutes)\n", file=sys.stderr)
+        # The server's strings, shown without their control characters.
+        link, code = neutralise(grant.verification_uri_complete, one_line=True), neutralise(grant.user_code, one_line=True)
+        print(f"\nOpen this link to authorise:\n\n   {link}\n", file=sys.stderr)
+        print(f"   Code: {code}   (valid for {grant.expires_in // 60} minutes)\n", file=sys.stderr)
 
     @contextmanager
     def waiting(self, expires_in: int, *, resumed: bool) -> Iterator[Optional[Callable[[], None]]]:

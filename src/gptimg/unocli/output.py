@@ -10,6 +10,7 @@ import sys
 from typing import Any, NoReturn
 
 from gptimg.secrets import strip_secrets
+from gptimg.terminal import json_text
 
 
 class Output:
@@ -21,7 +22,7 @@ class Output:
     @classmethod
     def emit(cls, payload: Any) -> None:
         safe = strip_secrets(payload, cls.secrets)
-        text = json.dumps(safe, indent=None if cls.compact else 2, ensure_ascii=False, default=str)
+        text = json_text(json.dumps(safe, indent=None if cls.compact else 2, ensure_ascii=False, default=str))
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 

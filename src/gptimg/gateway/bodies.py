@@ -1,0 +1,117 @@
+"""Reading an answer's body within a size and a time budget, the same way on both wires.
+
+Wires hand over the body exactly as it was sent. Decoding happens here, in small
+steps: a gzip "bomb" (a few kilobytes that inflate to gigabytes) is inflated at most
+``CHUNK`` bytes at a time, so a batch of eight of them stays a few megabytes, and the
+size cap counts decoded bytes. ``Content-Length`` counts the bytes sent, so it is
+compared with those, never with the decoded length (which made every gzip-encoded
+image look cut off). A deadline bounds the whole body: a server sending a byte a
+second never trips a per-read timeout, but it does trip this.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from gptimg import errors
+from gptimg.gateway.urls import origin
+from gptimg.gateway.wire import DROPPED, READ_TIMEOUT, Response, WireFailure
+
+CHUNK = 65536
+#: What we can decode; we ask for ``identity``, but a server may compress anyway.
+_GZIP_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class BodyTooLarge(Exception):
+    """The decoded body passed its cap."""
+
+
+class UnsupportedEncoding(Exception):
+    """A ``Content-Encoding`` we did not ask for and cannot decode."""
+
+
+def _inflate(decoder: Any, data: bytes) -> Iterator[bytes]:
+    while data:
+        piece = decoder.decompress(data, CHUNK)
+        if piece:
+            yield piece
+        data = decoder.unconsumed_tail
+
+
+def _decoder(encoding: str) -> Any:
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return None
+    if name not in _GZIP_WBITS:
+        raise UnsupportedEncoding(name)
+    return zlib.decompressobj(_GZIP_WBITS[name])
+
+
+def body_chunks(response: Response, *, max_bytes: int | None, until: float | None) -> Iterator[bytes]:
+    """The decoded body in chunks of at most ``CHUNK`` bytes.
+
+    Raises ``BodyTooLarge`` past ``max_bytes`` decoded bytes, ``WireFailure(READ_TIMEOUT)``
+    once ``until`` (a ``time.monotonic`` instant) has passed, ``WireFailure(DROPPED)``
+    when fewer bytes came than ``Content-Length`` promised or a compressed stream
+    stops short, and ``UnsupportedEncoding`` for an encoding other than gzip/deflate.
+    """
+    decoder = _decoder(response.headers.get("content-encoding") or "")
+    declared = (response.headers.get("content-length") or "").strip()
+    sent = 0
+    total = 0
+    for raw in response.iter_bytes(CHUNK):
+        sent += len(raw)
+        if until is not None and time.monotonic() > until:
+            raise WireFailure(READ_TIMEOUT, arrived=True)
+        for piece in _inflate(decoder, raw) if decoder is not None else (raw,):
+            total += len(piece)
+            if max_bytes is not None and total > max_bytes:
+                raise BodyTooLarge()
+            yield piece
+    if declared.isdigit() and int(declared) != sent:
+        raise WireFailure(DROPPED, arrived=True, detail="short body")
+    if decoder is not None:
+        rest = decoder.flush()
+        if max_bytes is not None and total + len(rest) > max_bytes:
+            raise BodyTooLarge()
+        if rest:
+            yield rest
+        if not decoder.eof:
+            raise WireFailure(DROPPED, arrived=True, detail="compressed body cut off")
+
+
+def deadline_in(seconds: float, deadline: float | None = None) -> float:
+    """``seconds`` from now, or ``deadline`` if that comes first (both ``time.monotonic``)."""
+    own = time.monotonic() + seconds
+    return own if deadline is None else min(own, deadline)
+
+
+def read_capped(response: Response, limit: int, until: float | None) -> bytes | None:
+    """The decoded body, or None once it passes ``limit`` bytes (a stray server could send gigabytes)."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    try:
+        return b"".join(body_chunks(response, max_bytes=limit, until=until))
+    except BodyTooLarge:
+        return None
+
+
+def check_download_url(url: str) -> None:
+    """An image URL from an answer: http(s), one line, a real port; else a typed error, not a crash."""
+    from gptimg.terminal import has_unsafe
+
+    if any(char.isspace() for char in url) or has_unsafe(url):
+        raise errors.InvalidResponse("Refusing to download from a URL with spaces or control characters.")
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise errors.InvalidResponse(f"Refusing to download from a {scheme[:20]}: URL.")
+    try:
+        origin(url)
+    except ValueError:
+        raise errors.InvalidResponse("Refusing to download from a URL with an unusable port.") from None
+    if not origin(url)[1]:
+        raise errors.InvalidResponse("Refusing to download from a URL without a host.")

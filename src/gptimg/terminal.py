@@ -1,0 +1,63 @@
+"""Showing text that came from outside without letting it drive the terminal.
+
+A gateway's error message, a job status, an account name, a device code or a
+manifest prompt may carry bytes a terminal obeys rather than shows: ESC and CSI
+sequences (clear the screen, move the cursor), OSC 52 (write the clipboard),
+OSC 8 (a hidden link), C1 controls (the 8-bit forms of the same) and the
+Unicode bidi overrides that make text read differently from what it is. Every
+such character is shown as a visible escape (``\\x1b``, ``\\u202e``) instead.
+
+``neutralise`` is for human output; ``json_text`` is for ``--json``: there
+``json.dumps`` already escapes C0 controls, and this escapes the rest so the
+document stays valid JSON holding the same data.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: C0 controls except tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates and marks,
+#: and the Unicode line/paragraph separators (a terminal may break the line there).
+_UNSAFE_CHARS = (
+    "\x00-\x08\x0b-\x1f\x7f-\x9f"
+    "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+)
+_UNSAFE = re.compile(f"[{_UNSAFE_CHARS}]")
+_UNSAFE_OR_NEWLINE = re.compile(f"[{_UNSAFE_CHARS}\t\n]")
+#: What json.dumps(ensure_ascii=False) leaves raw that a terminal may obey.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group(0)
+    code = ord(char)
+    if char == "\n":
+        return "\\n"
+    if char == "\t":
+        return "\\t"
+    if char == "\r":
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def neutralise(text: str, *, one_line: bool = False) -> str:
+    """``text`` with every character a terminal would obey shown as an escape.
+
+    ``one_line`` escapes newlines and tabs too, for a value that must not start a
+    line of its own (a status on the progress line, a job id, a name in a table).
+    """
+    pattern = _UNSAFE_OR_NEWLINE if one_line else _UNSAFE
+    return pattern.sub(_visible, text) if pattern.search(text) else text
+
+
+def has_unsafe(text: str) -> bool:
+    return _UNSAFE.search(text) is not None
+
+
+def json_text(text: str) -> str:
+    """A ``json.dumps(..., ensure_ascii=False)`` result with C1 and bidi characters as ``\\uXXXX``.
+
+    Those characters can only occur inside JSON strings, where ``\\uXXXX`` means
+    the same character, so the document parses to exactly the same data.
+    """
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
