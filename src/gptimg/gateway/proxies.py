@@ -58,7 +58,7 @@ def stdlib_can_speak_proxies() -> bool:
 
 def bypassed(host: str, port: int | None) -> bool:
     """NO_PROXY: ``*``, exact hosts, domain suffixes (``.example.com`` or ``example.com``), optional ``:port``."""
-    from gptimg.gateway.urls import is_loopback_host
+    from gptimg.loopback import is_loopback_host
 
     host = host.lower().strip("[]")
     if is_loopback_host(host):
