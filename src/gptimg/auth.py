@@ -151,7 +151,8 @@ def store_verified_key(
     """Verify (unless ``me`` is given) and save as the active account; returns the account without its key."""
     me = me if me is not None else verify_key(client, api_key)
     return store.save_account(
-        api_key, str(me.get("name") or ""), str(me.get("email") or ""), str(me.get("id") or "")
+        api_key, str(me.get("name") or ""), str(me.get("email") or ""), str(me.get("id") or ""),
+        gateway=client.base_url, sandbox=bool(client.is_sandbox or me.get("sandbox") is True),
     )
 
 

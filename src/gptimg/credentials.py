@@ -13,6 +13,12 @@ Where uno-cli is careless we are not:
   for reading and writing, and stays a link; permissions are only ever changed on
   ``~/.uno`` itself and the files in it, never on a link's target elsewhere, which
   gets a warning instead when others can read it.
+* a sandbox account remembers its gateway: a login to a gateway that says it
+  is a sandbox stores ``"gateway"``, ``"sandbox": true`` and ``"gateway_active"``
+  (extra fields uno-cli keeps and ignores) and never takes uno-cli's ``active``
+  flag from the real account, and its key is only used with that gateway.
+  Real accounts are written exactly as uno-cli writes them (no extra field) and
+  serve every gateway that has no account of its own.
 """
 
 from __future__ import annotations
@@ -65,19 +71,22 @@ class CredentialStore:
         """Every stored account, in file order. A damaged file raises ``CredentialsCorrupt``."""
         return self._read(strict=True)
 
-    def active_account(self) -> dict[str, Any] | None:
+    def active_account(self, gateway: str | None = None) -> dict[str, Any] | None:
+        """The account to use with ``gateway`` (None: uno-cli's rule, the ``active`` one or the first)."""
         accounts = self.accounts()
+        if gateway is not None:
+            return account_for_gateway(accounts, gateway)
         if not accounts:
             return None
         return next((a for a in accounts if a.get("active")), accounts[0])
 
-    def active_key(self) -> ActiveKey:
-        """``UNO_API_KEY`` wins; then the active account; then the first one."""
+    def active_key(self, gateway: str | None = None) -> ActiveKey:
+        """``UNO_API_KEY`` wins; then the active account (of ``gateway``, when given); then the first one."""
         if self.use_env:
             env_key = os.environ.get(ENV_API_KEY, "").strip()
             if env_key:
                 return ActiveKey(env_key, "env")
-        account = self.active_account()
+        account = self.active_account(gateway)
         key = account.get("api_key") if account else None
         if not isinstance(key, str) or not key:
             raise NotLoggedIn("Not logged in.")
@@ -148,23 +157,59 @@ class CredentialStore:
 
     # --- writing ----------------------------------------------------------------------
 
-    def save_account(self, api_key: str, name: str, email: str = "", user_id: str = "") -> dict[str, Any]:
-        """Add or update an account (matched by email, else name, as uno-cli does) and make it active."""
+    def save_account(
+        self,
+        api_key: str,
+        name: str,
+        email: str = "",
+        user_id: str = "",
+        *,
+        gateway: str | None = None,
+        sandbox: bool = False,
+    ) -> dict[str, Any]:
+        """Add or update an account (matched by email, else name, and gateway) and make it active.
+
+        A sandbox account becomes the active one of its gateway only: uno-cli's ``active``
+        flag, which the real gateway's account holds, is left where it is. A real account
+        is stored byte-for-byte as uno-cli stores it.
+        """
+        if not sandbox:
+            gateway = None
         with self._locked() as accounts:
-            for account in accounts:
-                account.pop("active", None)
             identifier = email or name
             existing = next(
-                (a for a in accounts if identifier and identifier in (a.get("email"), a.get("name"))), None
+                (
+                    a
+                    for a in accounts
+                    if identifier
+                    and identifier in (a.get("email"), a.get("name"))
+                    and a.get("gateway") in (None, gateway)
+                    and bool(a.get("sandbox")) == sandbox
+                ),
+                None,
             )
             if existing is None:
                 existing = {}
                 accounts.append(existing)
-            existing.update({"api_key": api_key, "name": name, "email": email, "user_id": user_id, "active": True})
+            for account in accounts:
+                if not sandbox:
+                    account.pop("active", None)
+                if gateway is not None and account.get("gateway") == gateway:
+                    account.pop("gateway_active", None)
+            existing.update({"api_key": api_key, "name": name, "email": email, "user_id": user_id})
+            if not sandbox:
+                existing["active"] = True
+                existing.pop("sandbox", None)
+            else:
+                existing.pop("active", None)
+                existing["sandbox"] = True
+            if gateway is not None:
+                existing["gateway"] = gateway
+                existing["gateway_active"] = True
             return {k: v for k, v in existing.items() if k != "api_key"}
 
-    def remove(self, *, everything: bool = False, account: str | None = None) -> int:
-        """Forget accounts: all, the named one, or the active one. Returns how many went."""
+    def remove(self, *, everything: bool = False, account: str | None = None, gateway: str | None = None) -> int:
+        """Forget accounts: all, the named one, or the active one (of ``gateway``). Returns how many went."""
         with self._locked() as accounts:
             before = len(accounts)
             if everything:
@@ -172,7 +217,10 @@ class CredentialStore:
             elif account:
                 keep = [a for a in accounts if account not in (a.get("name"), a.get("email"))]
             else:
-                active = next((a for a in accounts if a.get("active")), accounts[0] if accounts else None)
+                if gateway is not None:
+                    active = account_for_gateway(accounts, gateway)
+                else:
+                    active = next((a for a in accounts if a.get("active")), accounts[0] if accounts else None)
                 keep = [a for a in accounts if a is not active]
             accounts[:] = keep
             return before - len(keep)
@@ -183,9 +231,16 @@ class CredentialStore:
             match = next((a for a in accounts if account in (a.get("name"), a.get("email"))), None)
             if match is None:
                 raise _NoChange(None)
+            gateway = match.get("gateway")
             for item in accounts:
-                item.pop("active", None)
-            match["active"] = True
+                if not match.get("sandbox"):
+                    item.pop("active", None)
+                if gateway is not None and item.get("gateway") == gateway:
+                    item.pop("gateway_active", None)
+            if not match.get("sandbox"):
+                match["active"] = True
+            if gateway is not None:
+                match["gateway_active"] = True
             return {k: v for k, v in match.items() if k != "api_key"}
 
     @contextlib.contextmanager
@@ -250,6 +305,18 @@ class CredentialStore:
                 os.unlink(temp_name)
             raise
         _fsync_directory(target.parent)
+
+
+def account_for_gateway(accounts: list[dict[str, Any]], gateway: str) -> dict[str, Any] | None:
+    """The account that belongs to ``gateway``: its own active one, else uno-cli's active one if it
+    is not bound elsewhere, else the first of its own, else the first unbound one."""
+    own = [a for a in accounts if a.get("gateway") == gateway]
+    unbound = [a for a in accounts if a.get("gateway") is None and not a.get("sandbox")]
+    for group, flag in ((own, "gateway_active"), (own + unbound, "active")):
+        marked = next((a for a in group if a.get(flag)), None)
+        if marked is not None:
+            return marked
+    return (own or unbound or [None])[0]
 
 
 class _Damaged(Exception):

@@ -402,6 +402,8 @@ EXIT_CODES: dict[str, int] = {
     CredentialsCorrupt.code: EXIT_BAD_INPUT,
     ConfirmationRequired.code: EXIT_BAD_INPUT,
     "account_not_found": EXIT_BAD_INPUT,
+    "output_exists": EXIT_BAD_INPUT,  # -o names a file that exists (no --overwrite)
+    "converter_missing": EXIT_BAD_INPUT,  # a .jpg/.webp target without Pillow
     # who we are
     AuthError.code: EXIT_AUTH,
     NotLoggedIn.code: EXIT_AUTH,

@@ -156,7 +156,11 @@ def test_use_an_unknown_account_is_bad_input(run: Callable[..., Run], sandbox: S
 def test_logout_forgets_the_active_account_and_all(run: Callable[..., Run], sandbox: SandboxGateway) -> None:
     _two_accounts(sandbox)
     result = run("logout", "--json")
-    assert result.json()["data"] == {"removed": 1, "active": {"name": "Ada", "email": "ada@example.invalid", "user_id": ""}}
+    assert result.json()["data"] == {
+        "removed": 1,
+        "forgotten": [{"name": "Bob", "email": "bob@example.invalid", "user_id": ""}],
+        "active": {"name": "Ada", "email": "ada@example.invalid", "user_id": ""},
+    }
     assert run("logout", "--all", "--json").json()["data"]["removed"] == 1
     assert CredentialStore().accounts() == []
     assert run("whoami", "--json").code == errors.EXIT_AUTH

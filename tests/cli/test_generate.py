@@ -59,30 +59,34 @@ def test_no_tty_and_no_yes_refuses_and_spends_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def _terminal_stdin(monkeypatch: pytest.MonkeyPatch, typed: str) -> None:
+    """A stdin that is a terminal where the person types ``typed``."""
+    import io
+
+    stdin = io.StringIO(typed)
+    stdin.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr(sys, "stdin", stdin)
+
+
+@pytest.mark.parametrize("typed", ["n\n", "\n", "", "maybe\n"])
 def test_a_person_who_answers_no_spends_nothing(
-    run: Callable[..., Run], sandbox: SandboxGateway, logged_in: str, monkeypatch: pytest.MonkeyPatch
+    run: Callable[..., Run], sandbox: SandboxGateway, logged_in: str, monkeypatch: pytest.MonkeyPatch, typed: str
 ) -> None:
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    asked: list[str] = []
-
-    def answer(prompt: str, **kwargs: Any) -> bool:
-        asked.append(prompt)
-        return False
-
-    monkeypatch.setattr("rich.prompt.Confirm.ask", answer)
+    _terminal_stdin(monkeypatch, typed)
     result = run("generate", "a red fox", "--style", "pixel_8bit")
     assert result.code == errors.EXIT_FAILURE
-    assert asked == ["Spend 300 credits?"]
+    assert "Spend 300 credits? [y/N]" in result.err
     assert "pixel_8bit" in result.err and "3000 now, 2700 after" in result.err
-    assert "nothing was spent" in result.err
+    assert "Nothing was spent." in result.err and "error:" not in result.err
     assert sandbox.stats()["submits"] == 0
 
 
+@pytest.mark.parametrize("typed", ["y\n", "yes\n", "YES\n", " Y \n"])
 def test_a_person_who_answers_yes_gets_the_image(
-    run: Callable[..., Run], sandbox: SandboxGateway, logged_in: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    run: Callable[..., Run], sandbox: SandboxGateway, logged_in: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    typed: str,
 ) -> None:
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    monkeypatch.setattr("rich.prompt.Confirm.ask", lambda prompt, **kwargs: True)
+    _terminal_stdin(monkeypatch, typed)
     result = run("generate", "a red fox", "--out", str(tmp_path))
     assert result.code == 0, result.err
     assert sandbox.stats()["submits"] == 1
@@ -105,7 +109,7 @@ def test_a_short_balance_stops_before_the_submit(
     [
         (["", "--yes"], "prompt is empty"),
         (["a fox", "--style", "ghibli", "--yes"], "ghibli_anime"),
-        (["a fox", "-n", "5", "--yes"], "n must be"),
+        (["a fox", "-n", "5", "--yes"], "at most 4 images"),
         (["a fox", "--size", "999x999", "--yes"], "Unknown size"),
         (["a fox", "--ref", "missing.png", "--yes"], "not found"),
         (["a fox", "--ref", "notes.txt", "--yes"], "not a PNG"),

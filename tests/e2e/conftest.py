@@ -245,3 +245,54 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82", "no IEND at the end: truncated?"
     width, height = struct.unpack(">II", data[16:24])
     return width, height
+
+
+@dataclass
+class PtyRun:
+    """What a command wrote to its terminal (stdout and stderr together, as a person sees them)."""
+
+    output: str
+    returncode: int
+
+
+def run_in_pty(argv: list[str], *, env: dict[str, str], cwd: Path, columns: int = 80, rows: int = 24,
+               answer: tuple[str, str] | None = None, timeout: float = 60) -> PtyRun:
+    """Run ``argv`` on a pseudo-terminal of ``columns`` x ``rows``; ``answer=(seen, typed)`` types
+    ``typed`` once ``seen`` is on the screen. Waits on the terminal's output, never a fixed sleep."""
+    import fcntl
+    import pty
+    import select
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm"},
+                               cwd=cwd, start_new_session=True)
+    os.close(slave)
+    screen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the command ended and closed the terminal
+                break
+            if not data:
+                break
+            screen += data
+            if answer is not None and answer[0].encode() in screen:
+                os.write(master, answer[1].encode())
+                answer = None
+        else:
+            process.kill()
+            raise AssertionError(f"{argv} did not finish in {timeout} s; screen so far:\n{screen!r}")
+        return PtyRun(screen.decode("utf-8", "replace"), process.wait(timeout=30))
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait()

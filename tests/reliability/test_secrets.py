@@ -109,8 +109,11 @@ def test_no_command_of_either_cli_ever_shows_the_key(
         assert run("uno", "whoami", env=env).code in (0, 1)
         assert run("uno", "call", SUBMIT_TOOL, "--args", '{"prompt": "a fox"}', env=env).code == 1
     down = {"UNO_API_URL": f"http://127.0.0.1:{free_port()}"}
-    assert run("gptimg", "generate", "a fox", "--yes", env=down).code == 1
+    # The stored key is a sandbox account's: it stays with its own gateway, so another one is "not logged in".
+    assert run("gptimg", "generate", "a fox", "--yes", env=down).code == 3
     assert run("uno", "whoami", env=down).code == 1
+    assert run("gptimg", "generate", "a fox", "--yes", env={**down, "UNO_API_KEY": key}).code == 1
+    assert run("uno", "whoami", env={**down, "UNO_API_KEY": key}).code == 1
     assert run("gptimg", "logout", "--json").code == 0
     assert run("uno", "logout").code == 0
 

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +97,33 @@ def read_source(source: str) -> tuple[str, Path]:
 
 
 def detect_format(source: str, text: str) -> str:
-    """``jsonl`` or ``csv``: by extension, else by the first non-blank character (stdin)."""
+    """``jsonl``, ``csv`` or ``txt``: by extension, else by content (stdin).
+
+    Content: a ``{`` first is JSONL; a first line that is a CSV header naming ``prompt``
+    is CSV; anything else is plain text, one prompt per line.
+    """
     suffix = Path(source).suffix.lower() if source != "-" else ""
     if suffix == ".csv":
         return "csv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
-    first = text.lstrip()[:1]
-    return "jsonl" if first == "{" else "csv"
+    if suffix == ".txt":
+        return "txt"
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if first_line.lstrip()[:1] == "{":
+        return "jsonl"
+    header = [cell.strip().lower() for cell in first_line.split(",")]
+    return "csv" if "prompt" in header and all(cell in FIELDS for cell in header) else "txt"
+
+
+def _txt_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
+    """One prompt per line, verbatim apart from the line's outer spaces; blank lines and ``#`` comments skipped."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        prompt = raw.strip()
+        if prompt and not prompt.startswith("#"):
+            rows.append((number, {"prompt": prompt}))
+    return rows
 
 
 def _jsonl_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
@@ -232,7 +251,8 @@ def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[Manife
 def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:
     """Every line validated, or ``ManifestError`` listing every problem with its line number."""
     problems: list[LineProblem] = []
-    rows = _jsonl_rows(text, problems) if fmt == "jsonl" else _csv_rows(text, problems)
+    readers = {"jsonl": _jsonl_rows, "csv": _csv_rows, "txt": _txt_rows}
+    rows = readers[fmt](text, problems)
     lines: list[ManifestLine] = []
     first_with_key: dict[str, int] = {}
     for number, fields in rows:
@@ -241,7 +261,12 @@ def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:
         if line is None:
             continue
         earlier = first_with_key.setdefault(line.key, number)
-        if earlier != number:
+        if earlier != number and fmt == "txt":
+            # A prompt written twice in a list of prompts asks for it twice: each copy its own key.
+            copies = sum(1 for other in lines if other.key.split("#")[0] == line.key) + 1
+            line = replace(line, key=f"{line.key}#{copies}")
+            first_with_key[line.key] = number
+        elif earlier != number:
             if line.name:
                 problems.append(LineProblem(number, f"duplicate name {line.name!r}: line {earlier} has it too"))
             else:

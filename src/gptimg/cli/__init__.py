@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from gptimg import errors
@@ -9,8 +10,6 @@ from gptimg import errors
 
 def _hoist_global_options(argv: list[str]) -> list[str]:
     """``--json`` and ``--base-url URL`` may come anywhere; the root callback wants them first."""
-    if "sandbox" in argv[:1]:
-        return argv
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -32,6 +31,36 @@ def _hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _recover_utf8(arg: str) -> str:
+    """An argument Python decoded with a non-UTF-8 locale (``LC_ALL=C``): its bytes read as UTF-8.
+
+    Such a locale turns every non-ASCII byte into a lone surrogate, which no file, terminal
+    or SQLite can store; the bytes were almost surely UTF-8 text, and otherwise each
+    undecodable byte becomes U+FFFD rather than a crash later.
+    """
+    if not any("\udc80" <= ch <= "\udcff" for ch in arg):
+        return arg
+    import os
+
+    try:
+        raw = os.fsencode(arg)
+    except UnicodeError:
+        return arg.encode("utf-8", "replace").decode("utf-8")
+    return raw.decode("utf-8", "replace")
+
+
+def _streams_that_never_break() -> None:
+    """On a stdout/stderr that cannot show every character (C locale, a Windows code page),
+    replace what cannot be shown instead of raising in the middle of a command."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if encoding and not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):  # a detached or closed stream: nothing to protect
+                pass
+
+
 def _usage_error() -> type[Exception]:
     """click's UsageError, wherever this Typer keeps click (vendored since 0.20, a dependency before)."""
     import typer
@@ -49,16 +78,24 @@ def main(argv: list[str] | None = None) -> int:
 
     disable_core_dumps()
 
-    args = _hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    _streams_that_never_break()
+    args = _hoist_global_options([_recover_utf8(a) for a in (sys.argv[1:] if argv is None else argv)])
     session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     session.output.emitted = False
     install_sigterm_handler()
+    if not [a for a in args if a != "--json"] and "_GPTIMG_COMPLETE" not in os.environ:
+        args = [*args, "--help"]  # bare ``gptimg``: the help, and a clean exit
     try:
         result = app(args=args, prog_name="gptimg", standalone_mode=False)
         if result == errors.EXIT_INTERRUPTED:
             # Typer catches Ctrl-C itself and returns a bare 130: still say so, and leave the envelope.
             return _interrupted()
         return result if isinstance(result, int) else 0
+    except errors.Declined as exc:
+        if session.output.json_mode:
+            return session.output.failure(exc)
+        session.output.info(exc.message)  # a choice, not an error: no "error:" line
+        return exc.exit_code
     except errors.GptimgError as exc:
         return session.output.failure(exc)
     except typer.Exit as done:

@@ -126,24 +126,63 @@ def login(
 
     if sum(bool(x) for x in (key, start, poll)) > 1:
         raise errors.UsageError("Use only one of --key, --start and --poll.", hint="See: gptimg login --help")
+    if key is None and poll is None and not start and not _confirm_relogin():
+        return
     auth.login(
         session.public_client(), session.store, _HumanLoginFace(no_browser=no_browser), key=key, start=start, poll=poll
     )
 
 
+def _confirm_relogin() -> bool:
+    """Logging in while logged in: say who you are, and ask (a terminal) before starting another login."""
+    from gptimg.cli.confirm import ask_yes_no
+
+    try:
+        current = session.store.active_account(session.base_url())
+    except errors.GptimgError:
+        return True
+    if current is None or session.output.json_mode:
+        return True
+    session.output.info(f"You are logged in as [bold]{_escape(_label(current))}[/] on {_escape(session.base_url())}.")
+    if not _stdin_is_terminal():
+        return True
+    if ask_yes_no(session.output, "Log in again (with this or another account)?"):
+        return True
+    session.output.info("Still logged in as before; nothing changed.")
+    return False
+
+
+def _stdin_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @app.command("logout")
 def logout(all_accounts: bool = typer.Option(False, "--all", help="Forget every stored account.")) -> None:
-    """Forget the active account's key (or all of them) on this machine."""
-    removed = session.store.remove(everything=all_accounts)
+    """Forget this gateway's active account (or all of them) on this machine."""
+    gateway = session.base_url()
+    forgotten = session.store.accounts() if all_accounts else [session.store.active_account(gateway)]
+    forgotten = [a for a in forgotten if a]
+    removed = session.store.remove(everything=all_accounts, gateway=gateway)
     session.flush_warnings()
-    remaining = session.store.active_account()
-    data = {"removed": removed, "active": _public(remaining) if remaining else None}
+    remaining = session.store.active_account(gateway)
+    data = {
+        "removed": removed,
+        "forgotten": [_public(a) for a in forgotten][:removed],
+        "active": _public(remaining) if remaining else None,
+    }
 
     def human() -> None:
         if removed == 0:
             session.output.info("No stored account to forget.")
         else:
-            session.output.info(f"Forgot {removed} account{'s' if removed != 1 else ''}.")
+            names = ", ".join(_label(a) for a in forgotten[:removed])
+            session.output.info(f"Forgot {_escape(names)}; its key is no longer on this machine."
+                                if removed == 1 else f"Forgot {removed} accounts: {_escape(names)}.")
         if remaining:
             session.output.info(f"Active now: {_escape(_label(remaining))}")
         if os.environ.get(ENV_API_KEY, "").strip():

@@ -16,8 +16,8 @@ from gptimg.cli.session import Session
 app = typer.Typer(
     name="gptimg",
     help="Generate images with OpenAI's gpt-image-2 through the Uno tool gateway.",
-    no_args_is_help=True,
-    add_completion=False,
+    no_args_is_help=False,  # ``main`` shows the help itself: click's way ends in a stray "error:" line
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,7 +39,7 @@ def root(
     base_url: Optional[str] = typer.Option(
         None, "--base-url", metavar="URL", help="Gateway URL (default: $UNO_API_URL or https://agentools.uno)."
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     session.output.json_mode = json_output
     session.base_url_flag = base_url

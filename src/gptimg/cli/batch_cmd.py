@@ -26,6 +26,7 @@ import typer
 
 from gptimg import errors
 from gptimg.cli.app import app, session
+from gptimg.cli.batch_text import dry_run_lines, dry_run_report, line_label, progress_counts, summary_counts
 from gptimg.cli.confirm import confirm_spend
 from gptimg.cli.jobflow import resolve_out_dir
 from gptimg.cli.session import sandbox_delay
@@ -60,8 +61,7 @@ class _Progress:
     def update(self, counts: dict[str, float]) -> None:
         if self._bar is None:
             return
-        text = (f"done {counts['done']:g} · running {counts['running']:g} · failed {counts['failed']:g}"
-                f" · left {counts['remaining']:g} · {counts['credits']:g} cr")
+        text = progress_counts(counts)
         self._bar.update(self._task, completed=counts["finished"], counts=text)
 
     def stop(self) -> None:
@@ -79,20 +79,14 @@ def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float
     table = Table(show_header=False, box=None, pad_edge=False, title="batch summary", title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    rows = [
-        ("lines", str(tally.total)),
-        ("done", str(tally.done)),
-        ("already done", str(tally.already_done)),
-        ("failed", str(tally.failed)),
-        ("needs attention", str(tally.unknown)),
-        ("skipped", str(tally.skipped)),
-        ("submits", str(tally.submits)),
+    rows = [(label, escape(value)) for label, value in summary_counts(tally)]
+    rows += [
         ("credits spent", f"{runner.snapshot()['credits']:g}"),
         ("time", f"{wall:.1f} s"),
-        ("images in", escape(str(out_dir))),
+        ("images in", escape(str(out_dir.resolve()))),
     ]
     if index is not None:
-        rows.append(("contact sheet", escape(str(index))))
+        rows.append(("contact sheet", escape(str(index.resolve()))))
     if interrupted:
         rows.append(("interrupted", "yes: run the same command again to finish (nothing is paid twice)"))
     for label, value in rows:
@@ -104,7 +98,7 @@ def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float
         for column in ("line", "name", "status", "job", "why"):
             listing.add_column(column)
         for result in problems[:MAX_LISTED_PROBLEMS]:
-            listing.add_row(str(result.line.line), escape(result.line.name or result.line.key), result.status,
+            listing.add_row(str(result.line.line), escape(line_label(result.line)), result.status,
                             escape(result.job_id or ""), escape(result.error or ""))
         session.output.out.print(listing)
         if len(problems) > MAX_LISTED_PROBLEMS:
@@ -113,7 +107,9 @@ def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float
 
 @app.command("batch")
 def batch(
-    manifest: str = typer.Argument(..., metavar="MANIFEST", help="JSONL or CSV file of lines; - reads stdin."),
+    manifest: str = typer.Argument(
+        ..., metavar="MANIFEST", help="JSONL, CSV or .txt (one prompt per line, # comments) file; - reads stdin."
+    ),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, max=512, metavar="N",
                                     help="Jobs in flight at once (submitted, not yet finished)."),
     rate_limit: int = typer.Option(60, "--rate-limit", min=0, metavar="CALLS_PER_MIN",
@@ -123,19 +119,20 @@ def batch(
     max_credits: Optional[float] = typer.Option(None, "--max-credits", min=0, metavar="N",
                                                 help="Never commit more than N credits; later lines are skipped."),
     sandbox: bool = typer.Option(False, "--sandbox", help="Run against an embedded local sandbox (no real credits)."),
-    manifest_format: Optional[str] = typer.Option(None, "--format", metavar="jsonl|csv",
+    manifest_format: Optional[str] = typer.Option(None, "--format", metavar="jsonl|csv|txt",
                                                   help="Manifest format (default: by extension, else by content)."),
     resubmit_failed: bool = typer.Option(False, "--resubmit-failed",
                                          help="Pay again for lines whose earlier job the gateway failed."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and its cost; submit nothing, spend nothing."),
 ) -> None:
-    """Generate many images from a JSONL or CSV manifest: concurrent, rate-limited, resumable."""
+    """Generate many images from a manifest (JSONL, CSV or .txt): concurrent, rate-limited, resumable."""
     from gptimg.batch.manifest import load_manifest
     from gptimg.gateway import BackoffGate, GatewayClient, RetryPolicy
     from gptimg.styles import DEFAULT_SUBMIT_COST
 
     # 1. Offline: every line checked, the output folder usable. A mistake here costs nothing.
-    if manifest_format is not None and manifest_format not in ("jsonl", "csv"):
-        raise errors.UsageError(f"--format must be jsonl or csv, not {manifest_format!r}.")
+    if manifest_format is not None and manifest_format not in ("jsonl", "csv", "txt"):
+        raise errors.UsageError(f"--format must be jsonl, csv or txt, not {manifest_format!r}.")
     lines = load_manifest(manifest, fmt=manifest_format)
     out_dir = resolve_out_dir(out)
     delay = sandbox_delay() if sandbox else None
@@ -155,7 +152,8 @@ def batch(
     )
     try:
         _run(client, gate, lines, out_dir, concurrency=concurrency, rate_limit=rate_limit, yes=yes,
-             max_credits=max_credits, sandbox=sandbox, manifest=manifest, resubmit_failed=resubmit_failed)
+             max_credits=max_credits, sandbox=sandbox, manifest=manifest, resubmit_failed=resubmit_failed,
+             dry_run=dry_run)
     finally:
         client.close()
 
@@ -218,7 +216,8 @@ def _confirm(runner: BatchRunner, balance: float | None, *, manifest: str, out_d
              yes: bool) -> None:
     """Show the plan; the balance rule and the one question, when anything is to be paid for."""
     plan = runner.batch_plan
-    session.output.info(f"[dim]{plan.text()}.[/]")
+    if not plan.allowed or yes:
+        session.output.info(f"[dim]{plan.text()}.[/]")  # otherwise the confirmation shows it: once is enough
     if not plan.allowed:
         return
     plan.check_balance(balance)
@@ -227,6 +226,19 @@ def _confirm(runner: BatchRunner, balance: float | None, *, manifest: str, out_d
     if sandbox:
         summary.append(("gateway", "embedded sandbox (test credits)"))
     confirm_spend(session.output, summary=summary, cost=plan.total_cost, balance=balance, yes=yes)
+
+
+def _show_dry_run(runner: BatchRunner, lines: list[ManifestLine], balance: float | None, out_dir: Path) -> None:
+    """``--dry-run``: the plan and what it would cost; nothing is submitted."""
+    plan = runner.batch_plan
+    report = dry_run_report(lines, plan=plan.text(), to_submit=plan.allowed, cost=plan.cost, balance=balance,
+                            out_dir=out_dir)
+
+    def human() -> None:
+        for text in dry_run_lines(report):
+            session.output.out.print(text, markup=False, highlight=False)
+
+    session.output.success(report, meta={"credits_used": 0}, human=human)
 
 
 def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, total: int) -> None:
@@ -277,7 +289,7 @@ def _settle_submits(runner: BatchRunner, signals: _Signals) -> None:
 
 def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], out_dir: Path, *, concurrency: int,
          rate_limit: int, yes: bool, max_credits: float | None, sandbox: bool, manifest: str,
-         resubmit_failed: bool) -> None:
+         resubmit_failed: bool, dry_run: bool = False) -> None:
     """Everything after the client exists: plan, confirm, run, report."""
     from gptimg.batch.ratelimit import RateLimiter
     from gptimg.batch.runner import BatchRunner, BatchSettings
@@ -293,6 +305,9 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
                       account=session.account_label(), resubmit_failed=resubmit_failed),
         limiter=RateLimiter(rate_limit), gate=gate, on_result=events.put,
     )
+    if dry_run:
+        _show_dry_run(runner, lines, balance, out_dir)
+        return
     _confirm(runner, balance, manifest=manifest, out_dir=out_dir, sandbox=sandbox, yes=yes)
     started = time.monotonic()
     with _Signals(runner) as signals:

@@ -36,7 +36,6 @@ def confirm_spend(
             f"Refusing to spend {cost:g} credits without confirmation: stdin is not a terminal."
         )
     from rich.markup import escape
-    from rich.prompt import Confirm
     from rich.table import Table
 
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -48,5 +47,20 @@ def confirm_spend(
     if balance is not None:
         table.add_row("balance", f"{balance:g} now, {balance - cost:g} after")
     output.err.print(table)
-    if not Confirm.ask(f"Spend {cost:g} credits?", default=False, console=output.err):
-        raise errors.Declined("Cancelled at the cost confirmation; nothing was spent.")
+    if not ask_yes_no(output, f"Spend {cost:g} credits?"):
+        raise errors.Declined("Nothing was spent.")
+
+
+YES_ANSWERS = ("y", "yes")
+
+
+def ask_yes_no(output: Output, question: str) -> bool:
+    """``question [y/N]``: only y or yes (any case) is a yes; Enter, anything else or end of input is a no."""
+    output.err.print(f"{question} [bold]\\[y/N][/] ", end="")
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        answer = ""
+    if not answer.endswith("\n"):
+        output.err.print("")
+    return answer.strip().lower() in YES_ANSWERS

@@ -12,27 +12,47 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
-from typing import Any, Optional
+import time
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from gptimg import errors
 from gptimg.cli.app import app, session
 from gptimg.cli.confirm import confirm_spend
+from gptimg.cli.generate_input import (
+    check_image_count,
+    finish_line,
+    friendly_size,
+    friendly_style,
+    read_prompt,
+)
 from gptimg.cli.jobflow import (
     DEFAULT_TIMEOUT,
     InFlight,
     fetch_job,
     job_in_flight,
     report_outcome,
-    resolve_out_dir,
     resume_command,
 )
 from gptimg.cli.pricing import read_cost_and_balance
 from gptimg.cli.session import sandbox_delay
 from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
 from gptimg.styles import SIZES, SUBMIT_TOOL
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from gptimg.jobs.targets import OutputTarget
+
+EXAMPLES = """[bold]Examples[/]
+
+  gptimg generate "a shiba inu under cherry blossoms" --style ghibli_anime
+  gptimg generate "a red fox" -n 2 -o fox.png            [dim](fox-1.png, fox-2.png)[/]
+  gptimg generate "a red fox" -o "pics/{slug}-{i}.webp"  [dim](placeholders: {i} {job} {slug} {style} {date})[/]
+  echo "a lighthouse at dusk" | gptimg generate -
+  gptimg generate --prompt-file brief.txt --size 1536x1024 --dry-run
+"""
 
 
 def _on_hold() -> None:
@@ -43,13 +63,14 @@ def _on_hold() -> None:
     sys.stderr.flush()
 
 
-def _dry_run(arguments: dict[str, Any], uploads: list[str], out_dir: Path, sandbox: bool) -> None:
+def _dry_run(arguments: dict[str, Any], uploads: list[str], out_dir: Path, sandbox: bool, paths: list[Path]) -> None:
     data = {
         "dry_run": True,
         "tool": SUBMIT_TOOL,
         "arguments": arguments,
         "uploads": uploads,
         "out_dir": str(out_dir),
+        "paths": [str(path) for path in paths],
         "sandbox": sandbox,
         "note": "Nothing was sent and nothing was spent; the price is read from the catalogue on a real run.",
     }
@@ -62,21 +83,41 @@ def _dry_run(arguments: dict[str, Any], uploads: list[str], out_dir: Path, sandb
         )
         for path in uploads:
             session.output.out.print(f"upload first: {path}", markup=False)
-        session.output.out.print(f"save into: {out_dir}", markup=False)
+        for path in paths:
+            session.output.out.print(f"would write: {path}", markup=False)
 
     session.output.success(data, meta={"credits_used": 0}, human=human)
 
 
-@app.command("generate")
+def _output_target(out: Optional[str], overwrite: bool, request_n: int, label: str, style: Optional[str]) -> OutputTarget:
+    """``-o`` as a folder, file or pattern; a taken name or a missing converter stops here, before any spend."""
+    from gptimg.jobs.targets import parse_target
+
+    target = parse_target(out, overwrite=overwrite)
+    target.require_converter()
+    target.refuse_existing(request_n, label=label, style=style)
+    return target
+
+
+@app.command("generate", epilog=EXAMPLES)
 def generate(
-    prompt: str = typer.Argument(..., metavar="PROMPT", help="What to draw, in any language (passed verbatim)."),
+    prompt: Optional[str] = typer.Argument(
+        None, metavar="PROMPT", help="What to draw, in any language (passed verbatim); - reads it from stdin."
+    ),
+    prompt_file: Optional[str] = typer.Option(
+        None, "--prompt-file", "-f", metavar="FILE", help="Read the prompt from FILE (UTF-8), verbatim."
+    ),
     style: Optional[str] = typer.Option(None, "--style", "-s", metavar="KEY", help="A preset; see: gptimg styles"),
     size: Optional[str] = typer.Option(None, "--size", metavar="|".join(SIZES), help="Image size (default 1024x1024)."),
     n: Optional[int] = typer.Option(None, "-n", "--images", metavar="1..4", help="Images in the job (default 1)."),
     refs: Optional[list[str]] = typer.Option(
         None, "--ref", metavar="PATH_OR_URL", help="Reference image (file or http(s) URL); repeatable."
     ),
-    out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR", help="Save into DIR (default: here)."),
+    out: Optional[str] = typer.Option(
+        None, "--out", "-o", metavar="DIR|FILE|PATTERN",
+        help="A folder (default: here), a file (cat.png, .jpg, .webp) or a pattern with {i} {job} {slug} {style} {date}.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a file that -o names, if it exists."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Spend the credits without asking (agents: ask first)."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Submit, print the job id and exit; fetch with `result`."),
     timeout: float = typer.Option(
@@ -86,7 +127,7 @@ def generate(
     sandbox: bool = typer.Option(False, "--sandbox", help="Run against an embedded local sandbox (no real credits)."),
     open_files: bool = typer.Option(False, "--open", help="Open the saved images in the system viewer."),
 ) -> None:
-    """Generate images: confirm the cost, submit, wait with progress, save them here."""
+    """Generate images: confirm the cost, submit, wait with progress, save them where -o says."""
     from gptimg.cli.progress import JobProgress
     from gptimg.jobs import submit_job
     from gptimg.jobs.pipeline import SubmittedJob
@@ -94,9 +135,14 @@ def generate(
     from gptimg.references import check_references, upload_references
 
     # 1. Offline checks: a mistake here sends nothing and spends nothing.
-    request = build_request(prompt, size=size, n=n, style=style, references=list(refs or ()))
+    text = read_prompt(prompt, prompt_file)
+    check_image_count(n)
+    request = build_request(
+        text, size=friendly_size(size), n=n, style=friendly_style(style), references=list(refs or ())
+    )
     references = check_references(list(request.references), strict=True)
-    out_dir = resolve_out_dir(out)
+    target = _output_target(out, overwrite, request.n, request.prompt, request.style)
+    out_dir = target.directory
     if not (timeout >= 0 and math.isfinite(timeout)):
         raise errors.UsageError(f"--timeout must be a number of seconds >= 0, not {timeout!r}.")
     if sandbox and no_wait:
@@ -107,7 +153,8 @@ def generate(
     uploads = [ref.original for ref in references if ref.needs_upload]
     if dry_run:
         preview = ",".join(ref.locator or f"<upload {ref.original}>" for ref in references) or None
-        _dry_run(request.arguments(preview), uploads, out_dir, sandbox)
+        paths = target.planned_paths(request.n, label=request.prompt, style=request.style)
+        _dry_run(request.arguments(preview), uploads, out_dir, sandbox, paths)
         return
 
     # 2. The journal must take the job before anything is sent; then who pays, how much, and do they agree.
@@ -146,11 +193,13 @@ def generate(
             out_dir=out_dir,
             on_hold=_on_hold,
             on_submitted=announce,
+            sandbox=client.is_sandbox,
+            out_target=target.spec() if target.named else None,
         )
         meta: dict[str, Any] = {"credits_used": job.credits_used, "cost": cost}
         if balance is not None and job.credits_used is not None:
             meta["balance_after"] = balance - job.credits_used
-        if sandbox:
+        if sandbox or client.is_sandbox:
             meta["sandbox"] = True
         if no_wait:
             command = resume_command(job.job_id)
@@ -177,6 +226,14 @@ def generate(
             estimated=job.estimated_seconds,
             started=job.submitted_at,
             progress=progress,
+            target=target,
         )
     meta["credits_used"] = outcome.credits_used if outcome.credits_used is not None else job.credits_used
     report_outcome(outcome, meta=meta, open_files=open_files)
+    _say_finished(len(outcome.images), time.monotonic() - job.submitted_at, meta)
+
+
+def _say_finished(saved: int, seconds: float, meta: dict[str, Any]) -> None:
+    """The last line for a person (stderr): images, time, credits, balance after; none with --json."""
+    if not session.output.json_mode:
+        session.output.info(finish_line(saved, seconds, meta["credits_used"], meta.get("balance_after")))

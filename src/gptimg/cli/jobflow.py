@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # imported where used: building the app (and --help) needs ne
     from gptimg.cli.progress import JobProgress
     from gptimg.gateway import GatewayClient
     from gptimg.jobs import JobJournal, JobOutcome, SubmittedJob
+    from gptimg.jobs.targets import OutputTarget
 
 #: A job that is not done after this long is reported as still running (exit 6), not waited on forever.
 DEFAULT_TIMEOUT = 600.0
@@ -103,6 +104,7 @@ def fetch_job(
     estimated: float | None = None,
     started: float | None = None,
     progress: JobProgress | None = None,
+    target: OutputTarget | None = None,
 ) -> JobOutcome:
     """Poll (free) and download with the progress display up; it is gone before anything else prints."""
     from gptimg.cli.progress import JobProgress
@@ -120,6 +122,7 @@ def fetch_job(
             label=label,
             estimated=estimated,
             started=started,
+            target=target,
         )
 
 

@@ -19,10 +19,11 @@ import typer
 
 from gptimg import errors
 from gptimg.cli.app import app, session
-from gptimg.cli.jobflow import DEFAULT_TIMEOUT, fetch_job, job_in_flight, report_outcome, resolve_out_dir
+from gptimg.cli.jobflow import DEFAULT_TIMEOUT, fetch_job, job_in_flight, report_outcome
 
 if TYPE_CHECKING:
     from gptimg.jobs.journal import JobRecord
+    from gptimg.jobs.targets import OutputTarget
 
 PROMPT_WIDTH = 40
 _STATUS_STYLE = {"done": "green", "error": "red", "unknown": "yellow", "rejected": "red", "running": "cyan"}
@@ -69,6 +70,8 @@ def jobs(limit: int = typer.Option(20, "--limit", "-l", metavar="N", help="How m
         for record in records:
             colour = _STATUS_STYLE.get(record.status)
             status = f"[{colour}]{record.status}[/]" if colour else record.status
+            if record.sandbox:
+                status += " [dim](sandbox)[/]"  # test credits: never to be read as real spend
             credits = f"{record.credits_used:g}" if record.credits_used is not None else ""
             table.add_row(
                 _local_time(record.created_at),
@@ -98,12 +101,28 @@ def _started_monotonic(record: JobRecord | None) -> float | None:
     return time.monotonic() - age if age >= 0 else None
 
 
+def _result_target(out: str | None, record: JobRecord | None, overwrite: bool) -> OutputTarget:
+    """``-o`` if given, else the file name or folder the job's ``generate`` asked for, else here."""
+    from gptimg.jobs.targets import parse_target
+
+    fallback = (record.out_target or record.out_dir) if record else None
+    target = parse_target(out, fallback=fallback, overwrite=overwrite)
+    target.require_converter()
+    if out is not None and record is not None and record.n:
+        # Free, but a name the user typed that holds someone else's file is still refused.
+        if not any(Path(f).exists() for f in record.files):
+            target.refuse_existing(record.n, label=record.name or record.prompt or "image", style=record.style)
+    return target
+
+
 @app.command("result")
 def result(
     job_id: str = typer.Argument(..., metavar="JOB_ID", help="The id `generate` printed (or any job of yours)."),
     out: Optional[str] = typer.Option(
-        None, "--out", "-o", metavar="DIR", help="Save into DIR (default: where generate meant to, else here)."
+        None, "--out", "-o", metavar="DIR|FILE|PATTERN",
+        help="A folder, file or pattern, as for generate (default: where generate meant to, else here).",
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a file that -o names, if it exists."),
     timeout: float = typer.Option(
         DEFAULT_TIMEOUT, "--timeout", metavar="SECONDS", help="Stop waiting after this long (exit 6); 0 = check once."
     ),
@@ -122,20 +141,29 @@ def result(
         raise errors.UsageError(f"--timeout must be a number of seconds >= 0, not {timeout!r}.")
     journal = session.journal()
     record = journal.get(job_id)
-    out_dir = resolve_out_dir(out, record.out_dir if record else None)
+    target = _result_target(out, record, overwrite)
     client = session.client()
     if record is not None and record.gateway and record.gateway != client.base_url:
         session.output.warn(f"Job {job_id} was submitted to {record.gateway}; asking {client.base_url}.")
     with job_in_flight(job_id):
-        outcome = fetch_job(
-            client,
-            journal,
-            job_id,
-            out_dir=out_dir,
-            timeout=timeout,
-            label=(record.name or record.prompt or None) if record else None,
-            estimated=record.estimated_seconds if record else None,
-            started=_started_monotonic(record),
-        )
+        try:
+            outcome = fetch_job(
+                client,
+                journal,
+                job_id,
+                out_dir=target.directory,
+                timeout=timeout,
+                label=(record.name or record.prompt or None) if record else None,
+                estimated=record.estimated_seconds if record else None,
+                started=_started_monotonic(record),
+                target=target,
+            )
+        except errors.JobNotFound as exc:
+            if record is None:
+                # Never submitted from here and unknown to the gateway: most likely a typo.
+                raise errors.JobNotFound(
+                    f"No such job: {job_id}.", job_id=job_id, hint="See your recent jobs with: gptimg jobs"
+                ) from None
+            raise exc
     meta = {"credits_used": 0, "job_credits_used": outcome.credits_used}
     report_outcome(outcome, meta=meta, open_files=open_files)

@@ -56,7 +56,10 @@ class Output:
         self._err = console
 
     def emit_json(self, payload: dict[str, Any]) -> None:
-        text = json_text(json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=False, default=str))
+        # \u escapes where stdout cannot carry UTF-8 (C locale, a code page): the JSON stays exact.
+        text = json_text(
+            json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=not _speaks_utf8(sys.stdout), default=str)
+        )
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
         self.emitted = True
@@ -115,6 +118,11 @@ def plain_text(markup: str) -> str:
         return "\\" * pairs + (f"[{match.group(2)}]" if escaped else "")
 
     return _TAG.sub(render, markup)
+
+
+def _speaks_utf8(stream: Any) -> bool:
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    return encoding.startswith("utf")
 
 
 def _is_terminal(stream: Any) -> bool:

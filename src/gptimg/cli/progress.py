@@ -149,16 +149,24 @@ class JobProgress:
         if self._spinner is None:
             self._spinner = Spinner("dots", style="cyan")
         self._spinner.update(text=Text(f" {label}", style="bold"))
+        # The elapsed time comes right after the status, so a narrow terminal (40 columns) cuts the
+        # bar and the job id, never the clock; the bar and the id are only drawn where they fit.
+        width = self.console.width
         line = Table.grid(padding=(0, 1))
-        line.add_column(min_width=24)  # wide enough for "downloading (4 saved)", so the bar never jumps
-        line.add_column(width=24)
-        line.add_column()
-        line.add_column(style="dim")
-        bar = ProgressBar(total=estimated or None, completed=min(elapsed, estimated or 0), width=24)
-        if estimated and elapsed > estimated:
-            bar = ProgressBar(total=None, width=24)  # past the estimate: pulse instead of sitting full
+        line.add_column(min_width=24 if width >= 60 else 0)  # "downloading (4 saved)": the bar never jumps
+        line.add_column(no_wrap=True)
         times = f"{clock_text(elapsed)} / ~{clock_text(estimated)}" if estimated else clock_text(elapsed)
-        line.add_row(self._spinner, bar, times, f"job {job_id}" if job_id else "")
+        cells: list[Any] = [self._spinner, times]
+        if width >= 60:
+            bar = ProgressBar(total=estimated or None, completed=min(elapsed, estimated or 0), width=24)
+            if estimated and elapsed > estimated:
+                bar = ProgressBar(total=None, width=24)  # past the estimate: pulse instead of sitting full
+            line.add_column(width=24)
+            cells.append(bar)
+        if width >= 80 and job_id:
+            line.add_column(style="dim", no_wrap=True)
+            cells.append(f"job {job_id}")
+        line.add_row(*cells)
         return Group(line)
 
 

@@ -90,7 +90,7 @@ class Session:
 
     def api_key(self) -> str:
         try:
-            key = self.store.active_key().api_key
+            key = self.store.active_key(self.base_url()).api_key
         finally:
             self.flush_warnings()
         self.output.secrets.append(key)
@@ -103,7 +103,7 @@ class Session:
     def account_label(self) -> str | None:
         """Who the journal says submitted a job: the account's email or name, never its key."""
         try:
-            active = self.store.active_key()
+            active = self.store.active_key(self.base_url())
         except errors.GptimgError:
             return None
         if active.account:

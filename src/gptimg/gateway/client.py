@@ -63,6 +63,9 @@ MAX_JSON_BYTES = 8 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 UPLOAD_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
+#: The header a sandbox gateway puts on every answer ("1"): how a client knows its credits are test ones.
+SANDBOX_HEADER = "X-Uno-Sandbox"
+
 T = TypeVar("T")
 RetryListener = Callable[[errors.GptimgError, float], None]
 
@@ -108,6 +111,20 @@ class GatewayClient:
         self.on_retry = on_retry
         #: The submit tool's catalogue entry once read; shared with ``with_key`` clones (same gateway).
         self._submit_entry_cache: list[dict[str, Any] | None] = []
+        #: What the gateway said about itself (shared with ``with_key`` clones): see ``is_sandbox``.
+        self._identity: dict[str, bool] = {}
+
+    @property
+    def is_sandbox(self) -> bool | None:
+        """True once any answer carried the sandbox's ``X-Uno-Sandbox`` header; None before any answer.
+
+        A gateway is a sandbox because it says so, never because of its address: a proxy on
+        127.0.0.1 in front of the real gateway spends real money.
+        """
+        return self._identity.get("sandbox")
+
+    def _note_identity(self, headers: Headers) -> None:
+        self._identity["sandbox"] = (headers.get(SANDBOX_HEADER) or "").strip() == "1"
 
     def __repr__(self) -> str:  # never the key
         return f"GatewayClient({self.base_url!r}, authenticated={self._api_key is not None})"
@@ -236,6 +253,7 @@ class GatewayClient:
                 f"The answer from {self._host} was larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB.",
                 status=response.status_code,
             )
+        self._note_identity(response.headers)
         body = self._scrubbed(_parse(raw))
         failure = http_error(
             response.status_code, body, response.headers, host=self._host, purpose=purpose, paid=paid, job_id=job_id

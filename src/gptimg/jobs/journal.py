@@ -109,6 +109,12 @@ def m003_error_code(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN error_code TEXT")
 
 
+@migration
+def m004_gateway_kind(db: sqlite3.Connection) -> None:
+    for column in ("sandbox INTEGER", "out_target TEXT"):  # what they mean: JobRecord.sandbox, .out_target
+        db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+
+
 class JobJournal:
     """The journal file, safe to share between the threads of one process and between processes.
 
@@ -275,7 +281,7 @@ class JobJournal:
         out_dir: str | None = None,
         batch_key: str | None = None,
         name: str | None = None,
-        conflicts: Callable[[JobRecord], bool] | None = None,
+        conflicts: Callable[[JobRecord], bool] | None = None, sandbox: bool | None = None, out_target: str | None = None,
     ) -> int:
         """Before the submit is sent: returns the row id to attach the job id to.
 
@@ -292,9 +298,9 @@ class JobJournal:
                     raise LineAlreadySubmitted(f"Batch line {batch_key!r} was submitted by another run.")
             cursor = db.execute(
                 "INSERT INTO jobs (created_at, updated_at, status, gateway, account, prompt, style, size, n,"
-                " reference_urls, out_dir, batch_key, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reference_urls, out_dir, batch_key, name, sandbox, out_target) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now, now, SUBMITTING, gateway, account, prompt, style, size, n, reference_urls, out_dir,
-                 batch_key, name),
+                 batch_key, name, sandbox, out_target),
             )
             row_id = int(cursor.lastrowid or 0)
         self._open_submits.add(row_id)

@@ -22,7 +22,15 @@ def slugify(text: str, *, max_length: int = STEM_MAX, fallback: str = "image") -
     text = unicodedata.normalize("NFKC", text).replace("\x00", "").lower()
     slug = _UNSAFE.sub("-", text).strip("-_")
     slug = slug[:max_length].rstrip("-_")
-    return slug or fallback
+    return _nameable(slug).strip("-_") or fallback
+
+
+def _nameable(text: str) -> str:
+    """Only characters the file system's encoding can write (all of them on UTF-8; ASCII under ``LC_ALL=C``)."""
+    import sys
+
+    encoding = sys.getfilesystemencoding()
+    return text.encode(encoding, "ignore").decode(encoding, "ignore")
 
 
 def safe_job_id(job_id: str) -> str:

@@ -31,6 +31,7 @@ from gptimg.styles import DEFAULT_ESTIMATED_SECONDS, MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:  # annotations only: importing the journal (``gptimg jobs``) does not load httpx
     from gptimg.gateway import GatewayClient
+    from gptimg.jobs.targets import OutputTarget
 
 FINAL_STATES = ("done", "error")
 #: A server that answers a long-poll at once (ignoring wait_seconds) is paced to this.
@@ -175,6 +176,8 @@ def submit_job(
     conflicts: Callable[[JobRecord], bool] | None = None,
     on_hold: Callable[[], None] | None = None,
     on_submitted: Callable[[SubmittedJob], None] | None = None,
+    sandbox: bool | None = None,
+    out_target: str | None = None,
 ) -> SubmittedJob:
     """Spend credits once: journal row first, then the submit, then the job id out and into the row.
 
@@ -202,6 +205,8 @@ def submit_job(
         batch_key=batch_key,
         name=name,
         conflicts=conflicts,
+        sandbox=sandbox,
+        out_target=out_target,
     )
     with paid_section(on_hold):
         try:
@@ -376,15 +381,28 @@ def save_job(
     label: str,
     observer: JobObserver,
     deadline: float | None = None,
+    target: OutputTarget | None = None,
 ) -> list[SavedImage]:
     """The download half: each image of a done job saved once into ``out_dir``, even by two processes at once.
 
     A per-job lock (next to the journal) lets one process download while another
-    waits, then finds the files already saved and reuses them.
+    waits, then finds the files already saved and reuses them. A ``target`` that
+    names the files (``-o cat.png``, a pattern) saves them under those names.
     """
     with job_lock(journal.path.parent, job_id):
         try:
-            images = save_job_images(client, job_id, items, out_dir, label, on_saved=observer.saved, deadline=deadline)
+            if target is not None and target.named:
+                from gptimg.jobs.targets import save_to_target
+
+                record = journal.get(job_id)
+                images = save_to_target(
+                    client, job_id, items, target, label, style=record.style if record else None,
+                    known_files=record.files if record else None, on_saved=observer.saved, deadline=deadline,
+                )
+            else:
+                images = save_job_images(
+                    client, job_id, items, out_dir, label, on_saved=observer.saved, deadline=deadline
+                )
         except errors.JobError as exc:
             journal.note_problem(job_id, exc.message)
             raise
@@ -403,8 +421,12 @@ def finish_job(
     label: str | None = None,
     estimated: float | None = None,
     started: float | None = None,
+    target: OutputTarget | None = None,
 ) -> JobOutcome:
-    """Both finish halves: poll (free) and download a job, recording each step; safe to run again at any time."""
+    """Both finish halves: poll (free) and download a job, recording each step; safe to run again at any time.
+
+    With a ``target`` that names the files (``-o cat.png``), they are saved under those names.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout  # bounds the downloads too
     record = journal.ensure_job(job_id, gateway=client.base_url, out_dir=str(out_dir))
     label = label or record.name or record.prompt or "image"
@@ -412,5 +434,5 @@ def finish_job(
         client, journal, job_id, timeout=timeout, observer=observer, estimated=estimated, started=started
     )
     images = save_job(client, journal, job_id, items, out_dir=out_dir, label=label, observer=observer,
-                      deadline=deadline)
+                      deadline=deadline, target=target)
     return JobOutcome(job_id=job_id, status="done", items=items, images=images, record=journal.get(job_id))

@@ -69,6 +69,10 @@ class JobRecord:
     batch_key: str | None = None
     name: str | None = None
     error_code: str | None = None
+    #: True when the gateway identified itself as a sandbox (test credits); None when not known.
+    sandbox: bool | None = None
+    #: The file name or pattern ``-o`` asked for (None: automatic names in ``out_dir``).
+    out_target: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -76,6 +80,8 @@ class JobRecord:
         values = {key: row[key] for key in row.keys() if key in _FIELDS}
         values["items"] = json.loads(values["items"]) if values.get("items") else []
         values["files"] = json.loads(values["files"]) if values.get("files") else []
+        if values.get("sandbox") is not None:
+            values["sandbox"] = bool(values["sandbox"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 from .config import NonLoopbackHost, SandboxConfig, check_loopback
 from .server import SandboxGateway
@@ -102,7 +102,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     )
 
 
-def serve(config: SandboxConfig) -> None:
+def serve(config: SandboxConfig, on_listening: Callable[[SandboxGateway], Any] | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM, then stop cleanly and return.
 
     Both signals only set an event (when called from the main thread), so a
@@ -120,6 +120,8 @@ def serve(config: SandboxConfig) -> None:
         with SandboxGateway(config) as gateway:
             sys.stdout.write(f"sandbox gateway listening on {gateway.base_url}\n")
             sys.stdout.flush()
+            if on_listening is not None:
+                on_listening(gateway)
             if config.separate_cdn and config.verbose:
                 sys.stderr.write(f"sandbox: images served from {gateway.image_base_url}\n")
             try:
@@ -132,12 +134,12 @@ def serve(config: SandboxConfig) -> None:
             signal.signal(signum, handler)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, on_listening: Callable[[SandboxGateway], Any] | None = None) -> int:
     """Entry point of ``python -m gptimg.sandbox``; the Typer ``gptimg sandbox`` command forwards here."""
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     try:
-        serve(config)
+        serve(config, on_listening)
     except KeyboardInterrupt:
         return 0
     except NonLoopbackHost as err:

@@ -32,8 +32,9 @@ def authorise_page(user_code: str, scope: str, client_id: str) -> str:
     """The page a user sees after following ``verification_uri_complete``."""
     code = html.escape(user_code)
     return _page(
-        "Authorise device",
-        f"<p><b>{html.escape(client_id)}</b> asks to use your account with scope "
+        "Authorise gptimg",
+        "<p><b>gptimg</b> (or another Uno client, here "
+        f"<code>{html.escape(client_id)}</code>) asks to use your sandbox account with scope "
         f"<code>{html.escape(scope)}</code>.</p>"
         f"<p>Check that your terminal shows this code:</p><p class=\"code\">{code}</p>"
         "<form method=\"post\" action=\"/device/approve\">"

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from gptimg import __version__, styles
+from gptimg.gateway.client import SANDBOX_HEADER
 
 from . import accounting, catalog, device_page, images
 from .config import SandboxConfig, check_loopback, url_host
@@ -262,6 +263,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(len(p) for p in parts)))
+        # Says what this is on every answer: clients keep its accounts and jobs apart from real ones.
+        self.send_header(SANDBOX_HEADER, "1")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         if self.close_connection:
@@ -402,7 +405,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def route_me(self, path: str) -> None:
         account = self.state.account_for_key(self._api_key())
-        described = self.state.describe_account(account)
+        described = {**self.state.describe_account(account), "sandbox": True}
         self._send_json(200, accounting.account_in_shape(described, self.gateway.config.account_shape))
 
     def route_upload(self, path: str) -> None:

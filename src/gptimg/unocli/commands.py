@@ -43,7 +43,7 @@ class Context:
 
     def authed_client(self) -> GatewayClient:
         try:
-            key = self.store.active_key().api_key
+            key = self.store.active_key(self.client().base_url).api_key
         except errors.NotLoggedIn:
             fail_message(NOT_LOGGED_IN, hint="Log in first: python bin/uno.py login --start", code="not_logged_in")
         Output.secrets.append(key)
