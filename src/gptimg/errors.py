@@ -422,7 +422,6 @@ EXIT_CODES: dict[str, int] = {
     GptimgError.code: EXIT_FAILURE,
     Declined.code: EXIT_FAILURE,
     OutputNotWritable.code: EXIT_FAILURE,
-    JournalUnavailable.code: EXIT_FAILURE,  # README: exit 1 (merged from h1 after the table was made)
     DownloadFailed.code: EXIT_FAILURE,
     JobError.code: EXIT_FAILURE,
     LineAlreadySubmitted.code: EXIT_FAILURE,
