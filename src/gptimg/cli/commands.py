@@ -5,6 +5,7 @@ from gptimg.cli import (  # noqa: F401
     batch_cmd,
     generate_cmd,
     jobs_cmds,
+    mcp_cmd,
     sandbox_cmd,
     skill_cmd,
     styles_cmd,
