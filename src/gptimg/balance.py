@@ -1,11 +1,21 @@
-"""The one balance rule: a spend the known balance cannot cover stops before anything is sent.
+"""The one balance rule, and what an account can spend from either shape ``/v1/auth/me`` comes in.
 
-``generate`` (through ``cli/confirm``), ``batch`` (through ``batch/plan``) and any
-other face ask this one function, so "enough credits" means the same everywhere.
-An unknown balance (the account endpoint gave none) lets the gateway decide.
+A spend the known balance cannot cover stops before anything is sent: ``generate``
+(through ``cli/confirm``), ``batch`` (through ``batch/plan``) and any other face ask
+``check_balance``, so "enough credits" means the same everywhere. An unknown balance
+(the account endpoint gave none) lets the gateway decide.
+
+The skill document's gateway answers ``credits``; the official SDK documents ``plan``,
+``free_credits_remaining`` and ``balance`` (a wallet, also counted in credits: a call's
+``meta.credits_from`` splits its cost into ``free`` and ``paid``). We show what is there
+and never invent a number: the spendable amount is known only when ``credits`` is given,
+or when both parts of the SDK shape are.
 """
 
+
 from __future__ import annotations
+
+from typing import Any
 
 from gptimg import errors
 
@@ -29,3 +39,27 @@ def check_balance(
         hint += f": {recharge_url}" if recharge_url else ", then run the command again."
     need = what or f"This needs {cost:g} credits"
     raise errors.InsufficientCredits(f"{need} and the balance is {balance:g}. Nothing was submitted.", hint=hint)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def spendable_credits(me: dict[str, Any]) -> float | None:
+    credits = _number(me.get("credits"))
+    if credits is not None:
+        return credits
+    free, wallet = _number(me.get("free_credits_remaining")), _number(me.get("balance"))
+    if free is not None and wallet is not None:
+        return free + wallet
+    return None
+
+
+def balance_rows(me: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) for each balance field present, in the account's own terms."""
+    rows: list[tuple[str, str]] = []
+    for key, label in (("credits", "credits"), ("free_credits_remaining", "free credits"), ("balance", "balance")):
+        value = _number(me.get(key))
+        if value is not None:
+            rows.append((label, f"{value:g}"))
+    return rows or [("credits", "unknown")]

@@ -100,13 +100,26 @@ def build_request(
 
 
 def check_submit_arguments(arguments: dict[str, Any]) -> None:
-    """The agent CLI's pre-flight for a raw submit: known fields only; others pass through."""
-    check_prompt(arguments.get("prompt"))
+    """The agent CLI's pre-flight for a raw submit: known fields only; others pass through.
+
+    A failure names its field in ``details["fields"]``, as the gateway's ``invalid_arguments`` does.
+    """
+    checks: list[tuple[str, Any]] = [("prompt", lambda: check_prompt(arguments.get("prompt")))]
     if "size" in arguments:
-        check_size(arguments["size"])
+        checks.append(("size", lambda: check_size(arguments["size"])))
     if "n" in arguments:
-        if isinstance(arguments["n"], str):
-            raise InvalidArguments(f"n must be a number from {MIN_IMAGES} to {MAX_IMAGES}, not a string.")
-        check_n(arguments["n"])
+        checks.append(("n", lambda: _check_n_number(arguments["n"])))
     if "style" in arguments and arguments["style"] not in (None, ""):
-        check_style(arguments["style"])
+        checks.append(("style", lambda: check_style(arguments["style"])))
+    for field, check in checks:
+        try:
+            check()
+        except InvalidArguments as exc:
+            exc.details.setdefault("fields", [field])
+            raise
+
+
+def _check_n_number(n: Any) -> int:
+    if isinstance(n, str):
+        raise InvalidArguments(f"n must be a number from {MIN_IMAGES} to {MAX_IMAGES}, not a string.")
+    return check_n(n)

@@ -76,10 +76,11 @@ def test_a_bare_checkout_without_site_packages_still_works(
 
 
 def test_when_a_dependency_is_needed_but_missing_it_says_how_to_install_in_one_json_line(tmp_path: Path) -> None:
-    # Behind a proxy the agent CLI needs httpx (which reads the proxy settings); -S hides site-packages.
+    # Behind a SOCKS proxy (the standard-library wire speaks only http:// proxies) the agent CLI
+    # needs httpx; -S hides site-packages.
     env = make_cli_env("https://gateway.invalid", tmp_path, UNO_API_KEY="uno_missing_deps_test_key_000000")
     env.pop("PYTHONPATH", None)
-    env["HTTPS_PROXY"] = "http://127.0.0.1:9"
+    env["HTTPS_PROXY"] = "socks5://127.0.0.1:9"
     done = subprocess.run([sys.executable, "-S", UNO, "whoami"], env=env, capture_output=True, text=True)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

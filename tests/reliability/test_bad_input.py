@@ -249,6 +249,7 @@ def test_an_account_answer_that_is_not_an_object_is_a_clean_error(
         pytest.param(HUGE, 7, "outcome_unknown", id="huge-body"),
         pytest.param(Answer(200, '{"data": {"job_id": "0b84', content_type="application/json"), 7, "outcome_unknown",
                      id="cut-off-json"),
+        pytest.param(Answer(200, b""), 7, "outcome_unknown", id="empty"),
     ],
 )
 def test_a_submit_answer_of_the_wrong_shape_is_never_taken_for_a_job(
@@ -306,3 +307,46 @@ def test_an_agent_call_with_a_huge_or_html_answer_is_one_clean_json_error(
         envelope = ran.json()
         assert envelope["success"] is False and envelope.get("hint"), envelope
 
+
+
+@pytest.mark.parametrize(
+    "submit",
+    [
+        pytest.param(Answer(200, b""), id="empty"),
+        pytest.param(Answer(200, {}), id="empty-object"),
+        pytest.param(HTML, id="html"),
+        pytest.param(HUGE, id="huge-body"),
+        pytest.param(Answer(200, {"data": {"status": "pending"}}), id="no-job-id"),
+        pytest.param(Answer(200, {"data": {"job_id": "a\x1b[2Jb"}}), id="control-characters"),
+    ],
+)
+def test_the_agent_cli_never_prints_an_unreadable_submit_answer_as_success(
+    submit: Answer, make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli], inproc: Callable[..., Ran]
+) -> None:
+    """bin/uno.py: outcome_unknown on stdout, the journal row ``unknown`` (written before the request)."""
+    scripted = make_scripted({f"CALL {SUBMIT_TOOL}": submit})
+    user = cli(scripted.base_url)
+    user.login("uno_scripted_key_0123456789")
+    ran = inproc(user, "uno", "call", SUBMIT_TOOL, "--args", '{"prompt": "a fox"}', "--compact")
+    assert ran.code == 1 and "Traceback" not in ran.err, ran
+    envelope = ran.json()
+    assert (envelope["success"], envelope["error"]) == (False, "outcome_unknown"), envelope
+    assert "logs" in envelope["hint"] and "gptimg jobs" not in envelope["hint"]
+    [row] = user.journal_rows()
+    assert (row["status"], row["job_id"], row["prompt"]) == ("unknown", None, "a fox")
+
+
+def test_the_agent_cli_sends_no_submit_it_cannot_journal(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli], inproc: Callable[..., Ran]
+) -> None:
+    scripted = make_scripted()
+    user = cli(scripted.base_url)
+    user.login("uno_scripted_key_0123456789")
+    blocked = user.home / "not-a-folder"
+    blocked.write_text("a file where the journal's folder should be")
+    ran = inproc(user, "uno", "call", SUBMIT_TOOL, "--args", '{"prompt": "a fox"}', "--compact",
+                 env={"GPTIMG_HOME": str(blocked)})
+    assert ran.code == 1 and "Traceback" not in ran.err, ran
+    envelope = ran.json()
+    assert envelope["code"] == "journal_unavailable" and "GPTIMG_HOME" in envelope["hint"]
+    assert scripted.seen(f"CALL {SUBMIT_TOOL}") == [], "no row, no submit"

@@ -268,3 +268,37 @@ def test_a_refused_submit_is_recorded_as_rejected_and_charges_nothing(journal, t
     assert caught.value.exit_code == errors.EXIT_CREDITS
     assert balances["poor@example.invalid"] == 100
     assert journal.recent()[0].status == "rejected"
+
+
+def test_an_idempotent_submit_that_drops_after_sending_is_resent_with_the_same_key_and_charged_once(journal):
+    """Issue #11: the catalogue declares the submit idempotent, so a doubtful submit may be resent."""
+    drops = iter([True])
+
+    def rule(seen: Seen) -> Fault | None:
+        if seen.tool == SUBMIT_TOOL and next(drops, False):
+            return Fault("reset", forward_first=True)
+        return None
+
+    with SandboxGateway(SandboxConfig(delay=0.2, idempotent_submit=True)) as sb:
+        key = sb.create_account(email="idem@example.invalid")
+        with FaultProxy(sb.base_url, rule) as proxy:
+            client = make_client(proxy.base_url, key)
+            client.submit_cost(300)  # the price read before the confirmation also reads the declaration
+            job = submit_job(client, journal, build_request("a red fox"))
+        sent = proxy.calls(SUBMIT_TOOL)
+        assert len(sent) == 2
+        keys = {request.arguments["idempotency_key"] for request in sent}
+        assert len(keys) == 1 and keys.pop().startswith("gptimg-")
+        assert sb.stats()["submits"] == 1, "charged once"
+    (row,) = journal.recent()
+    assert (row.status, row.job_id) == ("submitted", job.job_id)
+
+
+def test_without_an_idempotency_declaration_no_key_is_sent(sandbox, journal):
+    key = sandbox.create_account(email="plain@example.invalid")
+    with FaultProxy(sandbox.base_url) as proxy:
+        client = make_client(proxy.base_url, key)
+        client.submit_cost(300)
+        submit_job(client, journal, build_request("a red fox"))
+    [sent] = proxy.calls(SUBMIT_TOOL)
+    assert "idempotency_key" not in sent.arguments

@@ -262,8 +262,10 @@ def whoami() -> None:
         table.add_column()
         table.add_row("name", _escape(str(me.get("name") or "")))
         table.add_row("email", _escape(str(me.get("email") or "")))
-        credits = me.get("credits")
-        table.add_row("credits", f"{credits:g}" if isinstance(credits, (int, float)) else "unknown")
+        from gptimg.balance import balance_rows
+
+        for label, value in balance_rows(me):
+            table.add_row(label, value)
         if me.get("plan"):
             table.add_row("plan", _escape(str(me["plan"])))
         table.add_row("gateway", _escape(session.base_url()))

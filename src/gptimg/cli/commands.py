@@ -9,5 +9,7 @@ from gptimg.cli import (  # noqa: F401
     jobs_cmds,
     mcp_cmd,
     sandbox_cmd,
+    skill_cmd,
     styles_cmd,
+    usage_cmd,
 )

@@ -13,7 +13,7 @@ import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -99,6 +99,7 @@ def _print_listing(journal: JobJournal, where: JobFilter, limit: int) -> None:
         sys.stdout.write("".join(line + "\n" for line in jobs_format.tsv_lines(rows, files, sandbox_known)))
         if not rows:
             session.output.info(_nothing_message(where))
+        _hint_unknown(rows)
         return
     if not rows:
         session.output.info(_nothing_message(where))
@@ -108,6 +109,13 @@ def _print_listing(journal: JobJournal, where: JobFilter, limit: int) -> None:
     sys.stdout.write(jobs_format.fit(jobs_format.totals_line(history.totals(journal, where), len(rows)), width).rstrip())
     sys.stdout.write("\n")
     sys.stdout.flush()
+    _hint_unknown(rows)
+
+
+def _hint_unknown(rows: list[Any]) -> None:
+    """On stderr, so a pipe's TSV stays clean: where to learn whether a doubtful submit was charged."""
+    if any(row["status"] == "unknown" for row in rows):
+        session.output.info("An 'unknown' submit may have been charged: check with `gptimg usage` before retrying.")
 
 
 def _nothing_message(where: JobFilter) -> str:

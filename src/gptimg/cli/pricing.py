@@ -29,7 +29,7 @@ def read_cost_and_balance(client: GatewayClient) -> tuple[float, float | None]:
     reader = threading.Thread(target=read_cost, name="gptimg-cost", daemon=True)
     reader.start()
     try:
-        credits = client.me().get("credits")
+        me = client.me()
     except Exception:
         reader.join()
         if box and isinstance(box[0], BaseException):
@@ -39,5 +39,6 @@ def read_cost_and_balance(client: GatewayClient) -> tuple[float, float | None]:
     if isinstance(box[0], BaseException):
         raise box[0]
     cost = box[0]
-    balance = float(credits) if isinstance(credits, (int, float)) and not isinstance(credits, bool) else None
-    return cost, balance
+    from gptimg.balance import spendable_credits
+
+    return cost, spendable_credits(me)  # None unless the answer says how much can be spent

@@ -17,7 +17,6 @@ Two costs dominate a short agent call, and neither buys anything there:
 
 from __future__ import annotations
 
-import os
 import ssl
 import sys
 import threading
@@ -25,6 +24,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+from gptimg.gateway.proxies import any_proxy_configured
 from gptimg.gateway.wire import (
     CONNECT_TIMEOUT,
     DNS,
@@ -122,12 +122,9 @@ class LazyTLSTransport(httpx.BaseTransport):
             self._inner.close()
 
 
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-
-
 def build_http_client(*, max_connections: int, user_agent: str) -> httpx.Client:
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+    if any_proxy_configured():
         # Behind a proxy: let httpx read the environment as usual; the fast path below ignores it.
         return httpx.Client(limits=limits, headers={"User-Agent": user_agent}, follow_redirects=False)
     plain = httpx.HTTPTransport(verify=False, limits=limits)  # used for http:// only: no TLS ever happens

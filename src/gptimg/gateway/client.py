@@ -12,6 +12,7 @@ agent CLI's short-lived processes), so httpx is imported only when it is used.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -69,8 +70,19 @@ T = TypeVar("T")
 RetryListener = Callable[[errors.GptimgError, float], None]
 
 
+CALLER_SKILL_ENV = "UNO_CALLER_SKILL"
+
+
 def user_agent() -> str:
-    return f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+    """``gptimg/<v> python/<x.y>``, plus ``skill/<name>`` from ``UNO_CALLER_SKILL`` as uno-cli adds it.
+
+    The skill name is cut to uno-cli's safe alphabet (letters, digits, ``-_.``, 64 characters),
+    so the gateway attributes calls the same way whichever client a skill bundles.
+    """
+    agent = f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+    caller = os.environ.get(CALLER_SKILL_ENV, "").strip()
+    safe = "".join(ch for ch in caller if ch.isalnum() or ch in "-_.")[:64]
+    return f"{agent} skill/{safe}" if safe else agent
 
 
 class GatewayClient:
@@ -85,17 +97,20 @@ class GatewayClient:
         max_connections: int = 100,
         wire: Wire | None = None,
         on_retry: RetryListener | None = None,
+        short_lived: bool = False,
     ) -> None:
         self.base_url = validate_base_url(base_url)
         self._api_key = api_key or None
         self._retry = retry or RetryPolicy()
         if wire is None:
-            from gptimg.gateway._httpx import HttpxWire
+            from gptimg.gateway.wires import choose_wire
 
-            wire = HttpxWire(max_connections=max_connections, user_agent=user_agent())
+            wire = choose_wire(short_lived=short_lived, max_connections=max_connections, user_agent=user_agent())
         self._wire = wire
         self._host = origin(self.base_url)[1]
         self.on_retry = on_retry
+        #: The submit tool's catalogue entry once read; shared with ``with_key`` clones (same gateway).
+        self._submit_entry_cache: list[dict[str, Any] | None] = []
         #: What the gateway said about itself (shared with ``with_key`` clones): see ``is_sandbox``.
         self._identity: dict[str, bool] = {}
 
@@ -249,7 +264,14 @@ class GatewayClient:
 
     # --- retries ----------------------------------------------------------------------
 
-    def _retrying(self, attempt: Callable[[], T], *, retry: bool, deadline: float | None = None) -> T:
+    def _retrying(
+        self,
+        attempt: Callable[[], T],
+        *,
+        retry: bool,
+        deadline: float | None = None,
+        also_retry: type[errors.GptimgError] | None = None,
+    ) -> T:
         policy = self._retry if retry else NO_RETRY
         waited = 0.0
         number = 0
@@ -262,7 +284,8 @@ class GatewayClient:
             except errors.GptimgError as exc:
                 self._without_key(exc)
                 refused = refused + 1 if isinstance(exc, errors.ConnectionRefused) else 0
-                if number >= policy.max_attempts or not is_retryable(exc) or refused >= policy.max_refused:
+                retryable = is_retryable(exc) or (also_retry is not None and isinstance(exc, also_retry))
+                if number >= policy.max_attempts or not retryable or refused >= policy.max_refused:
                     raise
                 retry_after = exc.retry_after if isinstance(exc, errors.RateLimited) else None
                 delay = policy.delay_for(number, retry_after)
@@ -312,6 +335,17 @@ class GatewayClient:
             raise errors.InvalidResponse("/v1/auth/me did not answer with an object.", body=body)
         return body
 
+    def usage_history(self, *, limit: int, days: int = 7, include_search: bool = False) -> Any:
+        """``GET /v1/usage/history``: the account's recent calls and what each was charged."""
+        params: dict[str, Any] = {"limit": limit, "days": days}
+        if include_search:
+            params["include_search"] = "true"
+        return self.get_json("/v1/usage/history", params=params, auth=True)
+
+    def usage_summary(self) -> Any:
+        """``GET /v1/usage/summary``: calls and credits for today, 7 and 30 days."""
+        return self.get_json("/v1/usage/summary", auth=True)
+
     def health(self) -> Any:
         return self.get_json("/health")
 
@@ -327,10 +361,38 @@ class GatewayClient:
             raise errors.ToolNotFound(f"Tool not found: {slug}")
         return body
 
+    def _submit_entry(self) -> dict[str, Any] | None:
+        """The submit tool's catalogue entry, read once per client (price and idempotency come from it)."""
+        cache = self._submit_entry_cache
+        if not cache:
+            entry = self.tool(SUBMIT_TOOL)
+            cache.append(entry if isinstance(entry, dict) else None)
+        return cache[0]
+
+    def submit_idempotency_field(self, *, fetch: bool = True) -> str | None:
+        """The argument carrying an idempotency key, when the catalogue declares the submit idempotent.
+
+        Only ``idempotency_mode`` ``native`` or ``gateway`` with an ``idempotency_key_field`` counts:
+        then two submits with the same key are charged once, so a failed one may be sent again.
+        With ``fetch=False`` only an entry already read (for the price, before the confirmation)
+        is consulted, so a submit never costs an extra request.
+        """
+        if not fetch and not self._submit_entry_cache:
+            return None
+        try:
+            entry = self._submit_entry()
+        except errors.GptimgError:
+            return None
+        operation = entry.get("operation") if isinstance(entry, dict) else None
+        if not isinstance(operation, dict) or operation.get("idempotency_mode") not in ("native", "gateway"):
+            return None
+        field = operation.get("idempotency_key_field")
+        return field if isinstance(field, str) and field else None
+
     def submit_cost(self, default: int) -> int:
         """The submit tool's price from the catalogue; ``default`` when it cannot be read."""
         try:
-            entry = self.tool(SUBMIT_TOOL)
+            entry = self._submit_entry()
         except errors.GptimgError:
             return default
         pricing = entry.get("pricing") if isinstance(entry, dict) else None
@@ -377,14 +439,33 @@ class GatewayClient:
                 failure_type = errors.SubmitOutcomeUnknown if paid else errors.InvalidResponse
                 raise failure_type("/v1/call did not answer with an object.", body=body)
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-            data = flatten_mcp(body["data"] if "data" in body else body)
+            if paid and not body:
+                # An empty (or ``{}``) 200 to a submit says nothing about the charge.
+                raise errors.SubmitOutcomeUnknown(f"{self._host} answered the submit with an empty body.", status=200)
+            try:
+                data = flatten_mcp(body["data"] if "data" in body else body)
+            except errors.GatewayError as exc:
+                exc.details.setdefault("meta", meta)  # whether an MCP error result was charged
+                raise
             return ToolResult(data=data, meta=meta, envelope=body)
 
         return self._retrying(attempt, retry=retry, deadline=deadline)
 
-    def submit(self, arguments: dict[str, Any]) -> ToolResult:
-        """Start a paid generation. Sent exactly once, whatever happens."""
-        return self.call_tool(SUBMIT_TOOL, arguments, timeout=SUBMIT_TIMEOUT, retry=False)
+    def submit(self, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
+        """Start a paid generation. Sent exactly once, unless the catalogue declares it idempotent.
+
+        With ``idempotency_key`` and an idempotent catalogue entry, the key goes in the declared
+        argument and a failed or doubtful submit is sent again with the same key (charged once).
+        """
+        field = self.submit_idempotency_field(fetch=False) if idempotency_key else None
+        if field is None:
+            return self.call_tool(SUBMIT_TOOL, arguments, timeout=SUBMIT_TIMEOUT, retry=False)
+        keyed = {**arguments, field: idempotency_key}
+        return self._retrying(
+            lambda: self.call_tool(SUBMIT_TOOL, keyed, timeout=SUBMIT_TIMEOUT, retry=False),
+            retry=True,
+            also_retry=errors.SubmitOutcomeUnknown,
+        )
 
     def poll_result(
         self, job_id: str, wait_seconds: float = MAX_WAIT_SECONDS, *, deadline: float | None = None

@@ -75,6 +75,34 @@ def _is_tls_error(exc: BaseException) -> bool:
     return ssl is not None and isinstance(exc, ssl.SSLError)
 
 
+def _open(url: str, timeouts: Timeouts) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+    """A not-yet-connected connection for ``url``, the request target, and headers for a proxy.
+
+    Behind an ``http://`` proxy (``gateway.proxies``): https is tunnelled with CONNECT
+    (the proxy sees only the host name; TLS runs end to end), plain http is sent to the
+    proxy in absolute form. Loopback hosts and NO_PROXY matches go direct.
+    """
+    from gptimg.gateway.proxies import proxy_for
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    proxy = proxy_for(url)
+    auth = {"Proxy-Authorization": proxy.authorization} if proxy is not None and proxy.authorization else {}
+    if parts.scheme == "https":
+        if proxy is None:
+            return http.client.HTTPSConnection(host, parts.port, timeout=timeouts.connect, context=_tls()), target, {}
+        tunnelled = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeouts.connect, context=_tls())
+        tunnelled.set_tunnel(host, parts.port or 443, headers=auth)
+        return tunnelled, target, {}
+    if proxy is None:
+        return http.client.HTTPConnection(host, parts.port, timeout=timeouts.connect), target, {}
+    absolute = f"http://{parts.netloc.rpartition('@')[2]}{target}"
+    return http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeouts.connect), absolute, auth
+
+
 class StdlibWire:
     def __init__(self, user_agent: str) -> None:
         self._user_agent = user_agent
@@ -82,17 +110,7 @@ class StdlibWire:
     def send(
         self, method: str, url: str, *, headers: dict[str, str], content: bytes | None, timeouts: Timeouts
     ) -> _Response:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        if parts.scheme == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, parts.port, timeout=timeouts.connect, context=_tls()
-            )
-        else:
-            connection = http.client.HTTPConnection(host, parts.port, timeout=timeouts.connect)
+        connection, target, proxy_headers = _open(url, timeouts)
         try:
             connection.connect()
         except socket.gaierror:
@@ -108,7 +126,7 @@ class StdlibWire:
         try:
             assert connection.sock is not None
             connection.sock.settimeout(timeouts.write)
-            all_headers = {"User-Agent": self._user_agent, "Accept-Encoding": "identity", **headers}
+            all_headers = {"User-Agent": self._user_agent, "Accept-Encoding": "identity", **proxy_headers, **headers}
             connection.request(method, target, body=content, headers=all_headers)
             connection.sock.settimeout(timeouts.read)
             response = connection.getresponse()

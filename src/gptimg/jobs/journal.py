@@ -329,6 +329,19 @@ class JobJournal:
             return False
         return True
 
+    def idempotency_key(self, row_id: int) -> str:
+        """A key only this row's submit can carry: the same on every retry of it, new for any other row.
+
+        Derived from the journal file, the row id and its creation time, so a recreated journal
+        (row ids start again) never repeats an old key.
+        """
+        import hashlib
+
+        with self._lock:
+            row = self._db.execute("SELECT created_at FROM jobs WHERE id = ?", (row_id,)).fetchone()
+        seed = f"{self.path.resolve()}|{row_id}|{row[0] if row else ''}"
+        return "gptimg-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
+
     def mark_unknown(self, row_id: int, reason: str) -> None:
         self._update_row(row_id, status=UNKNOWN, error=reason)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from gptimg import errors
 from gptimg.jobs.download import SavedImage, asked_items, save_job_images
+from gptimg.jobs.ids import usable_job_id
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
 from gptimg.jobs.lock import job_lock
 from gptimg.jobs.signals import paid_section
@@ -86,17 +87,10 @@ class JobOutcome:
         }
 
 
-#: Longest job id taken from a gateway (real ones are 12 hex digits).
-MAX_JOB_ID = 128
 #: An ``estimated_seconds`` beyond this is nonsense; the wait is shown against this instead.
 MAX_ESTIMATED_SECONDS = 3600
 #: Credits reported for one submit beyond this are nonsense and are not shown or summed.
 MAX_CREDITS = 1e9
-
-
-def usable_job_id(job_id: str) -> bool:
-    """Printable, single-line and short: safe to show, to store and to put in a command line."""
-    return 0 < len(job_id) <= MAX_JOB_ID and job_id.isprintable() and not any(c.isspace() for c in job_id)
 
 
 def _finite(value: Any) -> float | None:
@@ -125,9 +119,11 @@ def sane_credits(value: Any) -> float | None:
 # --- the submit half ------------------------------------------------------------------------
 
 
-def send_submit(client: GatewayClient, request: GenerationRequest, reference_field: str | None) -> Any:
-    """The one paid request. (Where an idempotency key, when the catalogue allows one, joins the call.)"""
-    return client.submit(request.arguments(reference_field))
+def send_submit(
+    client: GatewayClient, request: GenerationRequest, reference_field: str | None, idempotency_key: str | None = None
+) -> Any:
+    """The one paid request; resent with the same key only if the catalogue declares the submit idempotent."""
+    return client.submit(request.arguments(reference_field), idempotency_key=idempotency_key)
 
 
 def _refused(exc: errors.GptimgError) -> bool:
@@ -214,7 +210,7 @@ def submit_job(
     )
     with paid_section(on_hold):
         try:
-            result = send_submit(client, request, reference_field)
+            result = send_submit(client, request, reference_field, journal.idempotency_key(row_id))
             data = result.data if isinstance(result.data, dict) else {}
             job_id = _job_id_of(data, result.envelope)
         except errors.GptimgError as exc:

@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-error-status", type=int, choices=(200, 400), default=defaults.token_error_status,
                    help="HTTP status of /oauth/token errors: 400 per RFC 8628, 200 like the official gateway")
     p.add_argument("--verbose", action="store_true", help="log one line per request on stderr")
+    p.add_argument("--account-shape", choices=("credits", "sdk"), default=defaults.account_shape,
+                   help="/v1/auth/me with 'credits', or the SDK's plan/free_credits_remaining/balance")
+    p.add_argument("--idempotent-submit", action="store_true",
+                   help="declare the submit idempotent in the catalogue (idempotency_key repeats charge once)")
     return p
 
 
@@ -94,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         interval=args.interval, expires_in=args.expires_in,
         image_padding_bytes=args.image_padding_bytes, separate_cdn=args.separate_cdn,
         retry_after=args.retry_after, token_error_status=args.token_error_status, verbose=args.verbose,
+        account_shape=args.account_shape, idempotent_submit=args.idempotent_submit,
     )
 
 

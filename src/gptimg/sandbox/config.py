@@ -45,6 +45,11 @@ class SandboxConfig:
     token_error_status: int = 200
     #: One line per request on stderr (method, path, status, time; never headers or keys).
     verbose: bool = False
+    #: ``/v1/auth/me`` as the skill document shows it ("credits") or as the official SDK does
+    #: ("sdk": plan, free_credits_remaining, balance); see ``sandbox.accounting``.
+    account_shape: str = "credits"
+    #: The catalogue declares the submit idempotent (``idempotency_mode: gateway``).
+    idempotent_submit: bool = False
 
 
 class NonLoopbackHost(ValueError):

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from gptimg import __version__, styles
 from gptimg.gateway.client import SANDBOX_HEADER
 
-from . import catalog, device_page, images
+from . import accounting, catalog, device_page, images
 from .config import SandboxConfig, check_loopback, url_host
 from .failures import ApiFailure, invalid_arguments
 from .state import MAX_FILE_BYTES, UPLOAD_TYPES, Job, SandboxState, TokenError
@@ -159,6 +159,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             ("GET", "/v1/tools"): self.route_tools,
             ("POST", "/v1/files"): self.route_upload,
             ("POST", "/v1/call"): self.route_call,
+            ("GET", "/v1/usage/history"): self.route_usage_history,
+            ("GET", "/v1/usage/summary"): self.route_usage_summary,
             ("GET", "/pricing"): self.route_pricing,
             ("GET", "/_sandbox/stats"): self.route_stats,
             ("POST", "/_sandbox/accounts"): self.route_create_account,
@@ -309,6 +311,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._query.get("q", ""), limit=limit,
             category=self._query.get("category") or None, server=self._query.get("server") or None,
         )
+        tools = [self._declared(tool) for tool in tools]
         self._send_json(200, {"tools": tools, "total": len(tools)})
 
     def route_tool(self, path: str) -> None:
@@ -317,7 +320,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if tool is None:
             raise ApiFailure(404, "tool_not_found", f"Tool not found: {slug}")
         # The real gateway sometimes wraps this answer; doing it always keeps clients honest.
-        self._send_json(200, {"data": tool, "error": None})
+        self._send_json(200, {"data": self._declared(tool), "error": None})
+
+    def _declared(self, tool: dict[str, Any]) -> dict[str, Any]:
+        """The catalogue entry, with the submit declared idempotent under ``--idempotent-submit``."""
+        if self.gateway.config.idempotent_submit and tool.get("tool") == styles.SUBMIT_TOOL:
+            tool["operation"] = accounting.idempotent_operation()
+        return tool
+
+    def route_usage_history(self, path: str) -> None:
+        account = self.state.account_for_key(self._api_key())
+        self._send_json(200, accounting.ledger_of(self.gateway).history(account.id, self._query))
+
+    def route_usage_summary(self, path: str) -> None:
+        account = self.state.account_for_key(self._api_key())
+        self._send_json(200, accounting.ledger_of(self.gateway).summary(account.id))
 
     # --- device-code login --------------------------------------------------------
 
@@ -388,7 +405,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def route_me(self, path: str) -> None:
         account = self.state.account_for_key(self._api_key())
-        self._send_json(200, {**self.state.describe_account(account), "sandbox": True})
+        described = {**self.state.describe_account(account), "sandbox": True}
+        self._send_json(200, accounting.account_in_shape(described, self.gateway.config.account_shape))
 
     def route_upload(self, path: str) -> None:
         self.state.account_for_key(self._api_key())
@@ -418,14 +436,41 @@ class SandboxHandler(BaseHTTPRequestHandler):
             raise ApiFailure(404, "tool_not_found", f"Tool not found: {tool}", meta={"credits_used": 0})
         if len(json.dumps(arguments, ensure_ascii=False)) > styles.MAX_ARGUMENTS_CHARS:
             raise invalid_arguments("arguments exceed 100 KB once serialised")
-        if tool == styles.SUBMIT_TOOL:
-            self._call_submit(account, arguments)
-        else:
-            self._call_result(account, arguments)
+        ledger = accounting.ledger_of(self.gateway)
+        try:
+            charged = self._call_submit(account, arguments) if tool == styles.SUBMIT_TOOL else 0
+            if tool != styles.SUBMIT_TOOL:
+                self._call_result(account, arguments)
+        except ApiFailure as failure:
+            ledger.record(account.id, tool, credits=0, success=False, error_code=failure.code,
+                          latency_ms=self._latency_ms())
+            raise
+        ledger.record(account.id, tool, credits=max(charged, 0), success=charged >= 0,
+                      error_code="tool_error" if charged < 0 else None, latency_ms=self._latency_ms())
 
-    def _call_submit(self, account: Any, arguments: Any) -> None:
+    def _latency_ms(self) -> int:
+        return int((time.perf_counter() - self._started) * 1000)
+
+    def _call_submit(self, account: Any, arguments: Any) -> int:
+        """Credits charged; -1 for an MCP error result (recorded as a failed call)."""
+        key = None
+        if self.gateway.config.idempotent_submit and isinstance(arguments, dict):
+            arguments = dict(arguments)
+            key = arguments.pop(accounting.IDEMPOTENCY_KEY_FIELD, None)
         args = validate_submit(arguments)
+        if accounting.TOOL_ERROR_TRIGGER in args.prompt:
+            self._send_json(200, accounting.tool_error_result(self._meta(0)))
+            return -1
+        ledger = accounting.ledger_of(self.gateway)
+        known = ledger.job_for_key(account.id, str(key)) if key else None
+        repeated = self.state.job_for(account, known) if known else None
+        if repeated is not None:  # the same key again: the first job, not a second charge
+            data = {"status": "pending", "job_id": repeated.job_id, "estimated_seconds": 1}
+            self._send_json(200, {"data": data, "meta": self._meta(0, charged=False, idempotent_replay=True)})
+            return 0
         job = self.state.submit(account, args, recharge_url=f"{self.gateway.base_url}/pricing")
+        if key:
+            ledger.remember_key(account.id, str(key), job.job_id)
         # Draw the images while the job "runs", as the model would: a CDN then serves finished
         # bytes at once, and the client's download time is not the sandbox's rendering time.
         threading.Thread(target=_prerender, args=(job,), name=f"render-{job.job_id}", daemon=True).start()
@@ -433,6 +478,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         data = {"status": "pending", "job_id": job.job_id, "estimated_seconds": max(1, math.ceil(job.delay))}
         self._send_json(200, {"data": data, "meta": self._meta(
             cost, charged=True, credits_remaining=self.state.credits_of(account))})
+        return cost
 
     def _call_result(self, account: Any, arguments: Any) -> None:
         job_id, wait_seconds = validate_result(arguments)

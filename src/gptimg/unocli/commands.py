@@ -7,9 +7,6 @@ httpx is imported only by commands that use the network, so ``--version`` and
 from __future__ import annotations
 
 import argparse
-import fnmatch
-import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,39 +14,16 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from gptimg import errors
 from gptimg.credentials import CredentialStore
-from gptimg.styles import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SUBMIT_TOOL
 from gptimg.terminal import neutralise
-from gptimg.unocli.compat import format_call_error, format_envelope_error, format_local_error
+from gptimg.unocli.call import cmd_call
+from gptimg.unocli.compat import format_envelope_error, format_local_error
+from gptimg.unocli.more import cmd_logs
 from gptimg.unocli.output import Output, fail, fail_message, ok
 
 if TYPE_CHECKING:
     from gptimg.gateway import GatewayClient
 
-ALLOWED_TOOLS_ENV = "UNO_ALLOWED_TOOLS"
-DEFAULT_ALLOWED_TOOLS = "gpt-image-2.*"
-#: uno-cli refuses raw ``--args`` beyond this before looking inside (data URIs can be large).
-MAX_RAW_ARGS_CHARS = 32 * 1024 * 1024
-REFERENCE_FIELDS = ("reference_image_urls", "reference_image_url", "image_url", "image_urls")
 NOT_LOGGED_IN = "Not logged in. Run: python bin/uno.py login --start"
-DRY_RUN_NOTE = (
-    "No network request was made, no credentials were read, and no credits were spent. "
-    "Re-run without --dry-run to actually invoke the tool."
-)
-
-
-def _one_shot_wire() -> Any:
-    """The standard library's HTTP for a process that makes one or two requests.
-
-    Importing httpx would cost more than the call itself; behind a proxy the
-    httpx wire (which reads the proxy settings) is used instead.
-    """
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
-                                             "ALL_PROXY", "all_proxy")):
-        return None
-    from gptimg.gateway.client import user_agent
-    from gptimg.gateway.stdlib_wire import StdlibWire
-
-    return StdlibWire(user_agent())
 
 
 class Context:
@@ -64,7 +38,7 @@ class Context:
         from gptimg.gateway import GatewayClient, resolve_base_url
 
         if self._client is None:
-            self._client = GatewayClient(resolve_base_url(self._base_url_flag), wire=_one_shot_wire())
+            self._client = GatewayClient(resolve_base_url(self._base_url_flag), short_lived=True)
         return self._client.with_key(api_key) if api_key else self._client
 
     def authed_client(self) -> GatewayClient:
@@ -74,6 +48,16 @@ class Context:
             fail_message(NOT_LOGGED_IN, hint="Log in first: python bin/uno.py login --start", code="not_logged_in")
         Output.secrets.append(key)
         return self.client(key)
+
+    def account_name(self) -> str | None:
+        """Who the journal says submitted a job: the account's email or name, never its key."""
+        try:
+            active = self.store.active_key()
+        except errors.GptimgError:
+            return None
+        if active.account:
+            return str(active.account.get("email") or active.account.get("name") or "") or None
+        return "UNO_API_KEY"
 
     def close(self) -> None:
         if self._client is not None:
@@ -209,132 +193,6 @@ def cmd_health(ctx: Context, args: argparse.Namespace) -> None:
     ok(ctx.client().health())
 
 
-# --- call -------------------------------------------------------------------------------
-
-
-def allowed_patterns() -> list[str]:
-    raw = os.environ.get(ALLOWED_TOOLS_ENV)
-    if raw is None:
-        raw = DEFAULT_ALLOWED_TOOLS
-    return [p.strip() for p in raw.split(",") if p.strip()]
-
-
-def _parse_arguments(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    raw = raw.replace("\x00", "")
-    if len(raw) > MAX_RAW_ARGS_CHARS:
-        fail_message("Arguments too large to upload", hint="Keep --args under 100 KB; pass images as files.")
-    try:
-        arguments = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        fail_message(
-            f"Invalid JSON in --args: {exc}",
-            hint='--args takes a JSON object, e.g. \'{"prompt": "a red fox"}\'',
-            code="bad_input",
-        )
-    if not isinstance(arguments, dict):
-        fail_message(
-            "--args must be a JSON object, e.g. '{\"key\": \"value\"}'",
-            hint='--args takes a JSON object, e.g. \'{"prompt": "a red fox"}\'',
-            code="bad_input",
-        )
-    return arguments
-
-
-def _check_size(arguments: dict[str, Any]) -> None:
-    """100 KB once serialised, counting each inline image as the short URL it will become."""
-    sized = dict(arguments)
-    for name in REFERENCE_FIELDS:
-        value = sized.get(name)
-        if isinstance(value, str) and "data:" in value:
-            from gptimg.references import split_reference_list  # only when there is an inline image
-
-            sized[name] = ",".join("x" * 100 if p.startswith("data:") else p for p in split_reference_list(value))
-    if len(json.dumps(sized, ensure_ascii=False)) > MAX_ARGUMENTS_CHARS:
-        fail_message("Arguments too large (max 100KB)", hint="Shorten the prompt or pass fewer inline images.")
-
-
-def _reference_plan(arguments: dict[str, Any]) -> dict[str, list[Any]]:
-    """Check every reference of a submit locally (existence, type, size) before anything is sent."""
-    plan: dict[str, list[Any]] = {}
-    if not any(arguments.get(name) for name in REFERENCE_FIELDS):
-        return plan
-    from gptimg.references import check_references, split_reference_list
-
-    for name in REFERENCE_FIELDS:
-        value = arguments.get(name)
-        if isinstance(value, str) and value.strip():
-            plan[name] = check_references(split_reference_list(value), strict=False)
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            plan[name] = check_references(value, strict=False)
-    return plan
-
-
-def _check_scope(slug: str) -> None:
-    """``UNO_ALLOWED_TOOLS``: a slug outside it is refused before anything is read or sent."""
-    patterns = allowed_patterns()
-    if patterns and not any(fnmatch.fnmatchcase(slug, p) for p in patterns):
-        raise errors.ToolNotAllowed(
-            f"{slug} is outside this client's scope ({', '.join(patterns)}).",
-            details={"tool": slug, "allowed": patterns},
-        )
-
-
-def cmd_call(ctx: Context, args: argparse.Namespace) -> None:
-    slug = args.tool
-    _check_scope(slug)
-    arguments = _parse_arguments(args.args)
-    timeout = args.timeout or 60
-    if args.dry_run:
-        Output.emit(
-            {
-                "success": True,
-                "dry_run": True,
-                "preview": {"tool": slug, "arguments": arguments, "timeout_seconds": timeout},
-                "note": DRY_RUN_NOTE,
-            }
-        )
-        return
-
-    plan: dict[str, list[Any]] = {}
-    if slug == SUBMIT_TOOL:
-        from gptimg.params import check_submit_arguments
-
-        check_submit_arguments(arguments)
-        plan = _reference_plan(arguments)
-    _check_size(arguments)
-
-    client = ctx.authed_client()
-    if plan:
-        from gptimg.references import upload_references
-
-        for name, refs in plan.items():
-            joined = upload_references(refs, client.upload)
-            arguments[name] = joined if isinstance(arguments[name], str) else joined.split(",")
-    retry = slug == RESULT_TOOL
-    if retry:
-        wait = arguments.get("wait_seconds")
-        if isinstance(wait, (int, float)) and not isinstance(wait, bool):
-            timeout = max(timeout, int(wait) + 5)
-    try:
-        result = client.call_tool(slug, arguments, timeout=timeout, retry=retry, view=args.view_only)
-    except errors.GptimgError as exc:
-        # Any answer with a body (InvalidApiKey on a 401 too) gets uno-cli's call-failure shape.
-        if getattr(exc, "body", None) is None:
-            raise
-        fail(format_call_error(exc))
-    out: dict[str, Any] = {"success": True}
-    has_view = isinstance(result.envelope.get("view"), dict)
-    if has_view:
-        out["view"] = result.envelope["view"]
-    if not (args.view_only and has_view):
-        out["data"] = result.data
-    if "meta" in result.envelope:
-        out["meta"] = result.envelope["meta"]
-    Output.emit(out)
-
-
 HANDLERS = {
     "login": cmd_login,
     "logout": cmd_logout,
@@ -344,6 +202,7 @@ HANDLERS = {
     "tool": cmd_tool,
     "call": cmd_call,
     "health": cmd_health,
+    "logs": cmd_logs,
 }
 
 

@@ -38,6 +38,25 @@ _HINTS: tuple[tuple[str, str], ...] = (
 _NO_CHARGE_META = {"credits_used": 0, "credits_from": {"free": 0, "paid": 0.0}, "charged": False}
 
 
+#: Hints for errors whose general hint names a ``gptimg`` command: in a skill folder only
+#: ``python bin/uno.py`` exists, so the agent CLI names its own commands instead.
+_AGENT_HINTS = {
+    "not_logged_in": "Log in first: python bin/uno.py login --start",
+    "invalid_api_key": "API key expired or invalid. Run: python bin/uno.py login --start",
+    "invalid_arguments": "Check prompt, size, n, style and reference_image_urls; the 20 style keys: "
+    "python bin/uno.py tool get gpt-image-2.gpt_image2_submit",
+    "outcome_unknown": "The submit may have been charged. Do not submit again blindly: run "
+    "python bin/uno.py logs --last 5 to see whether it was charged, and tell the user.",
+    "already_submitted": "Another run submitted this at the same moment; check: python bin/uno.py logs --last 5",
+    "download_failed": "The job is done; poll it again with the result tool to get its URLs.",
+}
+
+
+def agent_hint(exc: errors.GptimgError) -> str:
+    """The hint to print in the agent CLI: ours when the general one names gptimg, else the error's own."""
+    return _AGENT_HINTS.get(exc.code, "") if "gptimg " in exc.hint else exc.hint
+
+
 def match_hint(text: str) -> str:
     lowered = text.lower()
     return next((hint for key, hint in _HINTS if key in lowered), "")
@@ -71,7 +90,7 @@ def format_api_error(exc: errors.GptimgError) -> dict[str, Any]:
         if code and result["error"] != str(code) and isinstance(code, str) and " " not in code:
             result["error"] = code
             result["message"] = str(detail)
-    hint = match_hint(str(result.get("error") or detail)) or exc.hint
+    hint = match_hint(str(result.get("error") or detail)) or agent_hint(exc)
     if hint:
         result["hint"] = hint
     return result
@@ -106,7 +125,7 @@ def format_call_error(exc: errors.GptimgError) -> dict[str, Any]:
     else:
         # uno-cli has no hint here; ours. A refused key points at this CLI's login, not gptimg's.
         text = str(body["error"])
-        hint = (match_hint(text) or exc.hint) if isinstance(exc, errors.AuthError) else (exc.hint or match_hint(text))
+        hint = (match_hint(text) or agent_hint(exc)) if isinstance(exc, errors.AuthError) else (agent_hint(exc) or match_hint(text))
         if hint:
             out["hint"] = hint
     return out
@@ -125,7 +144,7 @@ def format_local_error(exc: errors.GptimgError) -> dict[str, Any]:
         # uno-cli names the code itself as the error here, and agents match on it.
         return {"success": False, "error": exc.code, "hint": exc.hint, **exc.details}
     out: dict[str, Any] = {"success": False, "error": exc.message}
-    hint = exc.hint or match_hint(exc.message)
+    hint = agent_hint(exc) or match_hint(exc.message)
     if hint:
         out["hint"] = hint
     out["code"] = exc.code
@@ -153,7 +172,7 @@ def format_envelope_error(exc: errors.GptimgError) -> dict[str, Any] | None:
         out["message"] = body["message"]
     if body.get("meta"):
         out["meta"] = body["meta"]
-    hint = match_hint(str(body["error"])) or exc.hint
+    hint = match_hint(str(body["error"])) or agent_hint(exc)
     if hint:
         out["hint"] = hint
     return out

@@ -1,27 +1,19 @@
 """The agent CLI's command line: uno-cli's commands and flags, parsed with argparse.
 
-argparse (not Typer) because this path must start fast, and because usage
-errors must come out as JSON, never as a usage dump on stderr.
+argparse (not Typer) because this path must start fast. Usage errors (unknown
+command or flag, bad choice, missing argument, a ``--timeout`` that is not a
+positive number of seconds) are argparse's own, as in uno-cli: usage on stderr,
+exit 2, nothing on stdout, and nothing sent.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
 
 from gptimg import __version__
 
 _HOISTED_FLAGS = {"--compact", "--view-only"}
 _HOISTED_VALUES = {"--base-url"}
-
-
-class UsageError(Exception):
-    """A command line argparse cannot accept."""
-
-
-class _JsonErrorParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
@@ -50,8 +42,23 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def timeout_seconds(text: str) -> int:
+    """``--timeout``: a whole number of seconds above zero, or argparse's usage error (exit 2).
+
+    Checked while parsing, so ``-5``, ``0``, ``nan`` or ``soon`` never reach the network:
+    uno-cli 1.0.7 sent the submit first and failed afterwards, after the charge.
+    """
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}: give whole seconds, e.g. 70") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}: give 1 to 3600 seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _JsonErrorParser(prog="uno.py", description="gptimg's uno-cli compatible agent CLI (JSON on stdout).")
+    p = argparse.ArgumentParser(prog="uno.py", description="gptimg's uno-cli compatible agent CLI (JSON on stdout).")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__} (gptimg)")
     p.add_argument("--compact", action="store_true", help="One-line JSON output")
     p.add_argument(
@@ -60,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="call: print view and meta only (data stays when the gateway sends no view), as uno-cli 1.0.7",
     )
     p.add_argument("--base-url", default=None, help="Gateway URL (default: UNO_API_URL or https://agentools.uno)")
-    sub = p.add_subparsers(dest="command", parser_class=_JsonErrorParser)
+    sub = p.add_subparsers(dest="command")
 
     login = sub.add_parser("login", help="Log in: device code (default), --start/--poll for agents, or --key")
     mode = login.add_mutually_exclusive_group()
@@ -84,15 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--server")
 
     tool = sub.add_parser("tool", help="Catalogue entry of one tool")
-    tool_sub = tool.add_subparsers(dest="action", parser_class=_JsonErrorParser)
+    tool_sub = tool.add_subparsers(dest="action")
     tool_get = tool_sub.add_parser("get")
     tool_get.add_argument("slug")
 
     call = sub.add_parser("call", help="Call a tool (submit costs credits)")
     call.add_argument("tool")
     call.add_argument("--args", default=None, help="JSON object of arguments")
-    call.add_argument("--timeout", type=int, default=60, help="Read timeout in seconds (default 60)")
+    call.add_argument("--timeout", type=timeout_seconds, default=60, help="Read timeout in seconds, 1-3600 (default 60)")
     call.add_argument("--dry-run", action="store_true", help="Show the call; no network, no credits")
 
     sub.add_parser("health", help="Is the gateway up?")
+
+    logs = sub.add_parser("logs", help="Recent calls and their charges (last 7 days): was a submit charged?")
+    logs.add_argument("--last", type=int, default=20, help="Number of records (default: 20)")
+    logs.add_argument("--include-search", action="store_true", help="Include catalogue search rows")
     return p
