@@ -32,7 +32,8 @@ pytestmark = pytest.mark.e2e
 KEY = "uno_signal_" + "0123456789abcdef" * 2
 
 
-def test_sigterm_while_the_submit_is_in_flight_keeps_the_job_id(mcp_server: Any) -> None:
+def held_submit_gateway() -> tuple[ScriptedGateway, threading.Event, threading.Event]:
+    """A gateway whose submit arrives (``arrived`` is set) and is answered only once ``release`` is set."""
     arrived, release = threading.Event(), threading.Event()
     gateway = ScriptedGateway()
     healthy_submit = gateway.routes[f"CALL {SUBMIT_TOOL}"]
@@ -43,6 +44,11 @@ def test_sigterm_while_the_submit_is_in_flight_keeps_the_job_id(mcp_server: Any)
         return healthy_submit(request) if callable(healthy_submit) else healthy_submit
 
     gateway.routes[f"CALL {SUBMIT_TOOL}"] = slow_submit
+    return gateway, arrived, release
+
+
+def test_sigterm_while_the_submit_is_in_flight_keeps_the_job_id(mcp_server: Any) -> None:
+    gateway, arrived, release = held_submit_gateway()
     with gateway:
         server: McpServer = mcp_server("--allow-spend", "300", base_url=gateway.base_url, UNO_API_KEY=KEY)
 
@@ -72,16 +78,7 @@ def test_sigterm_while_the_submit_is_in_flight_keeps_the_job_id(mcp_server: Any)
 def test_a_call_cancelled_while_the_submit_is_in_flight_leaves_a_job_gptimg_result_finishes(
     mcp_server: Any, tmp_path: Any
 ) -> None:
-    arrived, release = threading.Event(), threading.Event()
-    gateway = ScriptedGateway()
-    healthy_submit = gateway.routes[f"CALL {SUBMIT_TOOL}"]
-
-    def slow_submit(request: Request) -> Answer:
-        arrived.set()
-        release.wait(30)
-        return healthy_submit(request) if callable(healthy_submit) else healthy_submit
-
-    gateway.routes[f"CALL {SUBMIT_TOOL}"] = slow_submit
+    gateway, arrived, release = held_submit_gateway()
     with gateway:
         server: McpServer = mcp_server("--allow-spend", "300", base_url=gateway.base_url, UNO_API_KEY=KEY)
 
