@@ -63,3 +63,17 @@ def balance_rows(me: dict[str, Any]) -> list[tuple[str, str]]:
         if value is not None:
             rows.append((label, f"{value:g}"))
     return rows or [("credits", "unknown")]
+
+
+def confirmation_rows(me: dict[str, Any]) -> list[tuple[str, str]]:
+    """The account's own balance fields for a cost confirmation, when it comes in the SDK's shape.
+
+    The confirmation's last line is always the spendable total ("now" and "after"); an
+    SDK account also shows its plan and the two parts that total is made of, so the
+    person sees what will pay, in the gateway's terms. The skill's shape (``credits``)
+    needs nothing more than that total.
+    """
+    if _number(me.get("credits")) is not None:
+        return []
+    rows = [("plan", str(me["plan"]))] if isinstance(me.get("plan"), str) and me["plan"] else []
+    return rows + [row for row in balance_rows(me) if row[1] != "unknown"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from gptimg import errors
 from gptimg.balance import balance_rows, spendable_credits
 from gptimg.jobs import JobJournal
@@ -40,6 +42,25 @@ def test_a_short_sdk_balance_stops_the_submit_before_anything_is_sent(
     refused = run("generate", "a red fox", "--yes", "--json", "--out", str(tmp_path))
     assert refused.code == errors.EXIT_CREDITS, refused.out
     assert gateway.stats()["submits"] == 0
+
+
+def test_the_cost_confirmation_shows_an_sdk_accounts_plan_free_credits_and_wallet(
+    run: Callable[..., Run], make_cli_sandbox: Callable[..., SandboxGateway], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import sys
+
+    gateway = make_cli_sandbox(account_shape="sdk")
+    log_in(gateway, credits=1200)
+    stdin = io.StringIO("n\n")
+    stdin.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr(sys, "stdin", stdin)
+    declined = run("generate", "a red fox")
+    assert declined.code == errors.EXIT_FAILURE and gateway.stats()["submits"] == 0
+    shown = {line.split()[0] + (" " + line.split()[1] if line.startswith(("free", "can")) else ""): line
+             for line in declined.err.splitlines() if line.strip()}
+    assert "500" in shown["free credits"] and "700" in shown["balance"], declined.err
+    assert "1200 now, 900 after" in shown["can spend"], declined.err
 
 
 def test_usage_reports_today_and_the_charged_calls(

@@ -26,8 +26,13 @@ def confirm_spend(
     cost: float,
     balance: float | None,
     yes: bool,
+    balance_label: str = "balance",
 ) -> None:
-    """Return only when spending ``cost`` credits is allowed; raise otherwise."""
+    """Return only when spending ``cost`` credits is allowed; raise otherwise.
+
+    ``balance_label`` names the spendable total's line ("can spend" when the summary
+    already lists an SDK account's free credits and wallet balance separately).
+    """
     check_balance(cost, balance)
     if yes:
         return
@@ -45,7 +50,7 @@ def confirm_spend(
         table.add_row(label, escape(value))
     table.add_row("cost", f"[bold]{cost:g} credits[/]")
     if balance is not None:
-        table.add_row("balance", f"{balance:g} now, {balance - cost:g} after")
+        table.add_row(balance_label, f"{balance:g} now, {balance - cost:g} after")
     output.err.print(table)
     if not ask_yes_no(output, f"Spend {cost:g} credits?"):
         raise errors.Declined("Nothing was spent.")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from gptimg import errors
+from gptimg.balance import confirmation_rows, spendable_credits
 from gptimg.cli.app import app, session
 from gptimg.cli.confirm import confirm_spend
 from gptimg.cli.generate_input import (
@@ -35,7 +36,7 @@ from gptimg.cli.jobflow import (
     report_outcome,
     resume_command,
 )
-from gptimg.cli.pricing import read_cost_and_balance
+from gptimg.cli.pricing import read_cost_and_account
 from gptimg.cli.session import sandbox_delay
 from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
 from gptimg.styles import SIZES, SUBMIT_TOOL
@@ -164,15 +165,19 @@ def generate(
     journal = session.journal()
     journal.check_ready()
     client = session.client()
-    cost, balance = read_cost_and_balance(client)
+    cost, me = read_cost_and_account(client)
+    balance = spendable_credits(me)
     summary = [("prompt", request.prompt), ("style", request.style or "(none)"), ("size", request.size)]
     summary.append(("images", str(request.n)))
     if references:
         summary.append(("references", ", ".join(ref.original for ref in references)))
     summary.append(("account", session.account_label() or "?"))
+    parts = confirmation_rows(me)
+    summary.extend(parts)
     if sandbox:
         summary.append(("gateway", "embedded sandbox (test credits)"))
-    confirm_spend(session.output, summary=summary, cost=cost, balance=balance, yes=yes)
+    confirm_spend(session.output, summary=summary, cost=cost, balance=balance, yes=yes,
+                  balance_label="can spend" if parts else "balance")
     reference_field = upload_references(references, client.upload) if references else None
 
     # 3. The paid request, then never lose the job: its id is shown the moment it arrives.

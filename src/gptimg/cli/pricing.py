@@ -12,7 +12,15 @@ if TYPE_CHECKING:
 
 
 def read_cost_and_balance(client: GatewayClient) -> tuple[float, float | None]:
-    """The submit's price and the balance, both free reads, asked at once: one round trip, not two.
+    """The submit's price and the spendable balance (``None`` unless the answer says how much can be spent)."""
+    from gptimg.balance import spendable_credits
+
+    cost, me = read_cost_and_account(client)
+    return cost, spendable_credits(me)
+
+
+def read_cost_and_account(client: GatewayClient) -> tuple[float, dict[str, Any]]:
+    """The submit's price and the account, both free reads, asked at once: one round trip, not two.
 
     Failures come out as they did when the two were asked one after the other: the
     price's first (``submit_cost`` falls back to the default on a gateway error, so
@@ -38,7 +46,4 @@ def read_cost_and_balance(client: GatewayClient) -> tuple[float, float | None]:
     reader.join()
     if isinstance(box[0], BaseException):
         raise box[0]
-    cost = box[0]
-    from gptimg.balance import spendable_credits
-
-    return cost, spendable_credits(me)  # None unless the answer says how much can be spent
+    return box[0], me if isinstance(me, dict) else {}
