@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from gptimg.cli import commands  # noqa: F401  (registers every command)
     from gptimg.cli.app import app, session
     from gptimg.jobs.signals import install_sigterm_handler
-    from gptimg.secrets import disable_core_dumps
+    from gptimg.redaction import disable_core_dumps
 
     disable_core_dumps()
 

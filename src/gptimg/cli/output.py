@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg.errors import GptimgError
-from gptimg.secrets import strip_secrets
+from gptimg.redaction import strip_secrets
 from gptimg.terminal import json_text, neutralise
 
 if TYPE_CHECKING:

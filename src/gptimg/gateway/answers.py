@@ -52,7 +52,7 @@ def flatten_mcp(data: Any) -> Any:
         raise errors.GatewayError(text or "The tool reported an error.", code="tool_error", body=data)
     if isinstance(data.get("structuredContent"), (dict, list)):
         return data["structuredContent"]
-    from gptimg.secrets import scrub_answer
+    from gptimg.redaction import scrub_answer
 
     try:
         return scrub_answer(json.loads(text), ())  # checks the depth: a nested answer is an answer too

@@ -18,7 +18,7 @@ from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, 
 
 from gptimg import errors
 from gptimg.imagetypes import SNIFF_BYTES, sniff_image_type
-from gptimg.secrets import strip_secrets
+from gptimg.redaction import strip_secrets
 
 if TYPE_CHECKING:
     from gptimg.jobs.pipeline import JobOutcome

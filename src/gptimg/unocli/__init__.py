@@ -45,7 +45,7 @@ def missing_dependency(name: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gptimg.secrets import disable_core_dumps
+    from gptimg.redaction import disable_core_dumps
     from gptimg.unocli.output import Output
     from gptimg.unocli.parser import build_parser, hoist_global_flags
 

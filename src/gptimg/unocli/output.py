@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from gptimg.secrets import strip_secrets
+from gptimg.redaction import strip_secrets
 from gptimg.terminal import json_text
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gptimg.secrets import SECRET_FIELD_NAMES, mask_token, strip_secrets
+from gptimg.redaction import SECRET_FIELD_NAMES, mask_token, strip_secrets
 
 from ._support import KEY
 
