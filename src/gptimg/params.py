@@ -5,15 +5,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from gptimg.errors import InvalidArguments
-from gptimg.styles import (
-    DEFAULT_SIZE,
-    MAX_IMAGES,
-    MAX_PROMPT_CHARS,
-    MIN_IMAGES,
-    SIZES,
-    STYLES,
-    suggest_styles,
-)
+from gptimg.image_tool import DEFAULT_SIZE, MAX_IMAGES, MAX_PROMPT_CHARS, MIN_IMAGES, SIZES
+from gptimg.styles import STYLES, suggest_styles
 
 
 class GenerationRequest(NamedTuple):

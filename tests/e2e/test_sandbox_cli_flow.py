@@ -7,7 +7,7 @@ from typing import Callable
 
 import pytest
 
-from gptimg import styles
+from gptimg import image_tool
 
 from .conftest import (
     CliRunner,
@@ -45,20 +45,20 @@ def test_full_flow_login_to_logout(cli: list[str], sandbox: SandboxProcess,
     assert whoami["data"]["credits"] == 3000 and whoami["data"]["name"] == "Sandbox User"
 
     found = runner.run_json(*cli, "search", "image", "--compact")
-    assert {t["tool"] for t in found["data"]["tools"]} == {styles.SUBMIT_TOOL, styles.RESULT_TOOL}
+    assert {t["tool"] for t in found["data"]["tools"]} == {image_tool.SUBMIT_TOOL, image_tool.RESULT_TOOL}
 
-    tool = runner.run_json(*cli, "tool", "get", styles.SUBMIT_TOOL, "--compact")
-    assert tool["data"]["tool"] == styles.SUBMIT_TOOL
+    tool = runner.run_json(*cli, "tool", "get", image_tool.SUBMIT_TOOL, "--compact")
+    assert tool["data"]["tool"] == image_tool.SUBMIT_TOOL
     assert tool["data"]["pricing"]["cost"] == 300
 
     arguments = {"prompt": "A shiba inu under cherry blossoms", "size": "1536x1024", "style": "ghibli_anime"}
-    submitted = runner.run_json(*cli, "call", styles.SUBMIT_TOOL, "--compact", "--args", json.dumps(arguments))
+    submitted = runner.run_json(*cli, "call", image_tool.SUBMIT_TOOL, "--compact", "--args", json.dumps(arguments))
     assert submitted["success"] is True and submitted["meta"]["credits_used"] == 300
     job_id = submitted["data"]["job_id"]
 
     data: dict = {}
     for _ in range(10):
-        polled = runner.run_json(*cli, "call", styles.RESULT_TOOL, "--compact", "--timeout", "30",
+        polled = runner.run_json(*cli, "call", image_tool.RESULT_TOOL, "--compact", "--timeout", "30",
                                  "--args", json.dumps({"job_id": job_id, "wait_seconds": 5}))
         data = flatten_mcp(polled["data"])
         if data["status"] not in ("pending", "running"):

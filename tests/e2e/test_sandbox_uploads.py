@@ -7,7 +7,7 @@ from typing import Callable
 
 import pytest
 
-from gptimg import styles
+from gptimg import image_tool
 from gptimg.sandbox.images import render_image
 
 from .conftest import CliRunner, SandboxProcess, uno_cli_command
@@ -22,7 +22,7 @@ def test_uno_cli_uploads_a_local_reference_and_submits_with_its_url(
     reference.write_bytes(render_image("my cat", None, "1024x1024", 0))
     arguments = {"prompt": "my cat as a lego figure", "style": "lego_brick", "reference_image_urls": str(reference)}
 
-    out = runner.run_json(*uno_cli_command(), "call", styles.SUBMIT_TOOL, "--compact",
+    out = runner.run_json(*uno_cli_command(), "call", image_tool.SUBMIT_TOOL, "--compact",
                           "--args", json.dumps(arguments))
 
     # uno-cli read our {"url", "file_id"} answer and the submit accepted the rewritten locator.

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from reliability.scripted import Answer, Request, ScriptedGateway
 
 from .conftest import McpServer, all_text, payload, require_sdk, run_scenario

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gptimg.styles import SUBMIT_TOOL
+from gptimg.image_tool import SUBMIT_TOOL
 from reliability.scripted import Answer, Request, ScriptedGateway
 
 from .conftest import McpServer, payload, require_sdk, run_scenario

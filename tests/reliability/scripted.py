@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from stubserver import StubHandler, StubServer
 
 

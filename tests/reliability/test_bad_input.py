@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import pytest
 
+from gptimg.image_tool import MAX_PROMPT_CHARS, RESULT_TOOL, SUBMIT_TOOL
 from gptimg.sandbox import SandboxGateway
-from gptimg.styles import MAX_PROMPT_CHARS, RESULT_TOOL, SUBMIT_TOOL
 
 from .conftest import Cli, Ran
 from .scripted import PNG, Answer, ScriptedGateway

@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 from tests.sandbox.pngcheck import without_provenance
 
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 
 from .conftest import GPTIMG, Cli, assert_only_complete_pngs
 from .scripted import PNG, Answer, Request, ScriptedGateway

@@ -15,9 +15,9 @@ from typing import Callable
 
 import pytest
 
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from gptimg.imagetypes import png_dimensions
 from gptimg.sandbox import SandboxGateway
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 from waiting import wait_until
 
 from .conftest import GPTIMG, Cli, assert_only_complete_pngs

@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from gptimg.styles import RESULT_TOOL
+from gptimg.image_tool import RESULT_TOOL
 
 from .conftest import Cli, Ran
 from .scripted import Answer, Request, ScriptedGateway

@@ -16,12 +16,12 @@ import pytest
 from gptimg import errors
 from gptimg.gateway import GatewayClient, RetryPolicy
 from gptimg.gateway import client as client_module
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from gptimg.imagetypes import png_dimensions
 from gptimg.jobs import JobJournal, SilentObserver, finish_job, submit_job
 from gptimg.jobs import pipeline as pipeline_module
 from gptimg.params import build_request
 from gptimg.sandbox import SandboxConfig, SandboxGateway
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 
 from .faultproxy import Fault, FaultProxy, Seen
 

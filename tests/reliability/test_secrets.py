@@ -21,8 +21,8 @@ import pytest
 from gptimg import errors
 from gptimg.credentials import CredentialStore
 from gptimg.gateway import GatewayClient
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from gptimg.sandbox import SandboxGateway
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 
 from .conftest import GPTIMG, UNO, Cli, Ran
 from .scripted import Answer, ScriptedGateway

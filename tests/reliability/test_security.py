@@ -10,8 +10,8 @@ from typing import Callable
 
 import pytest
 
+from gptimg.image_tool import SUBMIT_TOOL
 from gptimg.sandbox import SandboxGateway
-from gptimg.styles import SUBMIT_TOOL
 
 from .conftest import UNO, Cli, Ran, assert_only_complete_pngs, saved_files
 from .scripted import PNG, Answer, Request, ScriptedGateway

@@ -20,8 +20,8 @@ from typing import Callable
 
 import pytest
 
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from gptimg.sandbox import SandboxGateway
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
 from waiting import long_poll_reached, wait_until
 
 from .conftest import GPTIMG, UNO, Cli, Ran, assert_only_complete_pngs, saved_files

@@ -19,7 +19,7 @@ from gptimg import errors
 from gptimg.gateway import GatewayClient
 from gptimg.gateway.retry import NO_RETRY
 from gptimg.gateway.stdlib_wire import StdlibWire
-from gptimg.styles import RESULT_TOOL
+from gptimg.image_tool import RESULT_TOOL
 
 from .faultproxy import Fault, FaultProxy
 from .scripted import ScriptedGateway

@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gptimg import styles
+from gptimg import image_tool, styles
 from gptimg.sandbox import NonLoopbackHost, SandboxConfig, SandboxGateway, is_loopback_host
 from waiting import long_poll_reached, wait_until
 
 from .pngcheck import parse_png
 
-SUBMIT, RESULT = styles.SUBMIT_TOOL, styles.RESULT_TOOL
+SUBMIT, RESULT = image_tool.SUBMIT_TOOL, image_tool.RESULT_TOOL
 
 
 def call(http: httpx.Client, sb: SandboxGateway, key: str | None, tool: str, arguments: Any,

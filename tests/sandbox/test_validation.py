@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from gptimg import styles
+from gptimg import image_tool, styles
 from gptimg.sandbox.failures import ApiFailure
 from gptimg.sandbox.validation import SubmitArguments, validate_result, validate_submit
 
@@ -51,7 +51,7 @@ def test_out_of_range_submit_is_invalid_arguments(arguments: dict[str, Any], fie
 
 def test_every_documented_style_and_size_is_accepted() -> None:
     for style in styles.STYLES:
-        for size in styles.SIZES:
+        for size in image_tool.SIZES:
             assert validate_submit({"prompt": "p", "style": style, "size": size}).size == size
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from gptimg import errors
 from gptimg.gateway import BackoffGate, GatewayClient, RetryPolicy, flatten_mcp
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 
 from ._support import BASE, KEY, FakeTime, TopOfRange, assert_key_not_leaked, mcp_text
 

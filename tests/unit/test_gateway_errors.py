@@ -22,7 +22,7 @@ from gptimg.gateway.errormap import (
     http_error,
     transport_error,
 )
-from gptimg.styles import RESULT_TOOL, SUBMIT_TOOL
+from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 
 from ._support import KEY, assert_key_not_leaked
 

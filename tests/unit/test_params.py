@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gptimg import errors
+from gptimg.image_tool import MAX_PROMPT_CHARS, SIZES
 from gptimg.params import (
     build_request,
     check_n,
@@ -13,7 +14,7 @@ from gptimg.params import (
     check_style,
     check_submit_arguments,
 )
-from gptimg.styles import MAX_PROMPT_CHARS, SIZES, STYLES
+from gptimg.styles import STYLES
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", "\n\t", None, 42])

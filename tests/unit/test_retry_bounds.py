@@ -8,7 +8,7 @@ import pytest
 
 from gptimg import errors
 from gptimg.gateway.retry import MAX_RETRY_AFTER, BackoffGate, parse_retry_after
-from gptimg.styles import RESULT_TOOL
+from gptimg.image_tool import RESULT_TOOL
 
 DONE = {"data": {"status": "done", "job_id": "j1", "items": [{"url": "https://cdn.example/1.png"}]}}
 

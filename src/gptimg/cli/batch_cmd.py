@@ -128,7 +128,7 @@ def batch(
     """Generate many images from a manifest (JSONL, CSV or .txt): concurrent, rate-limited, resumable."""
     from gptimg.batch.manifest import load_manifest
     from gptimg.gateway import BackoffGate, GatewayClient, RetryPolicy
-    from gptimg.styles import DEFAULT_SUBMIT_COST
+    from gptimg.image_tool import DEFAULT_SUBMIT_COST
 
     # 1. Offline: every line checked, the output folder usable. A mistake here costs nothing.
     if manifest_format is not None and manifest_format not in ("jsonl", "csv", "txt"):

@@ -38,8 +38,8 @@ from gptimg.cli.jobflow import (
 )
 from gptimg.cli.pricing import read_cost_and_account
 from gptimg.cli.session import sandbox_delay
+from gptimg.image_tool import SIZES, SUBMIT_TOOL
 from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
-from gptimg.styles import SIZES, SUBMIT_TOOL
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from gptimg import errors
-from gptimg.styles import MAX_IMAGES, MAX_PROMPT_CHARS, STYLES
+from gptimg.image_tool import MAX_IMAGES, MAX_PROMPT_CHARS
+from gptimg.styles import STYLES
 
 #: A prompt file bigger than this is not a prompt (the gateway takes 32,000 characters).
 MAX_PROMPT_FILE_BYTES = 4 * MAX_PROMPT_CHARS

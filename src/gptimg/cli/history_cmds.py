@@ -17,7 +17,7 @@ import typer
 from gptimg import errors
 from gptimg.cli.app import app, session
 from gptimg.cli.jobflow import DEFAULT_TIMEOUT
-from gptimg.styles import SIZES
+from gptimg.image_tool import SIZES
 
 #: What ``info`` shows a person, in this order (the JSON has every field).
 _INFO_FIELDS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from gptimg.styles import DEFAULT_SUBMIT_COST
+from gptimg.image_tool import DEFAULT_SUBMIT_COST
 
 if TYPE_CHECKING:
     from gptimg.gateway import GatewayClient

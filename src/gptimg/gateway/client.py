@@ -43,8 +43,8 @@ from gptimg.gateway.errormap import (
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, same_origin, validate_base_url
 from gptimg.gateway.wire import Headers, Response, Timeouts, Wire, WireFailure
+from gptimg.image_tool import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
 from gptimg.redaction import TooDeep, redact_text, scrub_answer, strip_secrets
-from gptimg.styles import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
 
 CONNECT_TIMEOUT = 10.0
 #: Catalogue, account and other short reads.

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg import errors
+from gptimg.image_tool import MAX_IMAGES
 from gptimg.imagetypes import EXTENSION_FOR_TYPE, SNIFF_BYTES, sniff_image_type
 from gptimg.jobs.naming import existing_image, image_stem, inside, remember_saved
-from gptimg.styles import MAX_IMAGES
 
 if TYPE_CHECKING:  # annotations only
     from gptimg.gateway import GatewayClient

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from gptimg import errors
+from gptimg.image_tool import DEFAULT_ESTIMATED_SECONDS, MAX_WAIT_SECONDS
 from gptimg.jobs.download import SavedImage, asked_items, save_job_images
 from gptimg.jobs.ids import usable_job_id
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
 from gptimg.jobs.lock import job_lock
 from gptimg.jobs.signals import paid_section
 from gptimg.params import GenerationRequest
-from gptimg.styles import DEFAULT_ESTIMATED_SECONDS, MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:  # annotations only: importing the journal (``gptimg jobs``) does not load httpx
     from gptimg.gateway import GatewayClient

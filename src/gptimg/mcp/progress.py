@@ -14,8 +14,8 @@ from typing import Any, Callable, TypeVar
 
 import anyio
 
+from gptimg.image_tool import DEFAULT_ESTIMATED_SECONDS
 from gptimg.mcp.pipeline_adapter import StoppableObserver
-from gptimg.styles import DEFAULT_ESTIMATED_SECONDS
 
 T = TypeVar("T")
 

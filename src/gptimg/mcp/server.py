@@ -19,10 +19,11 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from gptimg import __version__, errors
+from gptimg.image_tool import MAX_IMAGES, MAX_WAIT_SECONDS, MIN_IMAGES, SIZES
 from gptimg.mcp import tools
 from gptimg.mcp.results import error_result, unexpected_result
 from gptimg.mcp.tools import DEFAULT_GET_JOB_WAIT, GenerateArgs, ServerState
-from gptimg.styles import MAX_IMAGES, MAX_WAIT_SECONDS, MIN_IMAGES, SIZES, STYLES
+from gptimg.styles import STYLES
 
 StyleKey = Literal[tuple(STYLES)]  # type: ignore[valid-type]
 SizeName = Literal[tuple(SIZES)]  # type: ignore[valid-type]

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from gptimg import errors
+from gptimg.image_tool import DEFAULT_SIZE, MAX_IMAGES, MAX_WAIT_SECONDS, MIN_IMAGES, SIZES, SUBMIT_TOOL
 from gptimg.mcp import pipeline_adapter as pipeline
 from gptimg.mcp.consent import Offer, SpendAllowance, obtain_consent
 from gptimg.mcp.progress import wait_with_progress
 from gptimg.mcp.results import DEFAULT_INLINE_MAX_BYTES, data_result, outcome_result, whole
-from gptimg.styles import DEFAULT_SIZE, MAX_IMAGES, MAX_WAIT_SECONDS, MIN_IMAGES, SIZES, STYLES, SUBMIT_TOOL
+from gptimg.styles import STYLES
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult

@@ -2,7 +2,8 @@
 
 Clients read prices and argument ranges from here (``pricing.cost``,
 ``input_schema``) rather than hard-coding them, so the entries are complete
-and built from :mod:`gptimg.styles`, the project's single copy of those facts.
+and built from :mod:`gptimg.image_tool` and :mod:`gptimg.styles`, the project's single
+copy of those facts.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from gptimg import styles
+from gptimg import image_tool, styles
 
 SERVER = "gpt-image-2"
 CATEGORY = "image"
@@ -25,14 +26,14 @@ _SUBMIT_SCHEMA: dict[str, Any] = {
         },
         "size": {
             "type": "string",
-            "enum": list(styles.SIZES),
-            "default": styles.DEFAULT_SIZE,
+            "enum": list(image_tool.SIZES),
+            "default": image_tool.DEFAULT_SIZE,
             "description": "Image dimensions; auto lets the model choose.",
         },
         "n": {
             "type": "integer",
-            "minimum": styles.MIN_IMAGES,
-            "maximum": styles.MAX_IMAGES,
+            "minimum": image_tool.MIN_IMAGES,
+            "maximum": image_tool.MAX_IMAGES,
             "default": 1,
             "description": "Number of images in the job.",
         },
@@ -57,7 +58,7 @@ _RESULT_SCHEMA: dict[str, Any] = {
         "wait_seconds": {
             "type": "integer",
             "minimum": 0,
-            "maximum": styles.MAX_WAIT_SECONDS,
+            "maximum": image_tool.MAX_WAIT_SECONDS,
             "default": 0,
             "description": "Hold the request up to this long; answers as soon as the job ends.",
         },
@@ -68,7 +69,7 @@ _RESULT_SCHEMA: dict[str, Any] = {
 
 _TOOLS: list[dict[str, Any]] = [
     {
-        "tool": styles.SUBMIT_TOOL,
+        "tool": image_tool.SUBMIT_TOOL,
         "name": "gpt_image2_submit",
         "desc": (
             "GPT Image 2: submit an image generation job (text-to-image or image-to-image with "
@@ -78,12 +79,12 @@ _TOOLS: list[dict[str, Any]] = [
         "server": SERVER,
         "category": CATEGORY,
         "auth_required": False,
-        "pricing": {"mode": "per_call", "cost": styles.DEFAULT_SUBMIT_COST},
+        "pricing": {"mode": "per_call", "cost": image_tool.DEFAULT_SUBMIT_COST},
         "operation": {"type": "write", "idempotency_mode": "none"},
         "stats": {"calls_7d": 0, "success_rate": 1.0, "avg_latency_ms": 120},
     },
     {
-        "tool": styles.RESULT_TOOL,
+        "tool": image_tool.RESULT_TOOL,
         "name": "gpt_image2_result",
         "desc": (
             "GPT Image 2: poll an image generation job; with wait_seconds the server holds the "

@@ -17,7 +17,7 @@ import hashlib
 import struct
 import zlib
 
-from gptimg import styles
+from gptimg import image_tool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Private ancillary chunk type for padding: decoders must skip it (lowercase 1st and 2nd letters).
@@ -29,8 +29,8 @@ SHADES = 16
 
 def image_dimensions(size: str) -> tuple[int, int]:
     """Width and height for a size argument; ``auto`` means the model's default square."""
-    if size == "auto" or size not in styles.SIZES:
-        size = styles.DEFAULT_SIZE
+    if size == "auto" or size not in image_tool.SIZES:
+        size = image_tool.DEFAULT_SIZE
     width, height = size.split("x")
     return int(width), int(height)
 

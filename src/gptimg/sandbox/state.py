@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gptimg import styles
+from gptimg import image_tool
 
 from . import catalog
 from .config import SandboxConfig
@@ -274,7 +274,7 @@ class SandboxState:
 
     def submit(self, account: Account, args: SubmitArguments, recharge_url: str) -> Job:
         """Debit the price and create the job, or refuse with nothing debited."""
-        cost = catalog.tool_cost(styles.SUBMIT_TOOL)
+        cost = catalog.tool_cost(image_tool.SUBMIT_TOOL)
         with self._cond:
             if account.credits < cost:
                 raise ApiFailure(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from gptimg import styles
+from gptimg import image_tool, styles
 
 from .failures import invalid_arguments
 
@@ -26,7 +26,7 @@ class SubmitArguments:
     """A submit request that passed validation."""
 
     prompt: str
-    size: str = styles.DEFAULT_SIZE
+    size: str = image_tool.DEFAULT_SIZE
     n: int = 1
     style: str | None = None
     reference_image_urls: tuple[str, ...] = ()
@@ -67,16 +67,16 @@ def validate_submit(arguments: Any) -> SubmitArguments:
 
     size = arguments.get("size")
     if size is None:
-        size = styles.DEFAULT_SIZE
-    if not isinstance(size, str) or size not in styles.SIZES:
-        raise invalid_arguments(f"size must be one of {', '.join(styles.SIZES)}", "size")
+        size = image_tool.DEFAULT_SIZE
+    if not isinstance(size, str) or size not in image_tool.SIZES:
+        raise invalid_arguments(f"size must be one of {', '.join(image_tool.SIZES)}", "size")
 
     n = arguments.get("n")
     if n is None:
         n = 1
-    if not _is_int(n) or not styles.MIN_IMAGES <= n <= styles.MAX_IMAGES:
+    if not _is_int(n) or not image_tool.MIN_IMAGES <= n <= image_tool.MAX_IMAGES:
         raise invalid_arguments(
-            f"n must be an integer from {styles.MIN_IMAGES} to {styles.MAX_IMAGES}", "n"
+            f"n must be an integer from {image_tool.MIN_IMAGES} to {image_tool.MAX_IMAGES}", "n"
         )
 
     style = arguments.get("style")
@@ -110,4 +110,4 @@ def validate_result(arguments: Any) -> tuple[str, float]:
         wait = 0
     if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait != wait:
         raise invalid_arguments("wait_seconds must be a number of seconds", "wait_seconds")
-    return job_id.strip(), float(min(max(wait, 0), styles.MAX_WAIT_SECONDS))
+    return job_id.strip(), float(min(max(wait, 0), image_tool.MAX_WAIT_SECONDS))

@@ -19,7 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from gptimg import errors
-from gptimg.styles import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SIZES, SUBMIT_TOOL
+from gptimg.image_tool import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SIZES, SUBMIT_TOOL
 from gptimg.unocli.compat import format_call_error
 from gptimg.unocli.output import Output, fail, fail_message
 
