@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from gptimg import errors
-from gptimg.gateway import GatewayClient, RetryPolicy
-from gptimg.gateway import client as client_module
+from gptimg.gateway import GatewayClient, RetryPolicy, tool_calls
 from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from gptimg.imagetypes import png_dimensions
 from gptimg.jobs import JobJournal, SilentObserver, finish_job, submit_job
@@ -109,7 +108,7 @@ def test_rate_limited_polls_wait_exactly_as_retry_after_says(sandbox, journal, t
 def test_a_poll_hanging_past_its_read_timeout_is_asked_again(sandbox, journal, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline_module, "MAX_WAIT_SECONDS", 0)
     monkeypatch.setattr(pipeline_module, "MIN_POLL_INTERVAL", 0.05)
-    monkeypatch.setattr(client_module, "POLL_READ_MARGIN", 0.4)
+    monkeypatch.setattr(tool_calls, "POLL_READ_MARGIN", 0.4)
     hung = {"done": False}
 
     def rule(seen: Seen) -> Fault | None:
@@ -244,7 +243,7 @@ def test_a_submit_whose_connection_drops_after_sending_is_unknown_and_never_rese
 
 
 def test_a_submit_answer_that_never_comes_is_unknown_and_never_resent(sandbox, journal, monkeypatch):
-    monkeypatch.setattr(client_module, "SUBMIT_TIMEOUT", 0.5)
+    monkeypatch.setattr(tool_calls, "SUBMIT_TIMEOUT", 0.5)
 
     def rule(seen: Seen) -> Fault | None:
         return Fault("hang", seconds=2) if seen.tool == SUBMIT_TOOL else None

@@ -9,7 +9,7 @@ import pytest
 
 from gptimg import errors
 from gptimg.gateway import DEFAULT_BASE_URL, GatewayClient, base_url_warnings, resolve_base_url
-from gptimg.gateway.client import user_agent
+from gptimg.gateway.exchange import user_agent
 from gptimg.gateway.urls import validate_base_url
 
 from ._support import BASE, KEY

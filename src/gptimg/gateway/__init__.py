@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gptimg.gateway.client import DownloadInfo, GatewayClient, ToolResult, flatten_mcp
+from gptimg.gateway.answers import DownloadInfo, ToolResult, flatten_mcp
+from gptimg.gateway.client import GatewayClient
 from gptimg.gateway.retry import BackoffGate, RetryPolicy
 from gptimg.gateway.urls import DEFAULT_BASE_URL, base_url_warnings, resolve_base_url
 

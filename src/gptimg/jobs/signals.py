@@ -17,7 +17,7 @@ from typing import Any, Callable
 from gptimg.errors import Terminated
 
 #: How long a stop waits, at most, for a submit in flight to answer: the submit's own read timeout
-#: (``gateway.client.SUBMIT_TIMEOUT``), after which the submit gives up by itself as ``unknown``.
+#: (``gateway.tool_calls.SUBMIT_TIMEOUT``), after which the submit gives up by itself as ``unknown``.
 SUBMIT_ANSWER_WAIT = 60
 
 

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from gptimg import __version__
 from gptimg import image_tool as styles  # f2-core: lead renames styles. -> image_tool. after the f1 split
-from gptimg.gateway.client import SANDBOX_HEADER
+from gptimg.gateway.exchange import SANDBOX_HEADER
 
 from . import accounting, catalog, device_page, images
 from .config import SandboxConfig, check_loopback, url_host

@@ -25,7 +25,7 @@ from gptimg.unocli.output import Output, fail, fail_message
 
 if TYPE_CHECKING:
     from gptimg.gateway import GatewayClient
-    from gptimg.gateway.client import ToolResult
+    from gptimg.gateway.answers import ToolResult
     from gptimg.jobs.agent_journal import AgentJournal
     from gptimg.unocli.commands import Context
 
