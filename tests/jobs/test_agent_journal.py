@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gptimg import home
-from gptimg.jobs import agent_journal, journal
+from gptimg.jobs import agent_journal, journal, schema
 from gptimg.jobs.agent_journal import AgentJournal
 from gptimg.jobs.journal import JobJournal
 
@@ -29,7 +29,7 @@ def test_a_first_use_creates_the_full_schema_and_rows_read_back_through_jobjourn
     writer.close()
     with JobJournal(path) as reader:
         applied = {r[0] for r in reader._db.execute("SELECT name FROM _migrations")}
-        assert applied == {name for name, _ in journal.MIGRATIONS}
+        assert applied == {name for name, _ in schema.MIGRATIONS}
         record = reader.get("0b84b8f0f0c8")
     assert record is not None
     assert (record.status, record.prompt, record.n, record.size, record.reference_urls, record.credits_used,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from gptimg.jobs.journal import MIGRATIONS, JobJournal
+from gptimg.jobs.journal import JobJournal
+from gptimg.jobs.schema import MIGRATIONS
 
 
 def test_journal_lives_in_gptimg_home(isolated_home: Path) -> None:

@@ -7,9 +7,8 @@ been charged but no job id came back) or ``rejected`` (the gateway refused it,
 nothing charged). ``gptimg jobs`` is a query over this table; ``gptimg result``
 and ``gptimg batch`` resume from it.
 
-The schema evolves through numbered migrations, each applied once and recorded;
-a released migration is never edited, a change is a new one. The API key is
-never written here.
+The schema evolves through numbered migrations (``jobs/schema.py``). The API key
+is never written here.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from typing import Any, Callable
 from gptimg.errors import JournalUnavailable, LineAlreadySubmitted
 from gptimg.home import data_dir
 from gptimg.jobs import fallback
-from gptimg.jobs.events import m005_status_history
 from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's vocabulary)
     BUSY_TIMEOUT_SECONDS,
     DONE,
@@ -47,75 +45,12 @@ from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's voca
     _newer_schema,
     _now,
 )
+from gptimg.jobs.schema import migrate
 
 JOURNAL_FILENAME = "journal.sqlite3"
 
 #: Opening a fresh journal races other processes creating it; the set-up is retried this long.
 OPEN_RETRY_SECONDS = 5.0
-
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
-
-
-@migration
-def m001_jobs(db: sqlite3.Connection) -> None:
-    # One row per submit attempt. job_id stays NULL until the gateway answers, which is
-    # exactly the window the journal exists for.
-    db.execute(
-        """
-        CREATE TABLE jobs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            status TEXT NOT NULL,
-            job_id TEXT UNIQUE,
-            gateway TEXT NOT NULL,
-            account TEXT,
-            prompt TEXT NOT NULL,
-            style TEXT,
-            size TEXT,
-            n INTEGER,
-            reference_urls TEXT,
-            estimated_seconds INTEGER,
-            credits_used REAL,
-            items TEXT,
-            files TEXT,
-            out_dir TEXT,
-            error TEXT
-        )
-        """
-    )
-    db.execute("CREATE INDEX jobs_created_at ON jobs (created_at)")
-
-
-@migration
-def m002_batch_lines(db: sqlite3.Connection) -> None:
-    # Batch lines need a stable key so a re-run finds what it already paid for,
-    # and an optional file-name stem from the manifest's ``name``.
-    db.execute("ALTER TABLE jobs ADD COLUMN batch_key TEXT")
-    db.execute("ALTER TABLE jobs ADD COLUMN name TEXT")
-    db.execute("CREATE INDEX jobs_batch_key ON jobs (batch_key)")
-
-
-@migration
-def m003_error_code(db: sqlite3.Connection) -> None:
-    # Why a job is in ``error``: only the gateway's own terminal error ("generation_failed")
-    # frees a batch line to be paid for again; a job the gateway did not know ("job_not_found")
-    # is asked about again, never resubmitted.
-    db.execute("ALTER TABLE jobs ADD COLUMN error_code TEXT")
-
-
-@migration
-def m004_gateway_kind(db: sqlite3.Connection) -> None:
-    for column in ("sandbox INTEGER", "out_target TEXT"):  # what they mean: JobRecord.sandbox, .out_target
-        db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
-
-migration(m005_status_history)  # jobs/events.py: the status history ``gptimg jobs show`` tells
 
 
 class JobJournal:
@@ -166,7 +101,7 @@ class JobJournal:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # A row must survive a crash the instant it is written: that is the whole point.
                 self._db.execute("PRAGMA synchronous=FULL")
-                self._migrate()
+                self.unknown_migrations = migrate(self._db)
                 self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
                 return
             except sqlite3.OperationalError as exc:
@@ -221,39 +156,6 @@ class JobJournal:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise _failure(self.path, exc) from None
-
-    def _applied(self) -> set[str] | None:
-        """Names of the migrations in the file; None when it has no migration table yet."""
-        try:
-            return {row[0] for row in self._db.execute("SELECT name FROM _migrations")}
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return None
-            raise
-
-    def _migrate(self) -> None:
-        """Bring the schema up to date; only a file that needs it is write-locked (``jobs`` beside a batch reads)."""
-        known = [name for name, _ in MIGRATIONS]
-        applied = self._applied()
-        if applied is not None and set(known) <= applied:
-            self.unknown_migrations = sorted(applied - set(known))
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            applied = self._applied() or set()
-            self.unknown_migrations = sorted(applied - set(known))
-            if not self.unknown_migrations:
-                for name, fn in MIGRATIONS:
-                    if name not in applied:
-                        fn(self._db)
-                        self._db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?,?)", (name, _now()))
-        except BaseException:
-            self._rollback()
-            raise
-        self._db.execute("COMMIT")
 
     def check_ready(self, wait: float = READY_WAIT_SECONDS) -> None:
         """Before a spend: the journal takes a write within ``wait`` seconds, or nothing is sent."""
