@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 import anyio
 
 from gptimg.image_tool import DEFAULT_ESTIMATED_SECONDS
-from gptimg.mcp.pipeline_adapter import StoppableObserver
+from gptimg.mcp.observer import StoppableObserver
 
 T = TypeVar("T")
 

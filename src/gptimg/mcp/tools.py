@@ -22,8 +22,9 @@ import anyio
 
 from gptimg import errors
 from gptimg.image_tool import DEFAULT_SIZE, MAX_IMAGES, MAX_WAIT_SECONDS, MIN_IMAGES, SIZES, SUBMIT_TOOL
-from gptimg.mcp import pipeline_adapter as pipeline
+from gptimg.jobs import pipeline
 from gptimg.mcp.consent import Offer, SpendAllowance, obtain_consent
+from gptimg.mcp.observer import StoppableObserver
 from gptimg.mcp.progress import wait_with_progress
 from gptimg.mcp.results import DEFAULT_INLINE_MAX_BYTES, data_result, outcome_result, whole
 from gptimg.styles import STYLES
@@ -215,7 +216,7 @@ async def _submit(
             async with state.paid.track():
                 sent = True
                 job = await anyio.to_thread.run_sync(
-                    lambda: pipeline.submit_once(
+                    lambda: pipeline.submit_job(
                         client,
                         state.journal(),
                         request,
@@ -255,10 +256,10 @@ async def _wait_and_save(
     label: str,
     extra: dict[str, Any],
 ) -> CallToolResult:
-    observer = pipeline.StoppableObserver()
+    observer = StoppableObserver()
 
     def finish() -> Any:
-        return pipeline.finish(
+        return pipeline.finish_job(
             client,
             state.journal(),
             job.job_id,
@@ -299,12 +300,12 @@ async def get_job(
     folder = output_folder or (record.out_dir if record and record.out_dir else None)
     out_dir = state.out_dir(folder)
     client = await anyio.to_thread.run_sync(state.client)
-    observer = pipeline.StoppableObserver()
+    observer = StoppableObserver()
     estimated = record.estimated_seconds if record and record.estimated_seconds else None
     label = (record.name or record.prompt) if record else None
 
     def finish() -> Any:
-        return pipeline.finish(
+        return pipeline.finish_job(
             client, state.journal(), job_id, out_dir=out_dir, timeout=wait, observer=observer, label=label
         )
 
