@@ -121,3 +121,16 @@ def test_a_line_whose_job_the_gateway_forgot_is_reported_once_with_the_command_f
     assert said.count(job_id) == 1 and "line-0" in said, said
     fresh = user.gptimg(*command.split()[1:], "--yes", "--json")
     assert sandbox.stats()["submits"] == 2, fresh
+
+
+def test_new_images_stay_under_max_credits(make_sandbox: Callable[..., SandboxGateway], cli: Callable[..., Cli]) -> None:
+    sandbox, user, manifest = first_run(make_sandbox, cli)
+    dry = json.loads(user.gptimg("batch", str(manifest), "--dry-run", "--json", "--new-images").out)["data"]
+    cost = dry["cost_per_job"]
+    assert dry["submits"] == 2, dry
+
+    capped = user.gptimg("batch", str(manifest), "--new-images", "--yes", "--json", "--max-credits", f"{cost:g}",
+                         "--out", str(user.home / "out"))
+
+    assert capped.code == 5, capped  # one line paid again, the other skipped by the cap
+    assert sandbox.stats()["submits"] == 3
