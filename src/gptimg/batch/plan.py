@@ -10,6 +10,17 @@ may have been paid; a job the gateway did not know when last asked is asked
 again (free), never resubmitted. Only the gateway's own terminal ``error`` for
 the line's job frees it to be paid for again, and only with ``--resubmit-failed``.
 Lines with no job, or whose submits were refused (nothing charged), are submitted.
+
+New images for lines that already have a job (done, or open) are paid for only
+with ``--new-images`` (RENEW), which has its own confirmation; without it a
+re-run into a new ``--out`` fetches the old images, free.
+
+A job the gateway no longer knows (``job_not_found``) is asked again, free,
+until the person decides. The way to pay for a new image for such a line is
+``--resubmit-failed``, not ``--new-images``: the line has no image, just like
+a line the gateway failed, and ``--resubmit-failed`` pays only for lines
+without images, where ``--new-images`` would also pay again for every line
+that is done. See :attr:`PlannedLine.forgotten`.
 """
 
 from __future__ import annotations
@@ -26,13 +37,16 @@ from gptimg.batch.report import FAILED, UNKNOWN, LineResult
 from gptimg.gateway.urls import is_loopback_host, origin
 from gptimg.jobs import journal as journal_states
 from gptimg.jobs.journal import JobJournal, JobRecord
+from gptimg.jobs.record import JOB_NOT_FOUND
 
 NEW = "new"  # submit (nothing paid yet, or earlier submits were refused)
 RESUME = "resume"  # a job is paid for and not fetched yet: poll it
 FETCH = "fetch"  # the job is done but its images are not in the output folder: download them
 HAVE = "have"  # done, and the files are there: nothing to do
 ATTENTION = "attention"  # a submit may have been charged without a job id: a person decides
-RETRY = "retry"  # the gateway failed the line's job: paid for again only with --resubmit-failed
+RETRY = "retry"  # the gateway failed (or forgot) the line's job: paid for again only with --resubmit-failed
+RENEW = "renew"  # the line already has a job; paid for again for new images (--new-images)
+KINDS = (NEW, RESUME, FETCH, HAVE, ATTENTION, RETRY, RENEW)
 
 
 @dataclass
@@ -40,6 +54,15 @@ class PlannedLine:
     line: ManifestLine
     kind: str
     record: JobRecord | None = None
+    #: The newest journal row under the line's key when planned: only a newer row means another run took it.
+    seen_row: int = 0
+
+    @property
+    def forgotten(self) -> bool:
+        """The line's job is one the gateway did not know when last asked (no image; maybe paid)."""
+        record = self.record
+        return (record is not None and record.status == journal_states.ERROR
+                and record.error_code == JOB_NOT_FOUND)
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -90,8 +113,25 @@ def same_request(record: JobRecord, line: ManifestLine) -> bool:
     )
 
 
-def plan_line(line: ManifestLine, rows: list[JobRecord], out_dir: Path, gateway: str) -> PlannedLine:
-    """Decide from the key's journal rows (oldest first) what this run does with the line."""
+def plan_line(
+    line: ManifestLine, rows: list[JobRecord], out_dir: Path, gateway: str, *, new_images: bool = False,
+    resubmit_failed: bool = False,
+) -> PlannedLine:
+    """Decide from the key's journal rows (oldest first) what this run does with the line.
+
+    ``--new-images`` turns a line that has a job (done or open) into a paid submit;
+    ``--resubmit-failed`` does the same for a line whose job the gateway forgot.
+    """
+    planned = _plan_from_rows(line, rows, out_dir, gateway)
+    planned.seen_row = max((r.id for r in rows), default=0)
+    if new_images and planned.kind in (HAVE, FETCH, RESUME):
+        planned.kind = RENEW
+    elif resubmit_failed and planned.kind == RESUME and planned.forgotten:
+        planned.kind = RETRY
+    return planned
+
+
+def _plan_from_rows(line: ManifestLine, rows: list[JobRecord], out_dir: Path, gateway: str) -> PlannedLine:
     rows = [r for r in rows if same_request(r, line) and same_gateway(r.gateway, gateway)]
     done = [r for r in rows if r.status == journal_states.DONE and r.job_id]
     if done:
@@ -112,9 +152,13 @@ def plan_line(line: ManifestLine, rows: list[JobRecord], out_dir: Path, gateway:
     return PlannedLine(line, NEW)
 
 
-def claims_line(record: JobRecord, line: ManifestLine, gateway: str) -> bool:
-    """A journal row that means this line is already paid for (or may be): the planner's rule, for the claim."""
-    if not (same_request(record, line) and same_gateway(record.gateway, gateway)):
+def claims_line(record: JobRecord, line: ManifestLine, gateway: str, after_row: int = 0) -> bool:
+    """A journal row that means this line is already paid for (or may be): the planner's rule, for the claim.
+
+    Rows up to ``after_row`` were already judged by this run's plan (which may pay
+    again for them, with the user's flag); only a newer one is another run's claim.
+    """
+    if record.id <= after_row or not (same_request(record, line) and same_gateway(record.gateway, gateway)):
         return False
     taken = (*journal_states.OPEN_STATES, journal_states.DONE, journal_states.SUBMITTING, journal_states.UNKNOWN)
     return record.status in taken or (record.status == journal_states.ERROR and not record.failed_on_gateway)
@@ -155,18 +199,27 @@ class BatchPlan:
     counts: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.counts = {kind: 0 for kind in (NEW, RESUME, FETCH, HAVE, ATTENTION, RETRY)}
+        self.counts = {kind: 0 for kind in KINDS}
         for planned in self.lines:
             self.counts[planned.kind] += 1
 
     def to_submit(self, kind: str) -> bool:
         """Whether a line planned as ``kind`` is submitted by this run (cap permitting)."""
-        return kind == NEW or (kind == RETRY and self.resubmit_failed)
+        return kind in (NEW, RENEW) or (kind == RETRY and self.resubmit_failed)
 
     @property
     def wanted(self) -> int:
         """Lines this run would submit with no cap."""
-        return self.counts[NEW] + (self.counts[RETRY] if self.resubmit_failed else 0)
+        return self.counts[NEW] + self.counts[RENEW] + (self.counts[RETRY] if self.resubmit_failed else 0)
+
+    @property
+    def renewing(self) -> int:
+        """Lines that already have a job and are paid for again (``--new-images``), cap permitting."""
+        return min(self.counts[RENEW], self.allowed)
+
+    def forgotten(self) -> list[PlannedLine]:
+        """Lines whose job the gateway did not know when last asked (asked again, free, unless paid again)."""
+        return [p for p in self.lines if p.forgotten and p.kind in (RESUME, RETRY)]
 
     @property
     def allowed(self) -> int:
@@ -186,6 +239,9 @@ class BatchPlan:
         have = self.counts[HAVE] + self.counts[ATTENTION]
         parts = [f"{len(self.lines)} lines: {self.allowed} to submit",
                  f"{resumed} already submitted (fetched, free)", f"{have} already done or needing attention"]
+        if self.counts[RENEW]:
+            parts.append(f"{self.counts[RENEW]} already have images or a paid job, paid again for new images "
+                         "(--new-images)")
         if self.counts[RETRY]:
             if self.resubmit_failed:
                 parts.append(f"{self.counts[RETRY]} failed on the gateway earlier, submitted again (--resubmit-failed)")
@@ -217,7 +273,9 @@ def make_plan(
     cost: float,
     max_credits: float | None = None,
     resubmit_failed: bool = False,
+    new_images: bool = False,
 ) -> BatchPlan:
     """Read each line's rows from the journal (one indexed query a line) and plan it."""
-    planned = [plan_line(line, journal.for_batch_key(line.key), out_dir, gateway) for line in lines]
+    planned = [plan_line(line, journal.for_batch_key(line.key), out_dir, gateway, new_images=new_images,
+                         resubmit_failed=resubmit_failed) for line in lines]
     return BatchPlan(planned, cost=cost, max_credits=max_credits, resubmit_failed=resubmit_failed)

@@ -38,6 +38,7 @@ from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules
     FETCH,
     HAVE,
     NEW,
+    RENEW,
     RESUME,
     RETRY,
     BatchPlan,
@@ -72,6 +73,8 @@ class BatchSettings:
     account: str | None = None
     #: Pay again for lines whose job the gateway failed (``--resubmit-failed``).
     resubmit_failed: bool = False
+    #: Pay again for lines that already have a job, for new images (``--new-images``).
+    new_images: bool = False
 
 
 class BatchRunner:
@@ -129,7 +132,7 @@ class BatchRunner:
             self._plan = make_plan(
                 self.journal, self.lines, out_dir=self.settings.out_dir, gateway=self.client.base_url,
                 cost=self.settings.cost, max_credits=self.settings.max_credits,
-                resubmit_failed=self.settings.resubmit_failed,
+                resubmit_failed=self.settings.resubmit_failed, new_images=self.settings.new_images,
             )
         return self._plan
 
@@ -291,7 +294,7 @@ class BatchRunner:
             if planned.kind == FETCH:
                 return self._hand_off(planned.line, record.job_id, record.items, credits_used=None)
             return self._await_job(planned.line, record.job_id, credits_used=None)
-        return self._submit_and_await(planned.line)
+        return self._submit_and_await(planned.line, planned.seen_row)
 
     def _reference_field(self, line: ManifestLine) -> str | None:
         """Upload local references once per batch (many lines often share one product photo)."""
@@ -314,9 +317,9 @@ class BatchRunner:
             locators.append(known)
         return ",".join(locators)
 
-    def _claimed_elsewhere(self, line: ManifestLine) -> Callable[[JobRecord], bool]:
+    def _claimed_elsewhere(self, line: ManifestLine, seen_row: int) -> Callable[[JobRecord], bool]:
         gateway = self.client.base_url
-        return lambda record: claims_line(record, line, gateway)
+        return lambda record: claims_line(record, line, gateway, after_row=seen_row)
 
     @contextmanager
     def _in_flight(self) -> Iterator[None]:
@@ -339,7 +342,7 @@ class BatchRunner:
             self._open_jobs[line.line] = job_id
         return credits
 
-    def _submit_once(self, line: ManifestLine, attempt: int) -> tuple[str, float] | LineResult | None:
+    def _submit_once(self, line: ManifestLine, attempt: int, seen_row: int = 0) -> tuple[str, float] | LineResult | None:
         """One submit: (job id, credits) once paid, a result when the line ends here, None to try again."""
         request = GenerationRequest(prompt=line.prompt, size=line.size, n=line.n, style=line.style,
                                     references=line.refs)
@@ -350,7 +353,7 @@ class BatchRunner:
                     self.client, self.journal, request,
                     reference_field=reference_field, account=self.settings.account,
                     out_dir=self.settings.out_dir, batch_key=line.key, name=line.name,
-                    conflicts=self._claimed_elsewhere(line),
+                    conflicts=self._claimed_elsewhere(line, seen_row),
                 )
         except errors.LineAlreadySubmitted as exc:
             # Another run took this line between our plan and our submit: it pays, we don't.
@@ -382,13 +385,13 @@ class BatchRunner:
             return LineResult.from_error(line, FAILED, exc)
         return submitted.job_id, self._paid(line, submitted.job_id, submitted.credits_used)
 
-    def _submit_and_await(self, line: ManifestLine) -> LineResult | None:
+    def _submit_and_await(self, line: ManifestLine, seen_row: int = 0) -> LineResult | None:
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             if not self.limiter.acquire(self.stop) or self.stop.is_set():
                 self._release()
                 return LineResult(line, SKIPPED, error="interrupted before it was submitted", code="skipped")
             self.gate.wait()
-            outcome = self._submit_once(line, attempt)
+            outcome = self._submit_once(line, attempt, seen_row)
             if isinstance(outcome, tuple):
                 job_id, credits = outcome
                 return self._await_job(line, job_id, credits_used=credits)

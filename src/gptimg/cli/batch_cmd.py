@@ -26,7 +26,16 @@ import typer
 
 from gptimg import errors
 from gptimg.cli.app import app, session
-from gptimg.cli.batch_text import dry_run_lines, dry_run_report, line_label, progress_counts, summary_counts
+from gptimg.cli.batch_text import (
+    dry_run_lines,
+    dry_run_report,
+    forgotten_hint,
+    line_label,
+    new_images_question,
+    progress_counts,
+    rerun_command,
+    summary_counts,
+)
 from gptimg.cli.confirm import confirm_spend
 from gptimg.cli.jobflow import resolve_out_dir
 from gptimg.cli.session import sandbox_delay
@@ -92,7 +101,11 @@ def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float
     for label, value in rows:
         table.add_row(label, value)
     session.output.out.print(table)
-    problems = [r for r in runner.results() if not r.succeeded]
+    forgotten = [r for r in runner.results() if r.code == errors.JobNotFound.code]
+    problems = [r for r in runner.results() if not r.succeeded and r.code != errors.JobNotFound.code]
+    for result in forgotten:  # one unwrapped line each, so the command can be copied whole
+        session.output.out.print(f"line {result.line.line} ({line_label(result.line)}): {result.hint}",
+                                 markup=False, highlight=False, soft_wrap=True)
     if problems:
         listing = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for column in ("line", "name", "status", "job", "why"):
@@ -122,7 +135,9 @@ def batch(
     manifest_format: Optional[str] = typer.Option(None, "--format", metavar="jsonl|csv|txt",
                                                   help="Manifest format (default: by extension, else by content)."),
     resubmit_failed: bool = typer.Option(False, "--resubmit-failed",
-                                         help="Pay again for lines whose earlier job the gateway failed."),
+                                         help="Pay again for lines whose earlier job the gateway failed or forgot."),
+    new_images: bool = typer.Option(False, "--new-images",
+                                    help="Pay again for lines that already have images or a paid job (asks first)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and its cost; submit nothing, spend nothing."),
 ) -> None:
     """Generate many images from a manifest (JSONL, CSV or .txt): concurrent, rate-limited, resumable."""
@@ -153,7 +168,7 @@ def batch(
     try:
         _run(client, gate, lines, out_dir, concurrency=concurrency, rate_limit=rate_limit, yes=yes,
              max_credits=max_credits, sandbox=sandbox, manifest=manifest, resubmit_failed=resubmit_failed,
-             dry_run=dry_run)
+             dry_run=dry_run, new_images=new_images)
     finally:
         client.close()
 
@@ -221,11 +236,26 @@ def _confirm(runner: BatchRunner, balance: float | None, *, manifest: str, out_d
     if not plan.allowed:
         return
     plan.check_balance(balance)
+    _confirm_new_images(runner, yes=yes)
     summary = [("manifest", manifest), ("lines", plan.text()), ("per image job", f"{plan.cost:g} credits"),
                ("save into", str(out_dir)), ("account", session.account_label() or "?")]
     if sandbox:
         summary.append(("gateway", "embedded sandbox (test credits)"))
     confirm_spend(session.output, summary=summary, cost=plan.total_cost, balance=balance, yes=yes)
+
+
+def _confirm_new_images(runner: BatchRunner, *, yes: bool) -> None:
+    """``--new-images`` has its own question, before the spend's: paying again for lines that have images."""
+    plan = runner.batch_plan
+    if not plan.renewing or yes:
+        return
+    question = new_images_question(plan.renewing, plan.cost)
+    if not sys.stdin.isatty():
+        raise errors.ConfirmationRequired(f"Refusing without confirmation (stdin is not a terminal): {question}")
+    from gptimg.cli.confirm import ask_yes_no
+
+    if not ask_yes_no(session.output, question):
+        raise errors.Declined("Nothing was spent.")
 
 
 def _show_dry_run(runner: BatchRunner, lines: list[ManifestLine], balance: float | None, out_dir: Path) -> None:
@@ -247,6 +277,8 @@ def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, tot
     progress = _Progress(total)
 
     def emit(result: LineResult) -> None:
+        if result.code == errors.JobNotFound.code:
+            result.hint = forgotten_hint(result.job_id, rerun_command(sys.argv[1:], "--resubmit-failed"))
         if output.json_mode:
             output.emit_json(result.to_dict())
         progress.update(runner.snapshot())
@@ -289,7 +321,7 @@ def _settle_submits(runner: BatchRunner, signals: _Signals) -> None:
 
 def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], out_dir: Path, *, concurrency: int,
          rate_limit: int, yes: bool, max_credits: float | None, sandbox: bool, manifest: str,
-         resubmit_failed: bool, dry_run: bool = False) -> None:
+         resubmit_failed: bool, dry_run: bool = False, new_images: bool = False) -> None:
     """Everything after the client exists: plan, confirm, run, report."""
     from gptimg.batch.ratelimit import RateLimiter
     from gptimg.batch.runner import BatchRunner, BatchSettings
@@ -302,7 +334,7 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
     runner = BatchRunner(
         client, journal, lines,
         BatchSettings(out_dir=out_dir, concurrency=concurrency, cost=cost, max_credits=max_credits,
-                      account=session.account_label(), resubmit_failed=resubmit_failed),
+                      account=session.account_label(), resubmit_failed=resubmit_failed, new_images=new_images),
         limiter=RateLimiter(rate_limit), gate=gate, on_result=events.put,
     )
     if dry_run:

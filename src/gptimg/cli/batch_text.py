@@ -90,3 +90,25 @@ def dry_run_lines(report: dict[str, Any]) -> list[str]:
         text.append(f"  line {line['line']}: {' '.join(label.split())[:LABEL_WIDTH]} ({line['size']}, n={line['n']}{style})")
     text.append("Nothing was submitted and nothing was spent.")
     return text
+
+
+def rerun_command(argv: list[str], flag: str) -> str:
+    """The command the person ran, with ``flag`` added and ``--yes`` taken out (a new spend asks again)."""
+    import shlex
+
+    args = [a for a in argv if a not in ("--yes", "-y", "--dry-run")]
+    if flag not in args:
+        args.append(flag)
+    return shlex.join(["gptimg", *args])
+
+
+def forgotten_hint(job_id: str | None, command: str) -> str:
+    """What a line whose job the gateway no longer has says, once: its job, and how to get a new image."""
+    return (f"The gateway no longer has job {job_id}; a re-run asks again (free) and never pays again on its "
+            f"own. For a new image (paid again, after a confirmation): {command}")
+
+
+def new_images_question(count: int, cost: float) -> str:
+    """``--new-images``' own question: how many lines are paid for again, and why."""
+    return (f"--new-images: {count} line(s) already have images or a paid job; pay {count * cost:g} credits "
+            f"({count} x {cost:g}) again for new images instead of fetching the old ones free?")
