@@ -13,8 +13,8 @@ from typing import Callable
 
 import pytest
 
+from gptimg.image_tool import RESULT_TOOL
 from gptimg.sandbox import SandboxGateway
-from gptimg.styles import RESULT_TOOL
 
 from .conftest import Cli, saved_files
 from .faultproxy import Fault, FaultProxy, Seen
