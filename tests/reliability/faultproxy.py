@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -134,10 +133,4 @@ class FaultProxy(StubServer):
 
 
 def _reset(handler: StubHandler) -> None:
-    """Close the connection with an RST, answering nothing more."""
-    handler.close_connection = True
-    try:
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        handler.connection.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+    handler.hang_up()

@@ -1,8 +1,11 @@
-"""A wire on the standard library's ``http.client``: no pool, nothing to import.
+"""A wire on the standard library's ``http.client``, with a keep-alive pool: nothing to import.
 
-For the agent CLI, where each process makes one or two requests: ``http.client``
-is already paid for by Python's own modules, while httpx and its helpers would
-cost more than the request itself. One connection per request, closed after.
+``http.client`` is already paid for by Python's own modules, while httpx (with httpcore,
+h11, anyio) costs 80-100 ms of CPU to import and, measured against the sandbox, more CPU
+per request than this wire (figures in ``gateway.wires``). Idle connections are kept
+per origin and proxy in ``gateway.pool``, which hands one out only when it is provably
+still usable before anything is written on it; nothing written is ever sent again here
+(a failure after the request went out is ``arrived=True``: a submit may have been charged).
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import http.client
 import socket
 import sys
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
+from gptimg.gateway.pool import IdlePool
+from gptimg.gateway.proxies import Proxy
 from gptimg.gateway.wire import (
     CONNECT_TIMEOUT,
     DNS,
@@ -44,30 +50,83 @@ def _tls() -> ssl.SSLContext:
         return _tls_context
 
 
+class _BodyResponse(http.client.HTTPResponse):
+    """``HTTPResponse`` plus ``readinto1``: at most one socket read straight into the caller's buffer."""
+
+    def readinto1(self, buffer: memoryview) -> int:
+        """Up to ``len(buffer)`` bytes of the body as soon as any arrive (0 at its end), no copy.
+
+        ``readinto`` would loop until the buffer is full, so a body dribbling in a byte a
+        second would never reach the caller's deadline check; chunked bodies go through
+        ``read1`` (http.client decodes the framing).
+        """
+        if self.fp is None or self.length == 0:
+            return 0
+        if self.chunked or self.length is None:
+            data = self.read1(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        if len(buffer) > self.length:
+            buffer = buffer[: self.length]
+        count = self.fp.readinto1(buffer)
+        if not count:
+            self._close_conn()
+        else:
+            self.length -= count
+        return count
+
+
 class _Response:
-    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+    def __init__(
+        self, wire: StdlibWire, key: Hashable, connection: http.client.HTTPConnection, response: _BodyResponse
+    ) -> None:
+        self._wire = wire
+        self._key = key
         self._connection = connection
         self._response = response
+        self._broken = False
         self.status_code = response.status
         self.headers = response.msg  # email.message.Message: case-insensitive get()
 
     def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
         """The body as sent, each chunk as soon as it arrives (``read1``): ``read`` would wait to
         fill ``chunk_size`` bytes, so a body dribbling in a byte a second could hold it for hours."""
-        try:
+        with self._reading():
             while True:
                 chunk = self._response.read1(chunk_size)
                 if not chunk:
                     return
                 yield chunk
+
+    def readinto1(self, buffer: memoryview) -> int:
+        """Body bytes straight into ``buffer`` (one socket read at most); 0 at the end of the body."""
+        with self._reading():
+            return self._response.readinto1(buffer)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
         except socket.timeout:
+            self._broken = True
             raise WireFailure(READ_TIMEOUT, arrived=True) from None
-        except (http.client.HTTPException, OSError) as exc:
+        except (http.client.HTTPException, OSError, ValueError) as exc:
+            self._broken = True
             raise WireFailure(DROPPED, arrived=True, detail=type(exc).__name__) from None
 
+    def _reusable(self) -> bool:
+        """Read to the end, unbroken, and the server did not ask to close: the connection may serve again."""
+        response = self._response
+        complete = response.isclosed() or response.length == 0
+        return complete and not self._broken and not response.will_close and self._connection.sock is not None
+
     def close(self) -> None:
+        reusable = self._reusable()
         self._response.close()
-        self._connection.close()
+        if reusable:
+            self._wire.pool.give_back(self._key, self._connection)
+        else:
+            self._connection.close()
 
 
 def _is_tls_error(exc: BaseException) -> bool:
@@ -75,10 +134,20 @@ def _is_tls_error(exc: BaseException) -> bool:
     return ssl is not None and isinstance(exc, ssl.SSLError)
 
 
-def _open(url: str, timeouts: Timeouts) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
-    """A not-yet-connected connection for ``url``, the request target, and headers for a proxy.
+class _Route(NamedTuple):
+    """Where a request goes: the pool key, the request target, headers for a proxy, and how to connect."""
 
-    Behind an ``http://`` proxy (``gateway.proxies``): https is tunnelled with CONNECT
+    key: Hashable
+    target: str
+    proxy_headers: dict[str, str]
+    scheme: str
+    host: str
+    port: int | None
+    proxy: Proxy | None
+
+
+def _route(url: str) -> _Route:
+    """Behind an ``http://`` proxy (``gateway.proxies``): https is tunnelled with CONNECT
     (the proxy sees only the host name; TLS runs end to end), plain http is sent to the
     proxy in absolute form. Loopback hosts and NO_PROXY matches go direct.
     """
@@ -91,43 +160,76 @@ def _open(url: str, timeouts: Timeouts) -> tuple[http.client.HTTPConnection, str
         target += "?" + parts.query
     proxy = proxy_for(url)
     auth = {"Proxy-Authorization": proxy.authorization} if proxy is not None and proxy.authorization else {}
-    if parts.scheme == "https":
-        if proxy is None:
-            return http.client.HTTPSConnection(host, parts.port, timeout=timeouts.connect, context=_tls()), target, {}
-        tunnelled = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeouts.connect, context=_tls())
-        tunnelled.set_tunnel(host, parts.port or 443, headers=auth)
-        return tunnelled, target, {}
-    if proxy is None:
-        return http.client.HTTPConnection(host, parts.port, timeout=timeouts.connect), target, {}
+    scheme = parts.scheme.lower()
+    key = (scheme, host, parts.port, proxy)
+    if scheme == "https" or proxy is None:
+        return _Route(key, target, {}, scheme, host, parts.port, proxy)
     absolute = f"http://{parts.netloc.rpartition('@')[2]}{target}"
-    return http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeouts.connect), absolute, auth
+    return _Route(key, absolute, auth, scheme, host, parts.port, proxy)
+
+
+def _new_connection(route: _Route, timeouts: Timeouts) -> http.client.HTTPConnection:
+    """A not-yet-connected connection for ``route``; its answers can ``readinto1``."""
+    proxy = route.proxy
+    connection: http.client.HTTPConnection
+    if route.scheme == "https":
+        if proxy is None:
+            connection = http.client.HTTPSConnection(route.host, route.port, timeout=timeouts.connect, context=_tls())
+        else:
+            connection = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeouts.connect, context=_tls())
+            auth = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else {}
+            connection.set_tunnel(route.host, route.port or 443, headers=auth)
+    elif proxy is None:
+        connection = http.client.HTTPConnection(route.host, route.port, timeout=timeouts.connect)
+    else:
+        connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeouts.connect)
+    connection.response_class = _BodyResponse
+    return connection
+
+
+def _connect(connection: http.client.HTTPConnection) -> None:
+    """Open the connection; every failure here is before a byte of the request was written."""
+    try:
+        connection.connect()
+    except socket.gaierror:
+        connection.close()
+        raise WireFailure(DNS, arrived=False) from None
+    except OSError as exc:
+        connection.close()
+        if _is_tls_error(exc):
+            raise WireFailure(TLS, arrived=False) from None
+        if isinstance(exc, socket.timeout):
+            raise WireFailure(CONNECT_TIMEOUT, arrived=False) from None
+        raise WireFailure(REFUSED, arrived=False, detail=type(exc).__name__) from None
 
 
 class StdlibWire:
-    def __init__(self, user_agent: str) -> None:
+    """``http.client`` with an idle pool (``gateway.pool``); safe to share between threads."""
+
+    def __init__(self, user_agent: str, *, max_idle: int = 100) -> None:
         self._user_agent = user_agent
+        self.pool = IdlePool(max_idle)
 
     def send(
         self, method: str, url: str, *, headers: dict[str, str], content: bytes | None, timeouts: Timeouts
     ) -> _Response:
-        connection, target, proxy_headers = _open(url, timeouts)
-        try:
-            connection.connect()
-        except socket.gaierror:
-            connection.close()
-            raise WireFailure(DNS, arrived=False) from None
-        except OSError as exc:
-            connection.close()
-            if _is_tls_error(exc):
-                raise WireFailure(TLS, arrived=False) from None
-            if isinstance(exc, socket.timeout):
-                raise WireFailure(CONNECT_TIMEOUT, arrived=False) from None
-            raise WireFailure(REFUSED, arrived=False, detail=type(exc).__name__) from None
+        """Send once, on an idle connection that passed ``IdlePool.take``'s checks or on a fresh one.
+
+        Never sent twice: once the request may have been written, any failure is
+        ``arrived=True`` and is raised, whether the connection was fresh or reused.
+        """
+        route = _route(url)
+        connection = self.pool.take(route.key)
+        if connection is None:
+            connection = _new_connection(route, timeouts)
+            _connect(connection)
         try:
             assert connection.sock is not None
             connection.sock.settimeout(timeouts.write)
-            all_headers = {"User-Agent": self._user_agent, "Accept-Encoding": "identity", **proxy_headers, **headers}
-            connection.request(method, target, body=content, headers=all_headers)
+            all_headers = {
+                "User-Agent": self._user_agent, "Accept-Encoding": "identity", **route.proxy_headers, **headers,
+            }
+            connection.request(method, route.target, body=content, headers=all_headers)
             connection.sock.settimeout(timeouts.read)
             response = connection.getresponse()
         except socket.timeout:
@@ -136,7 +238,8 @@ class StdlibWire:
         except (http.client.HTTPException, OSError) as exc:
             connection.close()
             raise WireFailure(DROPPED, arrived=True, detail=type(exc).__name__) from None
-        return _Response(connection, response)
+        assert isinstance(response, _BodyResponse)
+        return _Response(self, route.key, connection, response)
 
     def close(self) -> None:
-        pass
+        self.pool.close()
