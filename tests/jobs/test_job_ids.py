@@ -9,6 +9,7 @@ import respx
 
 from gptimg import errors
 from gptimg.gateway import GatewayClient
+from gptimg.gateway._httpx import HttpxWire  # respx mocks httpx
 from gptimg.jobs import JobJournal, submit_job
 from gptimg.jobs.pipeline import usable_job_id
 from gptimg.params import build_request
@@ -32,7 +33,8 @@ def test_a_submit_answered_with_an_unusable_id_is_unknown_and_the_raw_id_is_kept
     respx.post(f"{BASE}/v1/call").respond(200, json={"data": {"status": "pending", "job_id": hostile}})
     with JobJournal(tmp_path / "j.sqlite3") as journal:
         with pytest.raises(errors.SubmitOutcomeUnknown) as caught:
-            submit_job(GatewayClient(BASE, "uno_job_id_test_key_0123456789"), journal, build_request("a fox"))
+            client = GatewayClient(BASE, "uno_job_id_test_key_0123456789", wire=HttpxWire(max_connections=1, user_agent="t"))
+            submit_job(client, journal, build_request("a fox"))
         (row,) = journal.recent()
     assert hostile not in caught.value.message
     assert (row.status, row.job_id) == ("unknown", None)

@@ -1,6 +1,7 @@
 """One contract, two wires: httpx and ``http.client`` fail in exactly the same words.
 
-The human CLI speaks through httpx, the agent CLI through the standard library.
+Every process speaks through the pooled standard-library wire, and through httpx behind a
+``socks5://`` proxy (``gateway.wires``); unit tests mock HTTP on the httpx wire.
 Each fault the fault proxy can make is sent to a ``GatewayClient`` on each wire;
 the error type, code, exit code and message must be identical, and right.
 """

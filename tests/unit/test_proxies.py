@@ -125,8 +125,11 @@ def test_the_proxy_for_each_url(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_gateway_picks_the_stdlib_wire_behind_an_http_proxy_and_httpx_only_for_socks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    assert isinstance(choose_wire(short_lived=True, max_connections=1, user_agent="t"), StdlibWire)
+    for short_lived in (True, False):  # the agent CLI and every long-lived process alike
+        monkeypatch.delenv("HTTPS_PROXY", raising=False)
+        assert isinstance(choose_wire(short_lived=short_lived, max_connections=1, user_agent="t"), StdlibWire)
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+        assert isinstance(choose_wire(short_lived=short_lived, max_connections=1, user_agent="t"), StdlibWire)
     assert proxies.stdlib_can_speak_proxies()
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.example:1080")
     assert not proxies.stdlib_can_speak_proxies()  # so choose_wire falls back to httpx (which needs socksio)
@@ -212,3 +215,16 @@ def test_the_agent_cli_tunnels_https_through_the_proxy_without_httpx(
     assert data["status"] == "ok"
     assert data["user_agent"].startswith("gptimg/") and data["user_agent"].endswith(" skill/myskill")
     assert proxy.heads[0].startswith("CONNECT gateway.test:443 HTTP/1.")
+
+
+def test_the_stdlib_wire_falls_back_to_certifi_where_the_system_has_no_trust_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The human CLI used httpx (certifi's bundle) before it used this wire: no machine may lose TLS by it."""
+    from gptimg.gateway import stdlib_wire
+
+    monkeypatch.setattr(stdlib_wire, "_tls_context", None)
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    monkeypatch.setenv("SSL_CERT_DIR", "/nonexistent/certs")
+    assert stdlib_wire._tls().cert_store_stats()["x509_ca"] > 0
+    monkeypatch.setattr(stdlib_wire, "_tls_context", None)

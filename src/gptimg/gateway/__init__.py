@@ -1,4 +1,4 @@
-"""The network layer: one httpx client, its policy, and the mapping of failures onto ``gptimg.errors``."""
+"""The network layer: one client per process, its policy, its wire, and the mapping of failures onto ``gptimg.errors``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The httpx wire: a pooled client for processes that make many requests, set up for a fast start.
-
-Two costs dominate a short agent call, and neither buys anything there:
+"""The httpx wire: used only where the standard-library wire cannot go (a ``socks5://`` proxy; see
+``gateway.wires`` for why every other process uses that one), and by unit tests that mock HTTP with respx.
+Set up for a fast start; these costs buy nothing for a short call:
 
 * ``import httpx`` also imports its own command-line tool (``httpx._main``), which
   pulls in click and rich: about 100 ms. We pre-register a small stand-in that

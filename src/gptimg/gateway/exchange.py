@@ -5,8 +5,9 @@ Everything above it (tool calls, file transfers, account reads) goes through
 decides which origin gets the key, how long a read may take, how answers are
 parsed and scrubbed of the key, and which failures are tried again.
 
-Bytes move through a ``Wire`` (httpx by default; the standard library for the
-agent CLI's short-lived processes), so httpx is imported only when it is used.
+Bytes move through a ``Wire`` that ``gateway.wires`` chooses (the standard library's
+``http.client``, pooled; httpx only behind a ``socks5://`` proxy), so httpx is imported
+only when it is used.
 """
 
 from __future__ import annotations

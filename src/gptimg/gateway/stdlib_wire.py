@@ -11,12 +11,13 @@ still usable before anything is written on it; nothing written is ever sent agai
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import sys
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from gptimg.gateway.pool import IdlePool
@@ -40,14 +41,33 @@ _tls_lock = threading.Lock()
 
 
 def _tls() -> ssl.SSLContext:
-    """The system's trust store, built once and only when an https URL is used."""
+    """The system's trust store (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured), built once and only
+    when an https URL is used; certifi's bundle where the system has none (a python.org build on
+    macOS before "Install Certificates"), as httpx would have used."""
     global _tls_context
     import ssl
 
     with _tls_lock:
         if _tls_context is None:
-            _tls_context = ssl.create_default_context()
+            context = ssl.create_default_context()
+            if not _has_system_trust_store(ssl, context):
+                try:
+                    import certifi
+
+                    context.load_verify_locations(certifi.where())
+                except (ImportError, OSError):
+                    pass  # nothing better to offer: the handshake will fail as TLS, with its hint
+            _tls_context = context
         return _tls_context
+
+
+def _has_system_trust_store(ssl: Any, context: ssl.SSLContext) -> bool:
+    if context.cert_store_stats().get("x509_ca"):
+        return True  # loaded already (Windows' store, a CA file)
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile and os.path.isfile(paths.cafile):
+        return True
+    return bool(paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath))
 
 
 class _BodyResponse(http.client.HTTPResponse):

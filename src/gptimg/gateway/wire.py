@@ -1,10 +1,11 @@
 """What ``GatewayClient`` needs from an HTTP library, and nothing more.
 
 The client owns policy (which origin gets the key, timeouts, retries, error
-types); a wire only moves bytes. Two wires exist: httpx (pooled, for the human
-CLI and batches, where one process makes many requests) and the standard
-library's ``http.client`` (for the agent CLI, where a process makes one or two
-requests and importing httpx would cost more than the call itself).
+types); a wire only moves bytes. Two wires exist: the standard library's
+``http.client`` with a keep-alive pool (``stdlib_wire``: every process, because it
+costs nothing to import and less CPU per request) and httpx (``_httpx``: only for
+a proxy the first cannot speak, such as ``socks5://``). ``gateway.wires`` chooses,
+with the figures.
 
 A wire reports "no HTTP answer" as ``WireFailure``; ``errormap`` turns that into
 the public error types, so both wires fail in exactly the same words.
