@@ -16,7 +16,7 @@ from gptimg.gateway.answers import DownloadInfo
 from gptimg.gateway.bodies import (
     BodyTooLarge,
     UnsupportedEncoding,
-    body_chunks,
+    body_into,
     check_download_url,
     deadline_in,
 )
@@ -71,11 +71,8 @@ class FileTransfers(GatewayExchange):
             sink.seek(0)
             sink.truncate()
             with self._open_download(url, until) as response:
-                size = 0
                 try:
-                    for chunk in body_chunks(response, max_bytes=max_bytes, until=until):
-                        size += len(chunk)
-                        sink.write(chunk)
+                    size = body_into(response, sink, max_bytes=max_bytes, until=until)
                 except BodyTooLarge:
                     raise errors.InvalidResponse(f"The image at {_host_of(url)} is larger than allowed.") from None
                 except UnsupportedEncoding as exc:
