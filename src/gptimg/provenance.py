@@ -203,9 +203,15 @@ def _rewrite(source: IO[bytes], sink: IO[bytes], inserted: bytes) -> None:
             first = False
 
 
+def text_chunks(record: dict[str, Any]) -> bytes:
+    """The iTXt chunks ``stamp_png`` inserts after IHDR for ``record`` (``jobs.stampstream`` inserts them
+    while a download streams, sparing a 128 MiB image a second copy and fsync)."""
+    return b"".join(itxt_chunk(key, value) for key, value in text_fields(record))
+
+
 def stamp_png(path: Path, record: dict[str, Any]) -> bool:
     """Write ``record`` into the PNG at ``path`` (atomically); False, file untouched, when it is not a PNG."""
-    inserted = b"".join(itxt_chunk(key, value) for key, value in text_fields(record))
+    inserted = text_chunks(record)
     fd, temp_name = tempfile.mkstemp(prefix=".gptimg-stamp-", suffix=".part", dir=path.parent)
     try:
         with open(path, "rb") as source, os.fdopen(fd, "wb") as sink:
@@ -319,20 +325,21 @@ def stamper_for(journal: Any, job_id: str, count: int) -> Any:
 def png_stamper(record: Any, job_id: str, count: int) -> Any:
     """``stamp(path, index)`` for ``save_job_images``: writes the record of image ``index`` of ``count``."""
 
-    def stamp(path: Path, index: int) -> None:
-        stamp_png(
-            path,
-            build_record(
-                prompt=record.prompt or "",
-                style=record.style,
-                size=record.size,
-                image_index=index,
-                image_count=count,
-                job_id=job_id,
-                gateway_url=record.gateway,
-                created_at=record.created_at,
-                sandbox=is_sandbox_job(record),
-            ),
+    def record_of(index: int) -> dict[str, Any]:
+        return build_record(
+            prompt=record.prompt or "",
+            style=record.style,
+            size=record.size,
+            image_index=index,
+            image_count=count,
+            job_id=job_id,
+            gateway_url=record.gateway,
+            created_at=record.created_at,
+            sandbox=is_sandbox_job(record),
         )
 
+    def stamp(path: Path, index: int) -> None:
+        stamp_png(path, record_of(index))
+
+    stamp.chunks = lambda index: text_chunks(record_of(index))  # type: ignore[attr-defined]
     return stamp

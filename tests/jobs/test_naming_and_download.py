@@ -95,11 +95,44 @@ def test_a_full_disk_while_writing_the_record_leaves_no_image_and_no_temporary(
 
     monkeypatch.setattr(provenance, "_copy", copy_until_full)
     out = tmp_path / "out"
+    rewriting_stamp = provenance.png_stamper(record, job, 1)
+    del rewriting_stamp.chunks  # the stamp that rewrites the saved file (the streamed one: test below)
+    with pytest.raises(errors.OutputNotWritable) as caught:
+        save_job_images(client, job, items[:1], out, "fox", stamp=rewriting_stamp)
+    assert caught.value.details.get("job_id") == job
+    assert list(out.iterdir()) == [], "neither a half-stamped image nor a temporary file may stay"
+    monkeypatch.setattr(provenance, "_copy", real_copy)
+    [saved] = save_job_images(client, job, items[:1], out, "fox", stamp=provenance.png_stamper(record, job, 1))
+    assert provenance.read_record(saved.path)["job_id"] == job
+
+
+def test_a_full_disk_while_the_record_streams_in_leaves_no_image_and_no_temporary(
+    sandbox_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from gptimg import errors, provenance
+    from gptimg.jobs import stampstream
+    from gptimg.jobs.journal import JobRecord
+
+    client, job, items = sandbox_job
+    record = JobRecord(id=1, created_at="2026-11-25T10:00:00Z", updated_at="", status="done", job_id=job,
+                       gateway=client.base_url, account="dl@example.invalid", prompt="fox", style=None,
+                       size="1024x1024", n=1, reference_urls=None, estimated_seconds=None, credits_used=None)
+    real_pass = stampstream.StampingWriter._pass
+
+    def full_at_the_record(self, data, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003 - the real signature
+        if b"iTXt" in data:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pass(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(stampstream.StampingWriter, "_pass", full_at_the_record)
+    out = tmp_path / "out"
     with pytest.raises(errors.OutputNotWritable) as caught:
         save_job_images(client, job, items[:1], out, "fox", stamp=provenance.png_stamper(record, job, 1))
     assert caught.value.details.get("job_id") == job
     assert list(out.iterdir()) == [], "neither a half-stamped image nor a temporary file may stay"
-    monkeypatch.setattr(provenance, "_copy", real_copy)
+    monkeypatch.undo()
     [saved] = save_job_images(client, job, items[:1], out, "fox", stamp=provenance.png_stamper(record, job, 1))
     assert provenance.read_record(saved.path)["job_id"] == job
 

@@ -21,12 +21,14 @@ from gptimg.image_tool import RESULT_TOOL, SUBMIT_TOOL
 from stubserver import StubHandler, StubServer
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
 def tiny_png(width: int = 2, height: int = 3) -> bytes:
     """A complete, valid PNG (signature, IHDR, IDAT, IEND with right CRCs)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
+    chunk = png_chunk
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     rows = b"".join(b"\x00" + b"\x80\x40\x20" * width for _ in range(height))
     return (

@@ -25,7 +25,7 @@ from gptimg.jobs import download as download_module
 from gptimg.jobs import writeback
 
 from .faultproxy import Fault, FaultProxy
-from .scripted import PNG, Answer, ScriptedGateway
+from .scripted import PNG, Answer, ScriptedGateway, png_chunk
 
 WIRES = {
     "stdlib": lambda: StdlibWire("gptimg-test"),
@@ -126,3 +126,36 @@ def test_a_stamped_image_is_fsynced_once_before_its_final_name(
                                           stamp=stamp)
     assert events == ["fsync", "link"]
     assert (path.read_bytes() == body) is (stamping == "leaves-it")
+
+
+def test_a_png_stamped_while_it_streams_is_written_and_fsynced_once(
+    make_scripted: Callable[..., ScriptedGateway], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``png_stamper``'s chunks go in on the way: the file is what stamp_png would write, without its copy."""
+    import types
+
+    from gptimg import provenance
+    from gptimg.provenance import png_stamper
+
+    body = PNG[:-12] + png_chunk(b"paDd", bytes(3 << 20)) + PNG[-12:]
+    gateway = make_scripted({"GET /cdn/": Answer(body=body, content_type="image/png")})
+    record = types.SimpleNamespace(prompt="a fox", style=None, size="1024x1024", gateway=gateway.base_url,
+                                   created_at="2026-11-25T19:00:00Z", sandbox=True)
+    stamp = png_stamper(record, "job1", 1)
+    rewrites: list[Path] = []
+    real_stamp_png = provenance.stamp_png
+    monkeypatch.setattr(provenance, "stamp_png", lambda path, rec: (rewrites.append(path), real_stamp_png(path, rec))[1])
+    events: list[str] = []
+    real_fsync, real_link = download_module.os.fsync, download_module.os.link
+    monkeypatch.setattr(download_module.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(download_module.os, "link", lambda a, b: (events.append("link"), real_link(a, b))[1])
+    with GatewayClient(gateway.base_url, None, wire=StdlibWire("gptimg-test"), retry=NO_RETRY) as client:
+        path = download_module.save_image(client, f"{gateway.base_url}/cdn/x/0.png", tmp_path, "fox", "job1",
+                                          stamp=stamp, index=1)
+    assert events == ["fsync", "link"] and rewrites == []
+    reference = tmp_path / "reference.png"
+    reference.write_bytes(body)
+    real_stamp_png(reference, provenance.build_record(
+        prompt="a fox", style=None, size="1024x1024", image_index=1, image_count=1, job_id="job1",
+        gateway_url=gateway.base_url, created_at="2026-11-25T19:00:00Z", sandbox=True))
+    assert path.read_bytes() == reference.read_bytes()

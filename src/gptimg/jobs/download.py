@@ -22,10 +22,12 @@ from gptimg import errors
 from gptimg.image_tool import MAX_IMAGES
 from gptimg.imagetypes import EXTENSION_FOR_TYPE, SNIFF_BYTES, sniff_image_type
 from gptimg.jobs.naming import existing_image, image_stem, inside, remember_saved
+from gptimg.jobs.stampstream import StampingWriter
 from gptimg.jobs.writeback import EarlyWriteback
 
 if TYPE_CHECKING:  # annotations only
     from gptimg.gateway import GatewayClient
+    from gptimg.gateway.answers import DownloadInfo
 
 #: An image bigger than this is not what the model makes.
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -153,7 +155,8 @@ def _claim_final_name(directory: Path, stem: str, extension: str, temp: Path) ->
 
 #: ``stamp(path, index)``: writes provenance into a finished PNG before it gets its final name. A stamp
 #: that rewrites the file leaves the new one fsynced (``provenance.stamp_png`` does), so the download is
-#: not fsynced first: that would write a 128 MiB image to disk twice (0.2 s each here).
+#: not fsynced first: that would write a 128 MiB image to disk twice (0.2 s each here). A stamp with a
+#: ``chunks(index)`` attribute (``provenance.png_stamper``) is inserted while the image streams instead.
 Stamp = Callable[[Path, int], None]
 
 
@@ -165,6 +168,28 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _download(
+    client: GatewayClient, url: str, sink: IO[bytes], stamp: Stamp | None, index: int, deadline: float | None,
+) -> tuple[DownloadInfo, bool]:
+    """Stream ``url`` into ``sink``; True when the provenance chunks went in on the way (``jobs.stampstream``).
+
+    The disk writes while the bytes arrive (``jobs.writeback``), except when a stamp will
+    rewrite the file afterwards anyway.
+    """
+    chunks = getattr(stamp, "chunks", None)
+    writeback = EarlyWriteback(sink, step=None if stamp is None or chunks is not None else MAX_IMAGE_BYTES + 1)
+    stamping = StampingWriter(cast(IO[bytes], writeback), chunks(index)) if chunks is not None else None
+    try:
+        info = client.download(url, cast(IO[bytes], stamping or writeback), max_bytes=MAX_IMAGE_BYTES,
+                               deadline=deadline)
+        if stamping is not None:
+            stamping.finish()
+        sink.flush()
+    finally:
+        writeback.stop()
+    return info, stamping is not None and stamping.stamped
+
+
 def save_image(
     client: GatewayClient, url: str, directory: Path, stem: str, job_id: str, deadline: float | None = None, *,
     stamp: Stamp | None = None, index: int = 1,
@@ -173,24 +198,22 @@ def save_image(
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "w+b") as sink:
-            # The disk writes while the bytes arrive (jobs.writeback); not when a stamp will rewrite the file.
-            writeback = EarlyWriteback(sink, step=None if stamp is None else MAX_IMAGE_BYTES + 1)
             try:
-                info = client.download(url, cast(IO[bytes], writeback), max_bytes=MAX_IMAGE_BYTES, deadline=deadline)
+                info, stamped = _download(client, url, sink, stamp, index, deadline)
             except errors.GptimgError as exc:
                 raise errors.DownloadFailed(f"Could not download image {stem}: {exc.message}", job_id=job_id) from None
-            finally:
-                writeback.stop()
             sink.seek(0)
             media = sniff_image_type(sink.read(SNIFF_BYTES))
             if media is None:
                 raise errors.DownloadFailed(
                     f"The file at {url} is not an image ({info.content_type or 'no type given'}).", job_id=job_id
                 )
+            rewrite = stamp is not None and media == "image/png" and not stamped
             downloaded = os.fstat(sink.fileno()).st_ino
-            if stamp is None or media != "image/png":
+            if not rewrite:
                 os.fsync(sink.fileno())
-        if stamp is not None and media == "image/png":
+        if rewrite:
+            assert stamp is not None
             stamp(temp, index)
             if os.stat(temp).st_ino == downloaded:  # left as downloaded (not a PNG it could walk)
                 _fsync_path(temp)
