@@ -60,3 +60,49 @@ def test_largest_size_encodes_fast() -> None:
     started = time.perf_counter()
     images.render_image("speed", "cyberpunk_neon", "1536x1024", 3)
     assert time.perf_counter() - started < 1.0
+
+
+def test_pixel_data_is_deflated_once_per_size_not_once_per_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's CPU per image: a new prompt at a size already drawn costs no pixel encoding."""
+    images.render_image.cache_clear()
+    images.render_image("warm-up", None, "1024x1536", 0)
+    deflated: list[int] = []
+    real_compress = images.zlib.compress
+
+    def counting_compress(data: bytes, *args: object) -> bytes:
+        deflated.append(len(data))
+        return real_compress(data, *args)
+
+    monkeypatch.setattr(images.zlib, "compress", counting_compress)
+    drawn = {images.render_image(f"prompt {i}", "pixar_3d", "1024x1536", i % 4) for i in range(50)}
+    assert len(drawn) == 50
+    assert deflated == []
+
+
+def test_pillow_sees_the_pixels_our_reader_sees_and_the_client_converts_them() -> None:
+    """A palette PNG must decode to the same picture in Pillow, and convert to JPEG and WebP
+    through the client's own converter (``generate -o x.jpg``)."""
+    image_module = pytest.importorskip("PIL.Image", reason="Pillow is in the test extra")
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from gptimg.imagetypes import sniff_image_type
+    from gptimg.jobs.targets import _convert
+
+    png = images.render_image("a heron", "watercolor", "1536x1024", 2)
+    info = parse_png(png)
+    with image_module.open(io.BytesIO(png)) as image:
+        rgb = image.convert("RGB")
+        assert rgb.size == (1536, 1024)
+        rows = [info.pixels[y * (1 + 3 * 1536) + 1 : (y + 1) * (1 + 3 * 1536)] for y in range(1024)]
+        assert rgb.tobytes() == b"".join(rows)
+        assert len(rgb.getcolors(maxcolors=1 << 20) or []) >= 64  # a grid of distinct cells, not a flat fill
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "heron.png"
+        source.write_bytes(png)
+        for fmt, media in (("JPEG", "image/jpeg"), ("WEBP", "image/webp")):
+            converted = _convert(source, fmt, Path(folder))
+            assert sniff_image_type(converted.read_bytes()[:32]) == media
+            with image_module.open(converted) as back:
+                assert back.size == (1536, 1024)
