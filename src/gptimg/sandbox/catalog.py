@@ -109,6 +109,12 @@ def get_tool(slug: str) -> dict[str, Any] | None:
     return None
 
 
+def has_tool(slug: str) -> bool:
+    """Whether ``slug`` is in the catalogue; no copy (``get_tool``'s deep copy was ~9% of a
+    batch's sandbox CPU when ``/v1/call`` used it only to check the name)."""
+    return any(tool["tool"] == slug for tool in _TOOLS)
+
+
 def tool_cost(slug: str) -> int:
     """Credits one call of ``slug`` costs (0 for unknown slugs)."""
     for tool in _TOOLS:

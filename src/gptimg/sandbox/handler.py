@@ -22,6 +22,27 @@ from .routes_device import DeviceFlowRoutes
 from .routes_files import CDN_PATH, FILE_PATH, FileRoutes
 from .routes_tools import ToolRoutes
 
+#: (method, path) -> the route method's name; built once, not per request (building a dict of
+#: bound methods for every request was ~4% of the sandbox's CPU in a batch).
+_EXACT_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "route_health",
+    ("POST", "/oauth/device/code"): "route_device_code",
+    ("POST", "/oauth/token"): "route_token",
+    ("GET", "/device"): "route_device_page",
+    ("POST", "/device/approve"): "route_device_approve",
+    ("POST", "/device/deny"): "route_device_deny",
+    ("GET", "/v1/auth/me"): "route_me",
+    ("GET", "/v1/tools"): "route_tools",
+    ("POST", "/v1/files"): "route_upload",
+    ("POST", "/v1/call"): "route_call",
+    ("GET", "/v1/usage/history"): "route_usage_history",
+    ("GET", "/v1/usage/summary"): "route_usage_summary",
+    ("GET", "/pricing"): "route_pricing",
+    ("GET", "/_sandbox/stats"): "route_stats",
+    ("POST", "/_sandbox/accounts"): "route_create_account",
+}
+_EXACT_PATHS = frozenset(path for _, path in _EXACT_ROUTES)
+
 
 class SandboxHandler(DeviceFlowRoutes, ToolRoutes, FileRoutes, AccountRoutes):
     """One connection; methods named ``route_*`` are the gateway's endpoints."""
@@ -77,25 +98,9 @@ class SandboxHandler(DeviceFlowRoutes, ToolRoutes, FileRoutes, AccountRoutes):
             raise ApiFailure(404, "not_found", "The image host serves only /cdn/ image files.")
         if not path.startswith("/_sandbox/"):
             self.state.count_request()
-        exact: dict[tuple[str, str], Callable[[str], None]] = {
-            ("GET", "/health"): self.route_health,
-            ("POST", "/oauth/device/code"): self.route_device_code,
-            ("POST", "/oauth/token"): self.route_token,
-            ("GET", "/device"): self.route_device_page,
-            ("POST", "/device/approve"): self.route_device_approve,
-            ("POST", "/device/deny"): self.route_device_deny,
-            ("GET", "/v1/auth/me"): self.route_me,
-            ("GET", "/v1/tools"): self.route_tools,
-            ("POST", "/v1/files"): self.route_upload,
-            ("POST", "/v1/call"): self.route_call,
-            ("GET", "/v1/usage/history"): self.route_usage_history,
-            ("GET", "/v1/usage/summary"): self.route_usage_summary,
-            ("GET", "/pricing"): self.route_pricing,
-            ("GET", "/_sandbox/stats"): self.route_stats,
-            ("POST", "/_sandbox/accounts"): self.route_create_account,
-        }
-        if (method, path) in exact:
-            return exact[(method, path)]
+        name = _EXACT_ROUTES.get((method, path))
+        if name is not None:
+            return getattr(self, name)
         if method == "GET":
             if path.startswith("/v1/tools/"):
                 return self.route_tool
@@ -103,6 +108,6 @@ class SandboxHandler(DeviceFlowRoutes, ToolRoutes, FileRoutes, AccountRoutes):
                 return self.route_file
             if CDN_PATH.match(path) and not self.gateway.config.separate_cdn:
                 return self.route_cdn_image
-        if any(p == path for (_, p) in exact):
+        if path in _EXACT_PATHS:
             raise ApiFailure(405, "method_not_allowed", f"{method} is not allowed on {path}.")
         raise ApiFailure(404, "not_found", f"No such endpoint: {path}")

@@ -57,7 +57,7 @@ class ToolRoutes(HandlerBase):
         fields = self._read_fields()
         tool = fields.get("tool")
         arguments = fields.get("arguments", {})
-        if not isinstance(tool, str) or catalog.get_tool(tool) is None:
+        if not isinstance(tool, str) or not catalog.has_tool(tool):
             raise ApiFailure(404, "tool_not_found", f"Tool not found: {tool}", meta={"credits_used": 0})
         if len(json.dumps(arguments, ensure_ascii=False)) > image_tool.MAX_ARGUMENTS_CHARS:
             raise invalid_arguments("arguments exceed 100 KB once serialised")

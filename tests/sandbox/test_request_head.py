@@ -1,0 +1,133 @@
+"""The sandbox reads request heads itself (for speed); it must read them exactly as http.server would."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+import pytest
+
+from gptimg.sandbox import SandboxGateway
+from gptimg.sandbox.request_head import MAX_HEADERS, read_header_block
+
+BLOCKS = [
+    b"\r\n",
+    b"Host: a\r\nContent-Length: 10\r\nAuthorization: Bearer uno_x\r\n\r\n",
+    b"Host: a\nX-Lf-Only: yes\n\n",
+    b"X-Spaces:    padded value   \r\nX-Tab:\tv\r\nX-Empty:\r\nX-Colon: a:b:c\r\n\r\n",
+    b"Dup: one\r\nDup: two\r\ndup: three\r\n\r\n",
+    b"X-Folded: first\r\n  second\r\nHost: a\r\n\r\n",
+    b"Host: a\r\nno colon here\r\nX-After: lost?\r\n\r\n",
+    b" Leading: blank\r\nHost: a\r\n\r\n",
+    b": no name\r\nHost: a\r\n\r\n",
+    b"Bad Name: space\r\nHost: a\r\n\r\n",
+    b"From me: odd\r\nHost: a\r\n\r\n",
+    b"X-Cr: a\rb\r\nHost: a\r\n\r\n",
+    b"X-Latin: caf\xe9\r\nHost: a\r\n\r\n",
+    b"Connection: close\r\nExpect: 100-continue\r\n\r\n",
+    b"Host: a\r\n",  # the stream ends before the blank line
+]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_header_block_reads_as_the_standard_library_reads_it(block: bytes) -> None:
+    tail = b"BODY"
+    ours_stream, theirs_stream = io.BytesIO(block + tail), io.BytesIO(block + tail)
+    ours = read_header_block(ours_stream)
+    theirs = http.client.parse_headers(theirs_stream)
+    assert type(ours) is type(theirs)
+    assert ours.items() == theirs.items()
+    assert ours.get("Host") == theirs.get("Host") and ours.get_all("Dup") == theirs.get_all("Dup")
+    assert ours_stream.read() == theirs_stream.read()  # both stop at the same byte: the body is untouched
+
+
+def test_header_limits_are_http_clients() -> None:
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(MAX_HEADERS + 1)) + b"\r\n"
+    with pytest.raises(http.client.HTTPException):
+        read_header_block(io.BytesIO(many))
+    with pytest.raises(http.client.LineTooLong):
+        read_header_block(io.BytesIO(b"X: " + b"v" * 70000 + b"\r\n\r\n"))
+
+
+class _PlainHandler(BaseHTTPRequestHandler):
+    """The standard library's own request-head handling, as the reference."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def plain_port() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PlainHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def _answer(port: int, raw: bytes) -> tuple[str, bool]:
+    """(status line, whether the server then closed the connection) for one raw request."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        reader = sock.makefile("rb")
+        status = reader.readline().decode("latin-1").strip()
+        length = 0
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        reader.read(length)
+        sock.settimeout(0.5)
+        try:
+            closed = reader.read(1) == b""
+        except (socket.timeout, TimeoutError):
+            closed = False
+        return status, closed
+
+
+REQUESTS = [
+    b"GET /health HTTP/2.0\r\n\r\n",
+    b"GET /health HTTP/1.x\r\n\r\n",
+    b"GET /health HTPP/1.1\r\n\r\n",
+    b"GET /health HTTP/1.1.1\r\n\r\n",
+    b"GET /health HTTP/1.1 extra\r\n\r\n",
+    b"POST /health\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nX: " + b"v" * 70000 + b"\r\n\r\n",
+    b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(MAX_HEADERS + 1)) + b"\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", REQUESTS, ids=range(len(REQUESTS)))
+def test_malformed_request_heads_get_the_standard_librarys_answers(
+    make_sandbox: Callable[..., SandboxGateway], plain_port: int, raw: bytes
+) -> None:
+    sb = make_sandbox()
+    assert _answer(sb.port, raw) == _answer(plain_port, raw)
+
+
+@pytest.mark.parametrize(("version", "connection", "closes"), [
+    ("HTTP/1.1", None, False), ("HTTP/1.1", "close", True), ("HTTP/1.0", None, True),
+    ("HTTP/1.0", "keep-alive", False),
+])
+def test_keep_alive_is_decided_as_the_standard_library_decides_it(
+    make_sandbox: Callable[..., SandboxGateway], plain_port: int, version: str, connection: str | None, closes: bool
+) -> None:
+    sb = make_sandbox()
+    head = f"GET /health {version}\r\nHost: x\r\n" + (f"Connection: {connection}\r\n" if connection else "") + "\r\n"
+    ours, theirs = _answer(sb.port, head.encode()), _answer(plain_port, head.encode())
+    assert ours[1] == theirs[1] == closes
+    assert ours[0].split()[1] == "200"
