@@ -17,6 +17,7 @@ import pytest
 
 from gptimg import image_tool
 from gptimg.sandbox import SandboxGateway
+from waiting import long_poll_reached, wait_until
 
 from .pngcheck import parse_png
 
@@ -40,7 +41,8 @@ class OneConnection:
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
-    def read_answer(self, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    def read_answer(self, method: str = "GET", *, last: bool = False) -> tuple[int, dict[str, str], bytes]:
+        """One whole answer; ``last`` expects it to say ``Connection: close`` (otherwise that fails)."""
         status_line = self.reader.readline()
         assert status_line.startswith(b"HTTP/1.1 "), f"connection closed or garbled: {status_line!r}"
         headers: dict[str, str] = {}
@@ -49,7 +51,8 @@ class OneConnection:
             headers[name.strip().lower()] = value.strip()
         assert "content-length" in headers, f"an answer without Content-Length: {status_line!r} {headers}"
         assert "transfer-encoding" not in headers
-        assert headers.get("connection", "").lower() != "close", f"the sandbox closed keep-alive: {status_line!r}"
+        closing = headers.get("connection", "").lower() == "close"
+        assert closing == last, f"Connection: close is {closing}, expected {last}: {status_line!r}"
         length = int(headers["content-length"])
         body = b"" if method == "HEAD" else self.reader.read(length)
         assert len(body) == (0 if method == "HEAD" else length)
@@ -145,3 +148,45 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(make_sandbox
     second_status, _, second = conn.read_answer()
     assert (first_status, second_status) == (200, 200)
     assert json.loads(first)["data"]["status"] == "pending" and json.loads(second)["status"] == "ok"
+
+
+def _closed_by_server(conn: OneConnection) -> bool:
+    try:
+        return conn.reader.readline() == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_stopped_sandbox_takes_no_more_requests_on_a_kept_alive_connection(
+    make_sandbox: Callable[..., SandboxGateway], one: Any
+) -> None:
+    """A pooled client keeps connections open; after stop() none of them may still submit and charge."""
+    sb = make_sandbox(delay=0.2)
+    key = sb.create_account(email="stopped@example.invalid", credits=3000)
+    conn = one(sb)
+    assert conn.call(key, SUBMIT, {"prompt": "before the stop"})[0] == 200
+    sb.stop()
+    body = json.dumps({"tool": SUBMIT, "arguments": {"prompt": "after the stop"}}).encode()
+    try:
+        conn.sock.sendall(conn.request_bytes("POST", "/v1/call", body, {"Authorization": f"Bearer {key}"}))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused outright: also right
+    assert _closed_by_server(conn)
+    assert sb.stats()["submits"] == 1
+    assert [a["credits"] for a in sb.stats()["accounts"] if a["email"] == "stopped@example.invalid"] == [2700]
+
+
+def test_a_long_poll_woken_by_stop_is_answered_and_its_connection_then_ends(
+    make_sandbox: Callable[..., SandboxGateway], one: Any
+) -> None:
+    sb = make_sandbox(delay=120)
+    key = sb.create_account(email="held@example.invalid")
+    conn = one(sb)
+    job_id = conn.call(key, SUBMIT, {"prompt": "a slow fox"})[1]["data"]["job_id"]
+    body = json.dumps({"tool": RESULT, "arguments": {"job_id": job_id, "wait_seconds": 50}}).encode()
+    conn.sock.sendall(conn.request_bytes("POST", "/v1/call", body, {"Authorization": f"Bearer {key}"}))
+    wait_until(long_poll_reached(sb), what="the sandbox holding the long-poll")
+    sb.stop()
+    status, _, answer = conn.read_answer(last=True)
+    assert status == 200 and _flat(json.loads(answer))["status"] in ("pending", "running")
+    assert _closed_by_server(conn)

@@ -63,6 +63,11 @@ class SandboxHandler(DeviceFlowRoutes, ToolRoutes, FileRoutes, AccountRoutes):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        if self.server.stopping:
+            # A request read after stop() (on a kept-alive connection) is not served: close unanswered,
+            # as a gateway that went away would. Linux queues data even after shutdown(SHUT_RD).
+            self.close_connection = True
+            return
         started = time.perf_counter()
         self._started = started
         self._status = 0

@@ -79,6 +79,8 @@ class HandlerBase(RequestHead, BodyReading):
         parts = body if isinstance(body, list) else [body]
         length = sum(len(p) for p in parts)
         self._status = status
+        if self.server.stopping:  # the last answer on this connection: see server.end_connections
+            self.close_connection = True
         lines = [
             f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}",
             f"Server: {self.version_string()}",

@@ -38,7 +38,38 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         self.gateway = gateway
         #: "gateway" serves the API; "cdn" serves only image files (the separate-origin stand-in).
         self.role = role
+        #: Set by stop(): every answer from then on says Connection: close and ends its connection.
+        self.stopping = False
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__((host.strip("[]"), port), SandboxHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def end_connections(self) -> None:
+        """Stop reading from every open connection, so a stopped sandbox answers nothing more.
+
+        Keep-alive clients hold connections open between requests; without this, a handler
+        thread idle on one would go on serving it — submits and charges included — after
+        ``stop()``. Only the reading side is shut: an answer being written (a long-poll that
+        ``stop()`` just woke) still goes out, with ``Connection: close``; a request that still
+        gets read (Linux queues data even after SHUT_RD) is dropped unanswered by the handler.
+        """
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass  # already closed by its handler
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can hang offline.
@@ -138,17 +169,20 @@ class SandboxGateway:
         return self.state.stats()
 
     def stop(self) -> None:
-        """Wake long-polls, stop accepting, close the sockets. Safe to call twice."""
+        """Wake long-polls, stop accepting, end open keep-alive connections. Safe to call twice."""
         with self._lock:
             servers, self._servers = self._servers, []
             threads, self._threads = self._threads, []
             self._stopped = self._stopped or bool(servers)
         if not servers:
             return
+        for server in servers:
+            server.stopping = True
         self.state.stop()
         for server in servers:
             _shut_down_now(server)
             server.server_close()
+            server.end_connections()
         for thread in threads:
             thread.join(timeout=5)
 
