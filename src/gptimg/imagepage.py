@@ -16,6 +16,7 @@ import hashlib
 import html
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -112,11 +113,14 @@ def _tile_html(tile: Tile, page_dir: str, real_page_dir: str) -> str:
     )
 
 
-def render_page(tiles: list[Tile], page_dir: Path, *, title: str, marker: str = "", search: bool = True) -> str:
-    """The whole page; ``page_dir`` is where it will be written (image paths are relative to it)."""
+def page_parts(tiles: Iterable[Tile], page_dir: Path, *, title: str, count: int, missing: int = 0,
+               marker: str = "", search: bool = True) -> Iterator[str]:
+    """The page piece by piece, one tile at a time: a 5,000-image page is never one string in memory.
+
+    ``count`` and ``missing`` go in the heading, before the first tile, so the caller
+    counts them first (``render_page`` from a list; the batch's sheet in a first pass).
+    """
     e = html.escape
-    count = len(tiles)
-    missing = sum(1 for tile in tiles if not tile.exists)
     policy = f"default-src 'none'; img-src 'self' file: data:; style-src {_hash(STYLE)}"
     policy += f"; script-src {_hash(SEARCH_SCRIPT)}" if search else ""
     heading = f"{e(title)} &mdash; {count} image{'s' if count != 1 else ''}"
@@ -127,9 +131,7 @@ def render_page(tiles: list[Tile], page_dir: Path, *, title: str, marker: str = 
         if search
         else ""
     )
-    script = f"<script>{SEARCH_SCRIPT}</script>" if search else ""
-    dirs = (os.path.abspath(page_dir), str(page_dir.resolve()))
-    return (
+    yield (
         "<!DOCTYPE html>\n"
         f"{marker + chr(10) if marker else ''}"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -137,18 +139,32 @@ def render_page(tiles: list[Tile], page_dir: Path, *, title: str, marker: str = 
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         f"<title>{e(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{heading}</h1>{box}"
-        f'<div class="grid">{"".join(_tile_html(tile, *dirs) for tile in tiles)}</div>{script}</body></html>\n'
+        f'<h1>{heading}</h1>{box}<div class="grid">'
     )
+    dirs = (os.path.abspath(page_dir), str(page_dir.resolve()))
+    for tile in tiles:
+        yield _tile_html(tile, *dirs)
+    script = f"<script>{SEARCH_SCRIPT}</script>" if search else ""
+    yield f"</div>{script}</body></html>\n"
 
 
-def write_page(text: str, target: Path) -> Path:
-    """Write ``text`` to ``target`` atomically (a reader never sees half a page)."""
+def render_page(tiles: list[Tile], page_dir: Path, *, title: str, marker: str = "", search: bool = True) -> str:
+    """The whole page; ``page_dir`` is where it will be written (image paths are relative to it)."""
+    missing = sum(1 for tile in tiles if not tile.exists)
+    return "".join(page_parts(tiles, page_dir, title=title, count=len(tiles), missing=missing, marker=marker,
+                              search=search))
+
+
+def write_page(text: str | Iterable[str], target: Path) -> Path:
+    """Write ``text`` (the page, or its parts in order) to ``target`` atomically (a reader never sees half a page)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".gptimg-page-", suffix=".html.part", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as sink:
-            sink.write(text)
+            if isinstance(text, str):
+                sink.write(text)
+            else:
+                sink.writelines(text)
         umask = os.umask(0o022)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)  # as readable as any file the person saves, not mkstemp's 0600
