@@ -67,7 +67,8 @@ SEARCH_SCRIPT = """
 class Tile:
     """One image on the page and what to say about it (``facts``: label, value)."""
 
-    path: Path
+    #: A ``str`` is taken as well: the batch's sheet makes thousands of tiles, and a ``Path`` each cost time and memory.
+    path: Path | str
     prompt: str
     facts: list[tuple[str, str]] = field(default_factory=list)
     attributes: dict[str, str] = field(default_factory=dict)  # data-* attributes, for scripts and tests
@@ -78,19 +79,21 @@ def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def image_src(path: Path, page_dir: str, real_page_dir: str) -> str:
+def image_src(path: Path | str, page_dir: str, real_page_dir: str) -> str:
     """The image's address from the page: relative when it can be, else a ``file:`` URI.
 
     ``page_dir`` absolute and ``real_page_dir`` resolved, once per page. A file right
     beside the page (every image a batch saves) is just its name, found without
     touching the disk: resolving each path cost ~0.5 ms an image.
     """
-    if os.path.dirname(os.path.abspath(path)) == page_dir:
-        return quote(path.name)
+    absolute = os.path.abspath(path)
+    if os.path.dirname(absolute) == page_dir:
+        return quote(os.path.basename(absolute))
+    resolved = Path(path).resolve()
     try:
-        relative = os.path.relpath(path.resolve(), real_page_dir)
+        relative = os.path.relpath(resolved, real_page_dir)
     except ValueError:  # another drive (Windows)
-        return path.resolve().as_uri()
+        return resolved.as_uri()
     return quote(relative.replace(os.sep, "/"))
 
 

@@ -49,13 +49,22 @@ RENEW = "renew"  # the line already has a job; paid for again for new images (--
 KINDS = (NEW, RESUME, FETCH, HAVE, ATTENTION, RETRY, RENEW)
 
 
-@dataclass
+@dataclass(init=False)
 class PlannedLine:
+    """One line's plan. Slotted: a run holds one per manifest line from the plan to the end."""
+
+    __slots__ = ("line", "kind", "record", "seen_row")
     line: ManifestLine
     kind: str
-    record: JobRecord | None = None
+    record: JobRecord | None
     #: The newest journal row under the line's key when planned: only a newer row means another run took it.
-    seen_row: int = 0
+    seen_row: int
+
+    def __init__(self, line: ManifestLine, kind: str, record: JobRecord | None = None, seen_row: int = 0) -> None:
+        self.line = line
+        self.kind = kind
+        self.record = record
+        self.seen_row = seen_row
 
     @property
     def forgotten(self) -> bool:

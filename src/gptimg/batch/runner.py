@@ -3,10 +3,19 @@
 ``concurrency`` workers means at most that many jobs in flight (submitted, not
 yet finished), each with at most one long-poll open, all on the client's one
 connection pool. The moment a job is done its download goes to a separate pool
-(also ``concurrency`` wide) and the worker submits the next line, so saving
-images never holds a submit slot; the pool therefore needs about
-2 x concurrency connections. Submits additionally pass the rate limiter and
-the shared backoff gate, so a 429 anywhere slows every worker, not just one.
+and the worker submits the next line, so saving images never holds a submit
+slot. Download threads start only when a finished job finds none idle, up to
+``MAX_DOWNLOAD_THREADS`` (never more than ``concurrency``): a download takes a
+moment next to a job's minutes, and a pool as wide as the workers doubled the
+threads (512 at C=256) for nothing but start-up, stacks and GIL contention.
+Submits additionally pass the rate limiter and the shared backoff gate, so a
+429 anywhere slows every worker, not just one.
+
+What the runner keeps per line is small: a line that got its images keeps its
+status, job id and files (a tuple, not a ``LineResult``); only lines that need a
+word in the summary keep their whole result. ``outcomes()`` rebuilds the results
+in manifest order on the fly, for the contact sheet and the summary, so a
+5,000-line run holds no more per line than it must.
 
 What each line needs is planned beforehand (``batch/plan.py``); each job goes
 through the same two halves of the pipeline as ``generate`` and ``result``
@@ -29,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Union
 
 from gptimg import errors
 from gptimg.batch.manifest import ManifestLine
@@ -49,7 +58,16 @@ from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules
     standing_result,
 )
 from gptimg.batch.ratelimit import RateLimiter
-from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
+from gptimg.batch.report import (
+    ALREADY_DONE,
+    DONE,
+    FAILED,
+    SKIPPED,
+    SUCCESS_STATUSES,
+    UNKNOWN,
+    LineResult,
+    Tally,
+)
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.jobs import JobJournal, JobRecord, SilentObserver, await_job, save_job, submit_job
 from gptimg.params import GenerationRequest
@@ -57,6 +75,12 @@ from gptimg.references import check_reference
 
 #: A submit answered 429 (nothing charged) is tried again after the backoff this many times.
 SUBMIT_ATTEMPTS = 5
+#: At most this many threads save finished jobs' images (and never more than ``concurrency``).
+MAX_DOWNLOAD_THREADS = 16
+
+#: A line that got its images, as kept: (status, job id, files, credits used); one file is kept as its str.
+_Saved = tuple[str, Optional[str], Union[str, tuple[str, ...]], Optional[float]]
+_DownloadItem = tuple[ManifestLine, str, list[dict[str, Any]], Optional[float]]
 
 ResultListener = Callable[[LineResult], None]
 
@@ -103,14 +127,18 @@ class BatchRunner:
         self._plan: BatchPlan | None = None
         self._lock = threading.Lock()
         self._queue: deque[PlannedLine] = deque()
-        self._results: list[LineResult] = []
+        #: By manifest line number: a compact ``_Saved`` for a line with images, else its whole result.
+        self._kept: dict[int, Union[_Saved, LineResult]] = {}
+        self._reported = 0
         self._threads: list[threading.Thread] = []
         self._finished = threading.Event()
         #: Done jobs waiting to be saved; served by daemon threads so a hard exit never waits on them.
-        self._downloads: queue.SimpleQueue[tuple[ManifestLine, str, list[dict[str, Any]], float | None] | None] = (
-            queue.SimpleQueue()
-        )
+        self._downloads: queue.SimpleQueue[_DownloadItem | None] = queue.SimpleQueue()
         self._download_threads = 0
+        self._max_download_threads = 1
+        #: Jobs handed to the download pool and not yet taken, and download threads waiting for one.
+        self._downloads_waiting = 0
+        self._downloaders_idle = 0
         #: Set by the first Ctrl-C: no new submits; paid jobs are still polled and fetched.
         self.stop = threading.Event()
         self._blocked: errors.GptimgError | None = None
@@ -164,13 +192,14 @@ class BatchRunner:
         workers = min(max(1, self.settings.concurrency), len(self._queue))
         if workers == 0:
             return
-        with self._lock:
-            self._download_threads = workers
+        self._max_download_threads = min(workers, MAX_DOWNLOAD_THREADS)
         for number in range(workers):
-            for target, name in ((self._worker, "batch"), (self._download_worker, "download")):
-                thread = threading.Thread(target=target, name=f"gptimg-{name}-{number}", daemon=True)
-                self._threads.append(thread)
-                thread.start()
+            self._start_thread(self._worker, f"gptimg-batch-{number}")
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def request_stop(self) -> None:
         """First Ctrl-C: no new submits from now on; jobs already paid for are still finished."""
@@ -189,8 +218,20 @@ class BatchRunner:
         return self.results()
 
     def results(self) -> list[LineResult]:
-        with self._lock:
-            return sorted(self._results, key=lambda r: r.line.line)
+        """Every line's result so far, in manifest order (a list: for tests and library use)."""
+        return list(self.outcomes())
+
+    def outcomes(self) -> _Outcomes:
+        """The results so far in manifest order, rebuilt as they are read; iterable again and again."""
+        return _Outcomes(self)
+
+    def _result_of(self, line: ManifestLine) -> LineResult | None:
+        kept = self._kept.get(line.line)
+        if kept is None or isinstance(kept, LineResult):
+            return kept
+        status, job_id, files, credits_used = kept
+        return LineResult(line, status, job_id=job_id, files=[files] if isinstance(files, str) else list(files),
+                          credits_used=credits_used)
 
     def snapshot(self) -> dict[str, float]:
         """Counts for the progress bar."""
@@ -234,16 +275,19 @@ class BatchRunner:
     # --- workers ----------------------------------------------------------------------
 
     def _report(self, result: LineResult) -> None:
+        kept = _compact(result)
         with self._lock:
-            self._results.append(result)
+            self._kept[result.line.line] = kept
+            self._reported += 1
             self.tally.add(result)
             self._open_jobs.pop(result.line.line, None)
-            last = len(self._results) == len(self.lines)
+            last = self._reported == len(self.lines)
+            downloaders = self._download_threads if last else 0
         if self.on_result is not None:
             self.on_result(result)
         if last:
             self._finished.set()
-            for _ in range(self._download_threads):
+            for _ in range(downloaders):
                 self._downloads.put(None)
 
     def _take(self) -> tuple[PlannedLine | None, str | None]:
@@ -426,13 +470,32 @@ class BatchRunner:
     def _hand_off(
         self, line: ManifestLine, job_id: str, items: list[dict[str, Any]], *, credits_used: float | None
     ) -> LineResult | None:
-        """Queue the download so this worker can submit the next line at once."""
+        """Queue the download so this worker can submit the next line at once; a thread is started when none is free."""
+        with self._lock:
+            self._downloads_waiting += 1
+            grow = (self._downloads_waiting > self._downloaders_idle
+                    and self._download_threads < self._max_download_threads)
+            if grow:
+                self._download_threads += 1
+                number = self._download_threads
         self._downloads.put((line, job_id, items, credits_used))
+        if grow:
+            self._start_thread(self._download_worker, f"gptimg-download-{number}")
         return None
+
+    def _next_download(self) -> _DownloadItem | None:
+        with self._lock:
+            self._downloaders_idle += 1
+        item = self._downloads.get()
+        with self._lock:
+            self._downloaders_idle -= 1
+            if item is not None:
+                self._downloads_waiting -= 1
+        return item
 
     def _download_worker(self) -> None:
         while True:
-            item = self._downloads.get()
+            item = self._next_download()
             if item is None:
                 return
             line, job_id, items, credits_used = item
@@ -444,3 +507,25 @@ class BatchRunner:
             except BaseException as exc:  # reported, never lost in a download thread
                 result = LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
             self._report(result)
+
+
+def _compact(result: LineResult) -> Union[_Saved, LineResult]:
+    """What the runner keeps of a result: a tuple for a line that got its images and has nothing to say."""
+    if result.status in SUCCESS_STATUSES and result.error is None and result.code is None and not result.hint:
+        files = result.files[0] if len(result.files) == 1 else tuple(result.files)
+        return (result.status, result.job_id, files, result.credits_used)
+    return result
+
+
+class _Outcomes:
+    """A run's results in manifest order, built one at a time from what the runner keeps (see ``outcomes``)."""
+
+    def __init__(self, runner: BatchRunner) -> None:
+        self._runner = runner
+
+    def __iter__(self) -> Iterator[LineResult]:
+        runner = self._runner
+        for line in sorted(runner.lines, key=lambda manifest_line: manifest_line.line):
+            result = runner._result_of(line)
+            if result is not None:
+                yield result

@@ -101,8 +101,9 @@ def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float
     for label, value in rows:
         table.add_row(label, value)
     session.output.out.print(table)
-    forgotten = [r for r in runner.results() if r.code == errors.JobNotFound.code]
-    problems = [r for r in runner.results() if not r.succeeded and r.code != errors.JobNotFound.code]
+    unsettled = [r for r in runner.outcomes() if not r.succeeded]  # one pass; lines with images are not kept
+    forgotten = [r for r in unsettled if r.code == errors.JobNotFound.code]
+    problems = [r for r in unsettled if r.code != errors.JobNotFound.code]
     for result in forgotten:  # one unwrapped line each, so the command can be copied whole
         session.output.out.print(f"line {result.line.line} ({line_label(result.line)}): {result.hint}",
                                  markup=False, highlight=False, soft_wrap=True)
@@ -352,7 +353,7 @@ def _report(runner: BatchRunner, out_dir: Path, manifest: str, wall: float, sign
     from gptimg.batch.contact_sheet import write_contact_sheet
 
     output = session.output
-    results = runner.results()
+    results = runner.outcomes()  # rebuilt line by line as the sheet is written: nothing per line is held
     index: Path | None = None
     if any(r.files for r in results):
         try:
