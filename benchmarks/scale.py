@@ -5,13 +5,16 @@ ceil(5000/64) x 0.2 s = 15.8 s if the client adds nothing. Every figure is a rat
 measured in the same run: wall / ideal, 5,000 / 500 lines, RSS 5,000 / 500, C=256 /
 C=64, a batch into a crowded folder / into an empty one. Client CPU per image is
 the child's own user + system time (``os.wait4``) over N: on a shared machine it
-moves much less than wall time does.
+moves much less than wall time does. The sandbox's CPU per image (its process's
+utime + stime from ``/proc``, Linux only) is shown beside it, as context: the two
+processes share the machine's cores, so a batch's wall time depends on both.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,16 @@ QUICK = ScalePlan(small=4, large=16, concurrency=4, wide=16, delay=0.2, folder_l
                   folder_files=500, runs=3, large_runs=3)
 
 
+def sandbox_cpu(sandbox: Sandbox) -> float | None:
+    """The sandbox process's CPU seconds so far (user + system), or None where ``/proc`` does not say."""
+    try:
+        with open(f"/proc/{sandbox._proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def _manifest(ws: Workspace, n: int) -> Path:
     path = ws.fresh_dir("scale-manifest") / "batch.jsonl"
     path.write_text("".join(json.dumps({"prompt": f"scale {i}", "name": f"img{i:05d}"}) + "\n" for i in range(n)))
@@ -61,7 +74,10 @@ def _fresh_batch(ws: Workspace, sandbox: Sandbox, n: int, c: int, *,
     home, out = ws.fresh_dir("scale-home"), ws.fresh_dir("scale-out")
     for i in range(crowd):
         (out / f"someone-else-{i:06d}-1.png").touch()
+    before = sandbox_cpu(sandbox)
     proc = _batch(ws, sandbox, manifest, out, home, c, n)
+    after = sandbox_cpu(sandbox)
+    proc.sandbox_cpu = after - before if before is not None and after is not None else None  # type: ignore[attr-defined]
     saved = sum(1 for p in out.iterdir() if p.suffix == ".png" and not p.name.startswith("someone-else-"))
     if saved < n:
         raise RuntimeError(f"gptimg batch N={n} C={c} saved {saved} of {n} images")
@@ -74,6 +90,7 @@ def bench_scale(ws: Workspace, plan: ScalePlan) -> Section:
     walls: dict[str, list[float]] = {}
     rss: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
+    sandbox_cpus: dict[str, list[float]] = {}
     rerun: list[float] = []
     with Sandbox(delay=d) as sandbox:
         ws.log_in(sandbox)
@@ -83,6 +100,9 @@ def bench_scale(ws: Workspace, plan: ScalePlan) -> Section:
             walls.setdefault(key, []).append(proc.wall)
             rss.setdefault(key, []).append(proc.rss_kib / 1024)
             cpu.setdefault(key, []).append(proc.cpu)
+            spent = getattr(proc, "sandbox_cpu", None)
+            if spent is not None:
+                sandbox_cpus.setdefault(key, []).append(spent)
 
         for _ in range(plan.runs):
             record("small", _fresh_batch(ws, sandbox, plan.small, c)[0])
@@ -98,6 +118,12 @@ def bench_scale(ws: Workspace, plan: ScalePlan) -> Section:
     def mid(table: dict[str, list[float]], key: str) -> float:
         return median(table[key])
 
+    def sandbox_note(key: str, n: int) -> str:
+        """The sandbox's CPU per image beside the client's: context, not a target."""
+        if key not in sandbox_cpus:
+            return ""
+        return f", sandbox CPU {mid(sandbox_cpus, key) / n * 1000:.1f} ms/image"
+
     def add(fid: str, name: str, unit: str, ours: float, ref: float | None, ref_name: str, target: str,
             met: bool, ratio: float | None, runs: int, note: str = "", samples: dict | None = None) -> None:
         section.figures.append(Figure(fid, name, unit, ours, ref, ref_name, target, met, ratio, runs, note,
@@ -108,8 +134,10 @@ def bench_scale(ws: Workspace, plan: ScalePlan) -> Section:
         ratio = mid(walls, key) / ideal
         add(f"scale.n{n}.c{c}", f"N={n}, C={c}: wall vs ideal ceil(N/C)x{d:g} s", "s", mid(walls, key), ideal,
             "ideal", "ratio <= 1.5", ratio <= 1.5, ratio, runs,
-            note=f"client CPU {mid(cpu, key) / n * 1000:.1f} ms/image, peak RSS {mid(rss, key):.1f} MiB",
-            samples={"ours": walls[key], "cpu_s": cpu[key], "rss_mib": rss[key]})
+            note=f"client CPU {mid(cpu, key) / n * 1000:.1f} ms/image{sandbox_note(key, n)}, "
+                 f"peak RSS {mid(rss, key):.1f} MiB",
+            samples={"ours": walls[key], "cpu_s": cpu[key], "rss_mib": rss[key],
+                     "sandbox_cpu_s": sandbox_cpus.get(key, [])})
     growth = mid(walls, "large") / mid(walls, "small")
     limit = plan.large / plan.small * 1.1
     add("scale.growth", f"time, N={plan.large} vs N={plan.small} (C={c})", "s", mid(walls, "large"),
@@ -121,11 +149,14 @@ def bench_scale(ws: Workspace, plan: ScalePlan) -> Section:
     wide = mid(walls, "wide") / mid(walls, "large")
     add("scale.wider", f"time, C={plan.wide} vs C={c} at N={plan.large}", "s", mid(walls, "wide"),
         mid(walls, "large"), f"C={c}", "ratio < 1.0 (helps)", wide < 1.0, wide, plan.large_runs,
-        note=f"ideal ratio {math.ceil(plan.large / plan.wide) / math.ceil(plan.large / c):.2f}",
-        samples={"ours": walls["wide"], "cpu_s": cpu["wide"]})
+        note=f"ideal ratio {math.ceil(plan.large / plan.wide) / math.ceil(plan.large / c):.2f}; C={plan.wide}: "
+             f"client CPU {mid(cpu, 'wide') / plan.large * 1000:.1f} ms/image{sandbox_note('wide', plan.large)}",
+        samples={"ours": walls["wide"], "cpu_s": cpu["wide"], "sandbox_cpu_s": sandbox_cpus.get("wide", [])})
     per_image = mid(cpu, "large") / plan.large * 1000
     add("scale.cpu_per_image", f"client CPU per image, N={plan.large} C={c}", "ms", per_image, None, "",
-        "<= 5 ms", per_image <= 5, None, plan.large_runs, note="user + system time of the gptimg process / N")
+        "<= 5 ms", per_image <= 5, None, plan.large_runs,
+        note="user + system time of the gptimg process / N" + sandbox_note("large", plan.large)
+        + " (context: it shares the cores)")
     crowd = ratio_of(mid(walls, "crowded"), mid(walls, "empty"))
     add("scale.crowded_folder", f"N={plan.folder_lines} into a folder of {plan.folder_files:,} files vs empty",
         "s", mid(walls, "crowded"), mid(walls, "empty"), "empty folder", "ratio <= 1.2", (crowd or 0) <= 1.2, crowd,
