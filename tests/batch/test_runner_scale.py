@@ -35,6 +35,12 @@ class FakeJournal:
     def abandon_submitting(self, reason: str) -> int:
         return 0
 
+    def ensure_job(self, job_id: str, **kwargs: Any) -> None:
+        return None  # no row: the fake pipeline needs none
+
+    def get(self, job_id: str) -> None:
+        return None
+
 
 class FakePipeline:
     """``submit_job``/``await_job``/``save_job`` for the runner; ``in_flight`` counts submitted, unfinished jobs."""
