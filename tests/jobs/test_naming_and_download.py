@@ -205,3 +205,30 @@ def test_many_jobs_saved_into_one_folder_list_it_once(tmp_path: Path, monkeypatc
         naming.remember_saved(out, saved.name)
         assert naming.existing_image(out, job, 1) == saved
     assert len(listings) == 1
+
+
+def test_a_plain_name_is_inside_without_resolving_and_a_link_out_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``inside`` runs for every image saved: the usual name must not resolve two whole paths, but a link
+    (or a dotted name) that leads out of the folder is judged by where it leads, as before."""
+    from gptimg.jobs import naming
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / "escape.png").symlink_to(elsewhere / "target.png")
+    resolved: list[Path] = []
+    real_resolve = Path.resolve
+
+    def counting_resolve(self: Path, strict: bool = False) -> Path:
+        resolved.append(self)
+        return real_resolve(self, strict=strict)
+
+    monkeypatch.setattr(Path, "resolve", counting_resolve)
+    assert naming.inside(folder, folder / "fox-job1-1.png")
+    assert resolved == [], "a plain name was resolved"
+    assert not naming.inside(folder, folder / "escape.png")
+    assert not naming.inside(folder, folder / ".." / "fox.png")
+    assert not naming.inside(folder, folder / "sub" / "fox.png")

@@ -48,7 +48,16 @@ def image_stem(label: str, job_id: str, index: int) -> str:
 
 
 def inside(directory: Path, candidate: Path) -> bool:
-    """True when ``candidate`` is directly in ``directory`` (after resolving links and dots)."""
+    """True when ``candidate`` is directly in ``directory`` (after resolving links and dots).
+
+    The usual candidate, ``directory / name`` with a plain name that is not a link,
+    is answered with one ``lstat``: resolving both paths walked every component of
+    each (~10 ``lstat`` calls, ~0.3 ms of CPU an image in a batch). Anything else
+    (dots, separators, a link) is resolved as before.
+    """
+    if (candidate.parent == directory and candidate.name not in ("", ".", "..")
+            and not os.path.islink(candidate)):
+        return True
     return candidate.resolve().parent == directory.resolve()
 
 
