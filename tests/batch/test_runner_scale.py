@@ -140,6 +140,29 @@ def test_the_download_pool_grows_while_finished_jobs_wait_for_a_free_thread(
     assert not together.broken
 
 
+def test_when_no_download_thread_will_start_every_paid_job_is_still_saved_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads run out (a ulimit, a busy machine): the workers save the downloads themselves, none lost or doubled."""
+    pipeline = FakePipeline(tmp_path)
+    pipeline.install(monkeypatch)
+    real_start = threading.Thread.start
+
+    def refuse_downloaders(thread: threading.Thread) -> None:
+        if thread.name.startswith("gptimg-download-"):
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_downloaders)
+    runner = make_runner(manifest_lines(20), tmp_path, 4)
+    runner.start()
+    assert runner.wait(WAIT), "a queued download was never saved"
+    results = runner.results()
+    assert [r.status for r in results] == [report.DONE] * 20
+    assert len({r.files[0] for r in results}) == 20
+    assert runner.tally.done == 20
+
+
 def _held_per_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int) -> tuple[float, float]:
     """(bytes the finished runner keeps per line, peak bytes writing the contact sheet), past the manifest."""
     out_dir = tmp_path / f"out-{count}"

@@ -480,8 +480,21 @@ class BatchRunner:
                 number = self._download_threads
         self._downloads.put((line, job_id, items, credits_used))
         if grow:
-            self._start_thread(self._download_worker, f"gptimg-download-{number}")
+            try:
+                self._start_thread(self._download_worker, f"gptimg-download-{number}")
+            except RuntimeError:  # the system gives no more threads
+                self._no_new_download_thread()
         return None
+
+    def _no_new_download_thread(self) -> None:
+        """A download thread would not start: the running ones serve the queue; with none, this worker saves one."""
+        with self._lock:
+            self._download_threads -= 1
+            alone = self._download_threads == 0
+        if alone:
+            item = self._next_download()  # at least the job just queued is there
+            if item is not None:
+                self._save(item)
 
     def _next_download(self) -> _DownloadItem | None:
         with self._lock:
@@ -498,15 +511,18 @@ class BatchRunner:
             item = self._next_download()
             if item is None:
                 return
-            line, job_id, items, credits_used = item
-            try:
-                images = save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir,
-                                  label=line.label, observer=SilentObserver())
-                result = LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
-                                    credits_used=credits_used)
-            except BaseException as exc:  # reported, never lost in a download thread
-                result = LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
-            self._report(result)
+            self._save(item)
+
+    def _save(self, item: _DownloadItem) -> None:
+        line, job_id, items, credits_used = item
+        try:
+            images = save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir,
+                              label=line.label, observer=SilentObserver())
+            result = LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
+                                credits_used=credits_used)
+        except BaseException as exc:  # reported, never lost in a download thread
+            result = LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
+        self._report(result)
 
 
 def _compact(result: LineResult) -> Union[_Saved, LineResult]:
