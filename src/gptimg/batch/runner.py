@@ -107,9 +107,9 @@ class BatchRunner:
         self._threads: list[threading.Thread] = []
         self._finished = threading.Event()
         #: Done jobs waiting to be saved; served by daemon threads so a hard exit never waits on them.
-        self._downloads: queue.SimpleQueue[tuple[ManifestLine, str, list[dict[str, Any]], float | None] | None] = (
-            queue.SimpleQueue()
-        )
+        self._downloads: queue.SimpleQueue[
+            tuple[ManifestLine, str, list[dict[str, Any]], float | None, JobRecord | None] | None
+        ] = queue.SimpleQueue()
         self._download_threads = 0
         #: Set by the first Ctrl-C: no new submits; paid jobs are still polled and fetched.
         self.stop = threading.Event()
@@ -292,7 +292,7 @@ class BatchRunner:
             with self._lock:
                 self._open_jobs[planned.line.line] = record.job_id
             if planned.kind == FETCH:
-                return self._hand_off(planned.line, record.job_id, record.items, credits_used=None)
+                return self._hand_off(planned.line, record.job_id, record.items, credits_used=None, record=record)
             return self._await_job(planned.line, record.job_id, credits_used=None)
         return self._submit_and_await(planned.line, planned.seen_row)
 
@@ -406,7 +406,9 @@ class BatchRunner:
         with self._lock:
             self._running += 1
         try:
-            items = await_job(self.client, self.journal, job_id, timeout=None, observer=SilentObserver())
+            record = self.journal.ensure_job(job_id, gateway=self.client.base_url)  # one read: poll and stamp
+            items = await_job(self.client, self.journal, job_id, timeout=None, observer=SilentObserver(),
+                              record=record)
         except errors.JobNotFound as exc:
             # Maybe a passing fault: never failed, never resubmitted; a re-run (or `result`) asks again.
             return LineResult(
@@ -421,13 +423,14 @@ class BatchRunner:
         finally:
             with self._lock:
                 self._running -= 1
-        return self._hand_off(line, job_id, items, credits_used=credits_used)
+        return self._hand_off(line, job_id, items, credits_used=credits_used, record=record)
 
     def _hand_off(
-        self, line: ManifestLine, job_id: str, items: list[dict[str, Any]], *, credits_used: float | None
+        self, line: ManifestLine, job_id: str, items: list[dict[str, Any]], *, credits_used: float | None,
+        record: JobRecord | None = None,
     ) -> LineResult | None:
         """Queue the download so this worker can submit the next line at once."""
-        self._downloads.put((line, job_id, items, credits_used))
+        self._downloads.put((line, job_id, items, credits_used, record))
         return None
 
     def _download_worker(self) -> None:
@@ -435,10 +438,10 @@ class BatchRunner:
             item = self._downloads.get()
             if item is None:
                 return
-            line, job_id, items, credits_used = item
+            line, job_id, items, credits_used, record = item
             try:
                 images = save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir,
-                                  label=line.label, observer=SilentObserver())
+                                  label=line.label, observer=SilentObserver(), record=record)
                 result = LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
                                     credits_used=credits_used)
             except BaseException as exc:  # reported, never lost in a download thread
