@@ -209,3 +209,24 @@ def test_every_write_a_caller_saw_return_survives_kill_9(tmp_path: Path, jobs: i
     db.close()
     assert set(rows) <= on_disk_rows, f"rows reported written but lost: {sorted(set(rows) - on_disk_rows)}"
     assert set(ids) <= on_disk_ids, f"job ids reported written but lost: {sorted(set(ids) - on_disk_ids)}"
+
+
+def test_check_ready_between_groups_neither_deadlocks_nor_loses_a_write(tmp_path: Path) -> None:
+    """``check_ready`` takes the write connection alone; writers queued meanwhile still commit, once each."""
+    with JobJournal(tmp_path / "journal.sqlite3") as journal:
+        stop = threading.Event()
+
+        def checker() -> None:
+            while not stop.is_set():
+                journal.check_ready()
+
+        thread = threading.Thread(target=checker)
+        thread.start()
+        try:
+            outcomes = run_threads(8, lambda i: [journal.record_submit(gateway=GATEWAY, prompt=f"{i}-{k}", style=None,
+                                                                       size=None, n=1) for k in range(25)])
+        finally:
+            stop.set()
+            thread.join(30)
+        rows = [row for rows in outcomes for row in rows]
+        assert len(set(rows)) == 200 and len(journal.recent(500)) == 200

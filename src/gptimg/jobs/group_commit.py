@@ -34,25 +34,32 @@ Failure = Callable[[BaseException], JournalUnavailable]
 class _Write:
     """One caller's work, and what came of it once its group committed."""
 
-    __slots__ = ("work", "durable", "done", "result", "error")
+    __slots__ = ("work", "durable", "done", "result", "error", "wake")
 
-    def __init__(self, work: Work, durable: bool) -> None:
-        self.work = work
+    def __init__(self, work: Work | None, durable: bool) -> None:
+        self.work = work  # None: a turn at the connection alone (``exclusive``), no statement
         self.durable = durable
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
+        #: Released once: when the write is done, or when it is this caller's turn to lead.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit:
-    """The one write connection of a journal handle, shared by its threads through group commits."""
+    """The one write connection of a journal handle, shared by its threads through group commits.
+
+    Each waiting caller sleeps on a lock of its own, woken exactly once (its group is
+    committed, or it leads the next one), so a commit wakes only the callers it concerns.
+    """
 
     def __init__(self, db: sqlite3.Connection, failure: Failure) -> None:
         self._db = db
         self._failure = failure
-        self._turn = threading.Condition(threading.Lock())
+        self._guard = threading.Lock()
         self._pending: list[_Write] = []
-        #: True while a leader commits a group, or ``exclusive`` holds the connection.
+        #: True while a leader (or ``exclusive``) has the connection, or a handed-over turn is on its way.
         self._busy = False
         #: The ``synchronous`` mode in force (the journal opens with FULL), so it is set only when it changes.
         self._synchronous = "FULL"
@@ -64,16 +71,20 @@ class GroupCommit:
         it shares the group of a durable write (the next durable commit covers it anyway).
         """
         mine = _Write(work, durable)
-        group: list[_Write] | None = None
-        with self._turn:
-            self._pending.append(mine)
-            while self._busy and not mine.done:
-                self._turn.wait()
-            if not mine.done:
-                self._busy = True
-                group, self._pending = self._pending, []
-        if group is not None:
-            self._lead(group)
+        if self._take_turn(mine):
+            with self._guard:  # lead every write queued so far; ``exclusive`` turns stay queued
+                group = [mine, *(w for w in self._pending if w.work is not None and w is not mine)]
+                self._pending = [w for w in self._pending if w.work is None]
+            try:
+                self._commit(group)
+            except BaseException as exc:  # a signal in the leader's thread mid-commit: nobody's row is known
+                self._rollback()
+                for write in group:
+                    if write.error is None:
+                        write.error = self._failure(exc)
+                raise
+            finally:
+                self._hand_over(group, mine)
         if mine.error is not None:
             raise mine.error
         return mine.result
@@ -81,32 +92,38 @@ class GroupCommit:
     @contextmanager
     def exclusive(self) -> Iterator[sqlite3.Connection]:
         """The write connection alone (no group in progress), for set-up checks and closing."""
-        with self._turn:
-            while self._busy:
-                self._turn.wait()
-            self._busy = True
+        mine = _Write(None, False)
+        self._take_turn(mine)  # never absorbed into a group: it always comes back with the turn
+        with self._guard:
+            self._pending = [w for w in self._pending if w is not mine]
         try:
             yield self._db
         finally:
-            with self._turn:
-                self._busy = False
-                self._turn.notify_all()
+            self._hand_over([], mine)
 
-    def _lead(self, group: list[_Write]) -> None:
-        try:
-            self._commit(group)
-        except BaseException as exc:  # a signal in the leader's thread mid-commit: nobody's row is known
-            self._rollback()
+    def _take_turn(self, mine: _Write) -> bool:
+        """True when ``mine`` has the connection now; False when another leader committed it meanwhile."""
+        with self._guard:
+            if not self._busy:
+                self._busy = True
+                return True
+            self._pending.append(mine)
+        mine.wake.acquire()
+        return not mine.done
+
+    def _hand_over(self, group: list[_Write], leader: _Write) -> None:
+        """Wake the group's callers, and hand the connection to the oldest queued caller (or free it)."""
+        with self._guard:
             for write in group:
-                if write.error is None:
-                    write.error = self._failure(exc)
-            raise
-        finally:
-            with self._turn:
-                for write in group:
-                    write.done = True
+                write.done = True
+            following = self._pending[0] if self._pending else None
+            if following is None:
                 self._busy = False
-                self._turn.notify_all()
+        for write in group:
+            if write is not leader:
+                write.wake.release()
+        if following is not None:  # it stays queued: as leader it takes itself and the rest
+            following.wake.release()
 
     def _commit(self, group: list[_Write]) -> None:
         db = self._db
