@@ -51,11 +51,11 @@ def run_threads(count: int, body: Callable[[int], Any]) -> list[Any]:
         except Exception as exc:  # noqa: BLE001  (the test asserts on it)
             outcomes[i] = exc
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
+        thread.join(20)
     return outcomes
 
 
@@ -230,3 +230,46 @@ def test_check_ready_between_groups_neither_deadlocks_nor_loses_a_write(tmp_path
             thread.join(30)
         rows = [row for rows in outcomes for row in rows]
         assert len(set(rows)) == 200 and len(journal.recent(500)) == 200
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="signals to a thread")
+def test_a_writer_interrupted_by_a_signal_while_queued_does_not_stall_the_others(tmp_path: Path) -> None:
+    """Ctrl-C reaches the main thread while its write waits behind a group: later writes still commit."""
+    with JobJournal(tmp_path / "journal.sqlite3") as journal:
+        interrupted = threading.Event()
+
+        def trace(sql: str) -> None:
+            if sql == "BEGIN IMMEDIATE" and not interrupted.is_set():
+                interrupted.wait(30)  # the leader commits only after the main thread's wait was cut short
+
+        journal._db.set_trace_callback(trace)
+        main = threading.get_ident()
+
+        def interrupt_once_queued() -> None:
+            wait_until(lambda: len(journal._writes._pending) >= 1, what="the main thread queued")
+            signal.pthread_kill(main, signal.SIGUSR1)
+
+        def raise_interrupted(signum: int, frame: Any) -> None:
+            raise Interrupted
+
+        previous = signal.signal(signal.SIGUSR1, raise_interrupted)
+        leader = threading.Thread(target=lambda: journal.record_submit(gateway=GATEWAY, prompt="leader", style=None,
+                                                                        size=None, n=1))
+        try:
+            leader.start()
+            wait_until(lambda: journal._writes._busy, what="a leader at work")
+            threading.Thread(target=interrupt_once_queued, daemon=True).start()
+            with pytest.raises(Interrupted):
+                journal.record_submit(gateway=GATEWAY, prompt="interrupted", style=None, size=None, n=1)
+        finally:
+            interrupted.set()
+            signal.signal(signal.SIGUSR1, previous)
+            leader.join(30)
+        later = run_threads(4, lambda i: journal.record_submit(gateway=GATEWAY, prompt=f"later {i}", style=None,
+                                                               size=None, n=1))
+        assert all(isinstance(row, int) for row in later), later
+        assert {"leader", "later 0", "later 3"} <= {row.prompt for row in journal.recent(10)}

@@ -34,12 +34,14 @@ Failure = Callable[[BaseException], JournalUnavailable]
 class _Write:
     """One caller's work, and what came of it once its group committed."""
 
-    __slots__ = ("work", "durable", "done", "result", "error", "wake")
+    __slots__ = ("work", "durable", "done", "handed", "result", "error", "wake")
 
     def __init__(self, work: Work | None, durable: bool) -> None:
         self.work = work  # None: a turn at the connection alone (``exclusive``), no statement
         self.durable = durable
         self.done = False
+        #: Set when the turn to lead is handed to this caller (it then must lead, or pass it on).
+        self.handed = False
         self.result: Any = None
         self.error: BaseException | None = None
         #: Released once: when the write is done, or when it is this caller's turn to lead.
@@ -108,8 +110,22 @@ class GroupCommit:
                 self._busy = True
                 return True
             self._pending.append(mine)
-        mine.wake.acquire()
+        try:
+            mine.wake.acquire()
+        except BaseException:  # a signal's exception in the main thread: leave the queue, pass on any turn
+            self._leave(mine)
+            raise
         return not mine.done
+
+    def _leave(self, mine: _Write) -> None:
+        """An interrupted caller: its write is withdrawn unless a group already committed it."""
+        with self._guard:
+            if mine.done:
+                return
+            self._pending = [w for w in self._pending if w is not mine]
+            if not mine.handed:
+                return
+        self._hand_over([], mine)  # the turn was on its way to this caller: give it to the next one
 
     def _hand_over(self, group: list[_Write], leader: _Write) -> None:
         """Wake the group's callers, and hand the connection to the oldest queued caller (or free it)."""
@@ -119,6 +135,8 @@ class GroupCommit:
             following = self._pending[0] if self._pending else None
             if following is None:
                 self._busy = False
+            else:
+                following.handed = True
         for write in group:
             if write is not leader:
                 write.wake.release()
