@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 #: Readers at once; more wait for a free connection (reads take microseconds, not an fsync).
-MAX_READERS = 8
+MAX_READERS = 4
+#: Each reader's page cache, in KiB. Small: a WAL reader drops its cache whenever another
+#: connection committed, so a big one would only hold memory (the OS caches the file anyway).
+READER_CACHE_KIB = 256
 
 
 class ReadPool:
@@ -54,6 +57,7 @@ class ReadPool:
         db.row_factory = sqlite3.Row
         try:
             db.execute("PRAGMA query_only=ON")  # reads only: every write goes through the group commit
+            db.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
         except sqlite3.Error:
             db.close()
             raise
