@@ -3,19 +3,10 @@
 ``concurrency`` workers means at most that many jobs in flight (submitted, not
 yet finished), each with at most one long-poll open, all on the client's one
 connection pool. The moment a job is done its download goes to a separate pool
-and the worker submits the next line, so saving images never holds a submit
-slot. Download threads start only when a finished job finds none idle, up to
-``MAX_DOWNLOAD_THREADS`` (never more than ``concurrency``): a download takes a
-moment next to a job's minutes, and a pool as wide as the workers doubled the
-threads (512 at C=256) for nothing but start-up, stacks and GIL contention.
-Submits additionally pass the rate limiter and the shared backoff gate, so a
-429 anywhere slows every worker, not just one.
-
-What the runner keeps per line is small: a line that got its images keeps its
-status, job id and files (a tuple, not a ``LineResult``); only lines that need a
-word in the summary keep their whole result. ``outcomes()`` rebuilds the results
-in manifest order on the fly, for the contact sheet and the summary, so a
-5,000-line run holds no more per line than it must.
+(``batch/download_pool.py``: threads started as jobs wait, at most 16) and the
+worker submits the next line, so saving images never holds a submit slot. Submits
+additionally pass the rate limiter and the shared backoff gate, so a 429 anywhere
+slows every worker, not just one. Results are kept small (``report.KeptResults``).
 
 What each line needs is planned beforehand (``batch/plan.py``); each job goes
 through the same two halves of the pipeline as ``generate`` and ``result``
@@ -30,7 +21,6 @@ for the ones in flight to answer, so their job ids reach the journal.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -38,9 +28,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 from gptimg import errors
+from gptimg.batch.download_pool import MAX_DOWNLOAD_THREADS, DownloadPool
 from gptimg.batch.manifest import ManifestLine
 from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules tests and callers use)
     ATTENTION,
@@ -58,16 +49,7 @@ from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules
     standing_result,
 )
 from gptimg.batch.ratelimit import RateLimiter
-from gptimg.batch.report import (
-    ALREADY_DONE,
-    DONE,
-    FAILED,
-    SKIPPED,
-    SUCCESS_STATUSES,
-    UNKNOWN,
-    LineResult,
-    Tally,
-)
+from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, KeptResults, LineResult, Tally
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.jobs import JobJournal, JobRecord, SilentObserver, await_job, save_job, submit_job
 from gptimg.params import GenerationRequest
@@ -75,12 +57,7 @@ from gptimg.references import check_reference
 
 #: A submit answered 429 (nothing charged) is tried again after the backoff this many times.
 SUBMIT_ATTEMPTS = 5
-#: At most this many threads save finished jobs' images (and never more than ``concurrency``).
-MAX_DOWNLOAD_THREADS = 16
-
-#: A line that got its images, as kept: (status, job id, files, credits used); one file is kept as its str.
-_Saved = tuple[str, Optional[str], Union[str, tuple[str, ...]], Optional[float]]
-_DownloadItem = tuple[ManifestLine, str, list[dict[str, Any]], Optional[float]]
+_DownloadItem = tuple[ManifestLine, str, list[dict[str, Any]], Optional[float], Optional[JobRecord]]
 
 ResultListener = Callable[[LineResult], None]
 
@@ -127,18 +104,12 @@ class BatchRunner:
         self._plan: BatchPlan | None = None
         self._lock = threading.Lock()
         self._queue: deque[PlannedLine] = deque()
-        #: By manifest line number: a compact ``_Saved`` for a line with images, else its whole result.
-        self._kept: dict[int, Union[_Saved, LineResult]] = {}
+        self._kept = KeptResults(lines)
         self._reported = 0
         self._threads: list[threading.Thread] = []
         self._finished = threading.Event()
         #: Done jobs waiting to be saved; served by daemon threads so a hard exit never waits on them.
-        self._downloads: queue.SimpleQueue[_DownloadItem | None] = queue.SimpleQueue()
-        self._download_threads = 0
-        self._max_download_threads = 1
-        #: Jobs handed to the download pool and not yet taken, and download threads waiting for one.
-        self._downloads_waiting = 0
-        self._downloaders_idle = 0
+        self._downloads: DownloadPool[_DownloadItem] = DownloadPool(self._save, self._start_thread)
         #: Set by the first Ctrl-C: no new submits; paid jobs are still polled and fetched.
         self.stop = threading.Event()
         self._blocked: errors.GptimgError | None = None
@@ -192,7 +163,7 @@ class BatchRunner:
         workers = min(max(1, self.settings.concurrency), len(self._queue))
         if workers == 0:
             return
-        self._max_download_threads = min(workers, MAX_DOWNLOAD_THREADS)
+        self._downloads.limit = min(workers, MAX_DOWNLOAD_THREADS)
         for number in range(workers):
             self._start_thread(self._worker, f"gptimg-batch-{number}")
 
@@ -221,17 +192,9 @@ class BatchRunner:
         """Every line's result so far, in manifest order (a list: for tests and library use)."""
         return list(self.outcomes())
 
-    def outcomes(self) -> _Outcomes:
+    def outcomes(self) -> KeptResults:
         """The results so far in manifest order, rebuilt as they are read; iterable again and again."""
-        return _Outcomes(self)
-
-    def _result_of(self, line: ManifestLine) -> LineResult | None:
-        kept = self._kept.get(line.line)
-        if kept is None or isinstance(kept, LineResult):
-            return kept
-        status, job_id, files, credits_used = kept
-        return LineResult(line, status, job_id=job_id, files=[files] if isinstance(files, str) else list(files),
-                          credits_used=credits_used)
+        return self._kept
 
     def snapshot(self) -> dict[str, float]:
         """Counts for the progress bar."""
@@ -275,20 +238,17 @@ class BatchRunner:
     # --- workers ----------------------------------------------------------------------
 
     def _report(self, result: LineResult) -> None:
-        kept = _compact(result)
         with self._lock:
-            self._kept[result.line.line] = kept
+            self._kept.keep(result)
             self._reported += 1
             self.tally.add(result)
             self._open_jobs.pop(result.line.line, None)
             last = self._reported == len(self.lines)
-            downloaders = self._download_threads if last else 0
         if self.on_result is not None:
             self.on_result(result)
         if last:
             self._finished.set()
-            for _ in range(downloaders):
-                self._downloads.put(None)
+            self._downloads.close()
 
     def _take(self) -> tuple[PlannedLine | None, str | None]:
         """The next line, and why it is skipped (None to run it); reserves a new line's credits."""
@@ -336,7 +296,7 @@ class BatchRunner:
             with self._lock:
                 self._open_jobs[planned.line.line] = record.job_id
             if planned.kind == FETCH:
-                return self._hand_off(planned.line, record.job_id, record.items, credits_used=None)
+                return self._hand_off(planned.line, record.job_id, record.items, credits_used=None, record=record)
             return self._await_job(planned.line, record.job_id, credits_used=None)
         return self._submit_and_await(planned.line, planned.seen_row)
 
@@ -450,7 +410,9 @@ class BatchRunner:
         with self._lock:
             self._running += 1
         try:
-            items = await_job(self.client, self.journal, job_id, timeout=None, observer=SilentObserver())
+            record = self.journal.ensure_job(job_id, gateway=self.client.base_url)  # one read: poll and stamp
+            items = await_job(self.client, self.journal, job_id, timeout=None, observer=SilentObserver(),
+                              record=record)
         except errors.JobNotFound as exc:
             # Maybe a passing fault: never failed, never resubmitted; a re-run (or `result`) asks again.
             return LineResult(
@@ -465,83 +427,24 @@ class BatchRunner:
         finally:
             with self._lock:
                 self._running -= 1
-        return self._hand_off(line, job_id, items, credits_used=credits_used)
+        return self._hand_off(line, job_id, items, credits_used=credits_used, record=record)
 
     def _hand_off(
-        self, line: ManifestLine, job_id: str, items: list[dict[str, Any]], *, credits_used: float | None
+        self, line: ManifestLine, job_id: str, items: list[dict[str, Any]], *, credits_used: float | None,
+        record: JobRecord | None = None,
     ) -> LineResult | None:
         """Queue the download so this worker can submit the next line at once; a thread is started when none is free."""
-        with self._lock:
-            self._downloads_waiting += 1
-            grow = (self._downloads_waiting > self._downloaders_idle
-                    and self._download_threads < self._max_download_threads)
-            if grow:
-                self._download_threads += 1
-                number = self._download_threads
-        self._downloads.put((line, job_id, items, credits_used))
-        if grow:
-            try:
-                self._start_thread(self._download_worker, f"gptimg-download-{number}")
-            except RuntimeError:  # the system gives no more threads
-                self._no_new_download_thread()
+        self._downloads.put((line, job_id, items, credits_used, record))
         return None
 
-    def _no_new_download_thread(self) -> None:
-        """A download thread would not start: the running ones serve the queue; with none, this worker saves one."""
-        with self._lock:
-            self._download_threads -= 1
-            alone = self._download_threads == 0
-        if alone:
-            item = self._next_download()  # at least the job just queued is there
-            if item is not None:
-                self._save(item)
-
-    def _next_download(self) -> _DownloadItem | None:
-        with self._lock:
-            self._downloaders_idle += 1
-        item = self._downloads.get()
-        with self._lock:
-            self._downloaders_idle -= 1
-            if item is not None:
-                self._downloads_waiting -= 1
-        return item
-
-    def _download_worker(self) -> None:
-        while True:
-            item = self._next_download()
-            if item is None:
-                return
-            self._save(item)
-
     def _save(self, item: _DownloadItem) -> None:
-        line, job_id, items, credits_used = item
+        line, job_id, items, credits_used, record = item
         try:
             images = save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir,
-                              label=line.label, observer=SilentObserver())
+                              label=line.label, observer=SilentObserver(), record=record)
             result = LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
                                 credits_used=credits_used)
         except BaseException as exc:  # reported, never lost in a download thread
             result = LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
         self._report(result)
 
-
-def _compact(result: LineResult) -> Union[_Saved, LineResult]:
-    """What the runner keeps of a result: a tuple for a line that got its images and has nothing to say."""
-    if result.status in SUCCESS_STATUSES and result.error is None and result.code is None and not result.hint:
-        files = result.files[0] if len(result.files) == 1 else tuple(result.files)
-        return (result.status, result.job_id, files, result.credits_used)
-    return result
-
-
-class _Outcomes:
-    """A run's results in manifest order, built one at a time from what the runner keeps (see ``outcomes``)."""
-
-    def __init__(self, runner: BatchRunner) -> None:
-        self._runner = runner
-
-    def __iter__(self) -> Iterator[LineResult]:
-        runner = self._runner
-        for line in sorted(runner.lines, key=lambda manifest_line: manifest_line.line):
-            result = runner._result_of(line)
-            if result is not None:
-                yield result

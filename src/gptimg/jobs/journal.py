@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +23,8 @@ from typing import Any, Callable
 from gptimg.errors import JournalUnavailable, LineAlreadySubmitted
 from gptimg.home import data_dir
 from gptimg.jobs import fallback
+from gptimg.jobs.group_commit import GroupCommit
+from gptimg.jobs.read_pool import ReadPool
 from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's vocabulary)
     BUSY_TIMEOUT_SECONDS,
     DONE,
@@ -56,16 +55,19 @@ OPEN_RETRY_SECONDS = 5.0
 class JobJournal:
     """The journal file, safe to share between the threads of one process and between processes.
 
-    Every SQLite or file-system failure comes out as ``JournalUnavailable`` (one line
+    Writes from many threads share one transaction and one fsync (``jobs/group_commit.py``);
+    reads use connections of their own (``jobs/read_pool.py``), so they never wait for a
+    commit. Every SQLite or file-system failure comes out as ``JournalUnavailable`` (one line
     naming the file and what to do), never as a traceback. ``reading=True`` (``jobs``,
     ``result``) accepts a journal from a newer gptimg, which the writers refuse.
     """
 
     def __init__(self, path: Path | None = None, *, reading: bool = False) -> None:
         self.path = Path(path) if path is not None else data_dir() / JOURNAL_FILENAME
-        self._lock = threading.Lock()
-        #: Rows this handle wrote as ``submitting`` and has not resolved: only these may be abandoned.
-        self._open_submits: set[int] = set()
+        #: Rows this handle wrote as ``submitting`` and has not resolved (only these may be abandoned),
+        #: with their ``created_at``, from which their idempotency key is made without a read.
+        self._open_submits: dict[int, str] = {}
+        self._resolved_path: str | None = None
         #: Migrations in the file that this gptimg does not know (a newer one wrote it).
         self.unknown_migrations: list[str] = []
         try:
@@ -86,6 +88,8 @@ class JobJournal:
         if self.unknown_migrations and not reading:
             self._db.close()
             raise _newer_schema(self.path, self.unknown_migrations)
+        self._writes = GroupCommit(self._db, lambda exc: _failure(self.path, exc))
+        self._reads = ReadPool(self.path, BUSY_TIMEOUT_SECONDS)
         if not self.unknown_migrations:
             self._take_back_fallback()
 
@@ -110,8 +114,9 @@ class JobJournal:
                 time.sleep(0.05)
 
     def close(self) -> None:
-        with self._lock:
+        with self._writes.exclusive():
             self._db.close()
+        self._reads.close()
 
     def __enter__(self) -> JobJournal:
         return self
@@ -119,56 +124,31 @@ class JobJournal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:  # durable=False: free bookkeeping, no fsync of its own (the next FULL commit covers it)
-                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _failure(self.path, exc) from None
-            try:
-                yield self._db
-            except sqlite3.IntegrityError:
-                self._db.execute("ROLLBACK")
-                raise
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise _failure(self.path, exc) from None
-            except BaseException:
-                self._rollback()
-                raise
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise _failure(self.path, exc) from None
+    def _write(self, work: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> Any:
+        """``work(db)`` committed (in a group commit), its result; returns only once it is written.
 
-    def _rollback(self) -> None:
-        try:
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the transaction is gone already (SQLite rolls back itself on some errors)
+        ``durable=False``: free bookkeeping, no fsync of its own (the next FULL commit covers it).
+        """
+        return self._writes.write(work, durable=durable)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise _failure(self.path, exc) from None
+        try:
+            return self._reads.fetchall(sql, params)
+        except sqlite3.Error as exc:
+            raise _failure(self.path, exc) from None
 
     def check_ready(self, wait: float = READY_WAIT_SECONDS) -> None:
         """Before a spend: the journal takes a write within ``wait`` seconds, or nothing is sent."""
         if self.unknown_migrations:
             raise _newer_schema(self.path, self.unknown_migrations)
-        with self._lock:
+        with self._writes.exclusive() as db:
             try:
-                self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
                 try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._db.execute("ROLLBACK")
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("ROLLBACK")
                 finally:
-                    self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             except sqlite3.Error as exc:
                 raise _failure(self.path, exc) from None
 
@@ -197,7 +177,8 @@ class JobJournal:
         so two processes running one manifest can never both pay for a line.
         """
         now = _now()
-        with self._transaction() as db:
+
+        def insert(db: sqlite3.Connection) -> int:
             if batch_key is not None and conflicts is not None:
                 rows = db.execute("SELECT * FROM jobs WHERE batch_key = ?", (batch_key,)).fetchall()
                 if any(conflicts(JobRecord.from_row(row)) for row in rows):
@@ -208,8 +189,10 @@ class JobJournal:
                 (now, now, SUBMITTING, gateway, account, prompt, style, size, n, reference_urls, out_dir,
                  batch_key, name, sandbox, out_target),
             )
-            row_id = int(cursor.lastrowid or 0)
-        self._open_submits.add(row_id)
+            return int(cursor.lastrowid or 0)
+
+        row_id: int = self._write(insert)  # durable: the row exists on disk before the money can move
+        self._open_submits[row_id] = now
         return row_id
 
     def record_job_id(
@@ -235,13 +218,17 @@ class JobJournal:
         """A key only this row's submit can carry: the same on every retry of it, new for any other row.
 
         Derived from the journal file, the row id and its creation time, so a recreated journal
-        (row ids start again) never repeats an old key.
+        (row ids start again) never repeats an old key. A row this handle just wrote needs no read.
         """
         import hashlib
 
-        with self._lock:
-            row = self._db.execute("SELECT created_at FROM jobs WHERE id = ?", (row_id,)).fetchone()
-        seed = f"{self.path.resolve()}|{row_id}|{row[0] if row else ''}"
+        created_at = self._open_submits.get(row_id)
+        if created_at is None:
+            rows = self._read("SELECT created_at FROM jobs WHERE id = ?", (row_id,))
+            created_at = rows[0][0] if rows else ""
+        if self._resolved_path is None:
+            self._resolved_path = str(self.path.resolve())
+        seed = f"{self._resolved_path}|{row_id}|{created_at}"
         return "gptimg-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
 
     def mark_unknown(self, row_id: int, reason: str) -> None:
@@ -277,14 +264,12 @@ class JobJournal:
             return record
         kept = next((e for e in reversed(fallback.read_jobs(self.path.parent)) if e["job_id"] == job_id), {})
         now = _now()
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO jobs (created_at, updated_at, status, job_id, gateway, prompt,"
-                " out_dir, batch_key, name) VALUES (?,?,?,?,?,?,?,?,?)",
-                (now, now, RUNNING, job_id, gateway, _text(kept.get("prompt")) or "",
-                 out_dir or _text(kept.get("out_dir")), _text(kept.get("batch_key")),
-                 _text(kept.get("name"))),
-            )
+        self._write(lambda db: db.execute(
+            "INSERT OR IGNORE INTO jobs (created_at, updated_at, status, job_id, gateway, prompt,"
+            " out_dir, batch_key, name) VALUES (?,?,?,?,?,?,?,?,?)",
+            (now, now, RUNNING, job_id, gateway, _text(kept.get("prompt")) or "",
+             out_dir or _text(kept.get("out_dir")), _text(kept.get("batch_key")), _text(kept.get("name"))),
+        ))
         record = self.get(job_id)
         if record is None:  # only a vanished row could get here
             raise JournalUnavailable(f"The job journal {self.path} lost job {job_id} while writing it.")
@@ -315,17 +300,16 @@ class JobJournal:
         rows = sorted(self._open_submits)
         if not rows:
             return 0
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=? AND id IN ({','.join('?' * len(rows))})",  # noqa: S608
-                (UNKNOWN, reason, _now(), SUBMITTING, *rows),
-            )
+        changed: int = self._write(lambda db: db.execute(
+            f"UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=? AND id IN ({','.join('?' * len(rows))})",  # noqa: S608
+            (UNKNOWN, reason, _now(), SUBMITTING, *rows),
+        ).rowcount)
         self._open_submits.clear()
-        return cursor.rowcount
+        return changed
 
     def _update_row(self, row_id: int, **changes: Any) -> None:
         self._update("id = ?", (row_id,), changes)
-        self._open_submits.discard(row_id)
+        self._open_submits.pop(row_id, None)
 
     def _update_job(self, job_id: str, *, only_if_open: bool = False, durable: bool = True, **changes: Any) -> None:
         where = "job_id = ?"
@@ -338,8 +322,8 @@ class JobJournal:
     def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any], *, durable: bool = True) -> None:
         changes["updated_at"] = _now()
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        with self._transaction(durable=durable) as db:
-            db.execute(f"UPDATE jobs SET {assignments} WHERE {where}", (*changes.values(), *params))  # noqa: S608
+        sql = f"UPDATE jobs SET {assignments} WHERE {where}"  # noqa: S608
+        self._write(lambda db: db.execute(sql, (*changes.values(), *params)), durable=durable)
 
     # --- reads --------------------------------------------------------------------------
 

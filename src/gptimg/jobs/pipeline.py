@@ -338,6 +338,7 @@ def await_job(
     observer: JobObserver,
     estimated: float | None = None,
     started: float | None = None,
+    record: JobRecord | None = None,
 ) -> list[dict[str, Any]]:
     """The poll half: the done job's items, journaled; free, and safe to repeat.
 
@@ -345,8 +346,9 @@ def await_job(
     the one state that lets a batch line be paid for again, with the user's say).
     A job the gateway does not know (``JobNotFound``, maybe for a moment) is
     recorded as such and stays fetchable: ``gptimg result`` or a batch re-run asks again.
+    ``record``: the job's row as the caller just read it (``ensure_job``), saving a read.
     """
-    record = journal.ensure_job(job_id, gateway=client.base_url)
+    record = record or journal.ensure_job(job_id, gateway=client.base_url)
     if record.status == DONE and record.items:
         return record.items
     try:
@@ -382,22 +384,26 @@ def save_job(
     observer: JobObserver,
     deadline: float | None = None,
     target: OutputTarget | None = None,
+    record: JobRecord | None = None,
 ) -> list[SavedImage]:
     """The download half: each image of a done job saved once into ``out_dir``, even by two processes at once.
 
     A per-job lock (next to the journal) lets one process download while another
     waits, then finds the files already saved and reuses them. A ``target`` that
-    names the files (``-o cat.png``, a pattern) saves them under those names.
+    names the files (``-o cat.png``, a pattern) saves them under those names. ``record``, the
+    job's row the caller already holds, gives the provenance stamp without reading it again.
     """
     with job_lock(journal.path.parent, job_id):
         try:
-            from gptimg.provenance import stamper_for
+            from gptimg.provenance import png_stamper
 
-            stamp = stamper_for(journal, job_id, len(items))  # the record inside each PNG
-            if target is not None and target.named:
+            named = target is not None and target.named
+            if named or record is None:  # named targets need the files saved so far: read them now
+                record = journal.get(job_id)
+            stamp = png_stamper(record, job_id, len(items)) if record is not None else None  # inside each PNG
+            if target is not None and named:
                 from gptimg.jobs.targets import save_to_target
 
-                record = journal.get(job_id)
                 images = save_to_target(
                     client, job_id, items, target, label, style=record.style if record else None,
                     known_files=record.files if record else None, on_saved=observer.saved, deadline=deadline,
@@ -434,9 +440,8 @@ def finish_job(
     deadline = None if timeout is None else time.monotonic() + timeout  # bounds the downloads too
     record = journal.ensure_job(job_id, gateway=client.base_url, out_dir=str(out_dir))
     label = label or record.name or record.prompt or "image"
-    items = await_job(
-        client, journal, job_id, timeout=timeout, observer=observer, estimated=estimated, started=started
-    )
+    items = await_job(client, journal, job_id, timeout=timeout, observer=observer, estimated=estimated,
+                      started=started, record=record)
     images = save_job(client, journal, job_id, items, out_dir=out_dir, label=label, observer=observer,
-                      deadline=deadline, target=target)
+                      deadline=deadline, target=target, record=record)
     return JobOutcome(job_id=job_id, status="done", items=items, images=images, record=journal.get(job_id))
