@@ -71,6 +71,9 @@ def _usage_error() -> type[Exception]:
 def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv) == ["--version"]:
         return _print_version()
+    from gptimg.cli import light_help
+
+    light_help.install()  # before Typer is imported: its rich help loads lightly, when rendered
     import typer
 
     from gptimg.cli import commands  # noqa: F401  (registers every command)
