@@ -51,7 +51,9 @@ class _RichUtilsStandIn(types.ModuleType):
     """``typer.rich_utils`` until its first attribute is read; then the real module, loaded lightly."""
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(_load_rich_utils(self), attr)
+        loaded = sys.modules.get(RICH_UTILS)
+        real = loaded if loaded is not None and loaded is not self else _load_rich_utils(self)
+        return getattr(real, attr)
 
 
 def install() -> None:
