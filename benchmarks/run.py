@@ -49,10 +49,12 @@ from harness import (
     SUBMIT,
     BenchmarkError,
     Figure,
+    Proc,
     Sandbox,
     Section,
     Workspace,
     _flatten,
+    agent_cli_figures,
     alternate,
     find_uno,
     gptimg_has,
@@ -91,14 +93,10 @@ def bench_startup(ws: Workspace, runs: int) -> Section:
          ["call", SUBMIT, "--args", '{"prompt":"x"}', "--dry-run"]),
     ]
     for fid, name, args in cases:
-        samples = alternate(runs, {
-            "ours": lambda a=args: run_measured(ws.ours(*a), env).check(f"bin/uno.py {a[0]}").wall,
-            "reference": lambda a=args: run_measured(ws.ref(*a), env).check(f"uno {a[0]}").wall,
-        })
-        ours, ref = median(samples["ours"]), median(samples["reference"])
-        ratio = ratio_of(ours, ref)
-        section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 0.5",
-                                      ratio is not None and ratio <= 0.5, ratio, runs, samples=samples))
+        def once(argv: list[str], what: str = args[0]) -> Proc:
+            return run_measured(argv, env).check(f"{argv[0]} ... {what}")
+
+        section.figures += agent_cli_figures(fid, name, 0.5, runs, once, ws, args)
     return section
 
 
@@ -121,20 +119,13 @@ def bench_agent_call(ws: Workspace, runs: int) -> Section:
              ["call", RESULT, "--compact", "--timeout", "70", "--args", poll]),
         ]
         for fid, name, args in cases:
-            def once(argv: list[str], what: str = " ".join(args[:2])) -> float:
+            def once(argv: list[str], what: str = " ".join(args[:2])) -> Proc:
                 proc = run_measured(argv, env).check(what)
                 if not proc.json().get("success"):
                     raise BenchmarkError(f"{argv[:3]} did not succeed: {proc.stdout[:300]!r}")
-                return proc.wall
+                return proc
 
-            samples = alternate(runs, {
-                "ours": lambda a=args: once(ws.ours(*a)),
-                "reference": lambda a=args: once(ws.ref(*a)),
-            })
-            ours, ref = median(samples["ours"]), median(samples["reference"])
-            ratio = ratio_of(ours, ref)
-            section.figures.append(Figure(fid, name, "s", ours, ref, "uno-cli", "ratio <= 0.8",
-                                          ratio is not None and ratio <= 0.8, ratio, runs, samples=samples))
+            section.figures += agent_cli_figures(fid, name, 0.8, runs, once, ws, args)
     return section
 
 

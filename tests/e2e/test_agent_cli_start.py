@@ -47,6 +47,32 @@ def test_version_and_dry_run_import_none_of_httpx_rich_or_typer(tmp_path: Path) 
     assert (code, out["dry_run"], loaded) == (0, True, [])
 
 
+#: What the no-network commands never need: each is milliseconds of every agent's call.
+NOT_BEFORE_THE_NETWORK = ("typing", "shutil", "pathlib", "sqlite3", "ssl", "http.client", "gptimg.credentials",
+                          "gptimg.gateway")
+
+
+def loaded_by_documented_invocation(env: dict[str, str], *args: str) -> tuple[int, set[str]]:
+    """``python3 -I -S bin/uno.py ARGS`` (SKILL.md's invocation): its exit code and every module it imported.
+
+    Read from ``-X importtime`` rather than an in-process probe: ``runpy`` itself imports ``typing``.
+    """
+    done = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", UNO, *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "gptimg.unocli" in imported, done.stderr[-500:]
+    return done.returncode, imported
+
+
+@pytest.mark.parametrize("args", [("--version",), ("call", "gpt-image-2.gpt_image2_submit", "--args", '{"prompt": "x"}',
+                                                    "--dry-run", "--compact")])
+def test_version_and_dry_run_load_nothing_they_do_not_use(tmp_path: Path, args: tuple[str, ...]) -> None:
+    env = make_cli_env("http://127.0.0.1:9", tmp_path)
+    code, loaded = loaded_by_documented_invocation(env, *args)
+    assert code == 0
+    assert loaded & set(NOT_BEFORE_THE_NETWORK) == set()
+
+
 def test_network_calls_use_the_standard_library_only(
     start_sandbox: Callable[..., SandboxProcess], tmp_path: Path
 ) -> None:

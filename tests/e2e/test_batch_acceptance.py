@@ -30,11 +30,11 @@ ACCOUNT_CREDITS = 100_000
 class Batch:
     """One user (isolated home, own sandbox account) running ``gptimg batch`` against one sandbox."""
 
-    def __init__(self, sandbox: SandboxProcess, cli: CliRunner, tag: str) -> None:
+    def __init__(self, sandbox: SandboxProcess, cli: CliRunner, tag: str, credits: int = ACCOUNT_CREDITS) -> None:
         self.sandbox = sandbox
         self.cli = cli
         self.email = f"{tag}@example.invalid"
-        self.key = sandbox.create_account(tag, self.email, credits=ACCOUNT_CREDITS)
+        self.key = sandbox.create_account(tag, self.email, credits=credits)
         self.out = cli.home / "out"
         self.manifest = cli.home / "manifest.jsonl"
 
@@ -43,12 +43,16 @@ class Batch:
         self.manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
         return self.manifest
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "gptimg", "--base-url", self.sandbox.url, "batch", str(self.manifest),
+    def argv(self, *args: str, python: tuple[str, ...] = ()) -> list[str]:
+        return [sys.executable, *python, "-m", "gptimg", "--base-url", self.sandbox.url, "batch", str(self.manifest),
                 "--out", str(self.out), *args]
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return self.cli.run(*self.argv(*args), timeout=timeout, env={"UNO_API_KEY": self.key})
+    def run(self, *args: str, timeout: float = 60, python: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+        return self.cli.run(*self.argv(*args, python=python), timeout=timeout, env={"UNO_API_KEY": self.key})
+
+    def requests(self) -> int:
+        """Requests the gateway has answered (its own /_sandbox/ introspection not counted)."""
+        return int(self.sandbox.stats()["requests"])
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.argv(*args), env={**self.cli.env, "UNO_API_KEY": self.key}, cwd=self.cli.cwd,
@@ -110,9 +114,9 @@ def contact_sheet_images(index: Path) -> list[str]:
 @pytest.fixture
 def batch_for(start_sandbox: Callable[..., SandboxProcess], cli_runner: Callable[..., CliRunner]
               ) -> Callable[..., Batch]:
-    def make(*sandbox_args: str, tag: str = "batcher") -> Batch:
+    def make(*sandbox_args: str, tag: str = "batcher", credits: int = ACCOUNT_CREDITS) -> Batch:
         sandbox = start_sandbox(*sandbox_args)
-        return Batch(sandbox, cli_runner(sandbox.url), tag)
+        return Batch(sandbox, cli_runner(sandbox.url), tag, credits)
 
     return make
 
@@ -144,6 +148,34 @@ def test_forty_lines_at_concurrency_eight_then_a_rerun_spends_nothing(batch_for:
     assert {i["status"] for i in again[:-1]} == {"already_done"}
     assert batch.submits() == 40 and batch.balance() == balance
     assert len(batch.images()) == 40
+
+
+def test_a_rerun_of_a_finished_batch_asks_the_gateway_nothing_and_loads_no_http_library(
+    batch_for: Callable[..., Batch],
+) -> None:
+    batch = batch_for("--delay", "0")
+    batch.write(3)
+    assert batch.run("--yes", "--json").returncode == 0
+    requests = batch.requests()
+    rerun = batch.run("--json", python=("-X", "importtime"))
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert {i["status"] for i in json_lines(rerun.stdout)[:-1]} == {"already_done"}
+    assert batch.requests() == requests  # no price, no balance, nothing: the journal knew it all
+    imported = {line.rsplit("|", 1)[1].strip() for line in rerun.stderr.splitlines() if line.startswith("import time:")}
+    assert "gptimg.batch.runner" in imported
+    assert not imported & {"httpx", "http.client", "ssl", "gptimg.gateway.stdlib_wire"}  # no wire was built
+    assert sorted(contact_sheet_images(batch.out / "index.html")) == sorted(p.name for p in batch.images())
+
+
+def test_a_rerun_with_a_new_line_still_checks_the_balance_before_any_submit(batch_for: Callable[..., Batch]) -> None:
+    batch = batch_for("--delay", "0", credits=900)
+    batch.write(3)
+    assert batch.run("--yes", "--json").returncode == 0 and batch.balance() == 0
+    batch.write(4)  # the same three lines and one more, which the account cannot pay for
+    short = batch.run("--yes", "--json")
+    assert short.returncode == 4, short.stdout + short.stderr
+    assert json_lines(short.stdout)[-1]["error"] == "insufficient_credits"
+    assert batch.submits() == 3
 
 
 def test_killed_mid_batch_then_rerun_submits_each_line_exactly_once(batch_for: Callable[..., Batch]) -> None:

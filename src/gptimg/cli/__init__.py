@@ -71,10 +71,13 @@ def _usage_error() -> type[Exception]:
 def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv) == ["--version"]:
         return _print_version()
+    from gptimg.cli import light_help
+
+    light_help.install()  # before Typer is imported: its rich help loads lightly, when rendered
     import typer
 
-    from gptimg.cli import commands  # noqa: F401  (registers every command)
     from gptimg.cli.app import app, session
+    from gptimg.cli.command_modules import register_commands
     from gptimg.jobs.signals import install_sigterm_handler
     from gptimg.redaction import disable_core_dumps
 
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _streams_that_never_break()
     args = _hoist_global_options([_recover_utf8(a) for a in (sys.argv[1:] if argv is None else argv)])
+    register_commands([] if "_GPTIMG_COMPLETE" in os.environ else args)  # completion lists every command
     session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     session.output.emitted = False
     install_sigterm_handler()

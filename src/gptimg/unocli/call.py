@@ -16,14 +16,16 @@ import fnmatch
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from gptimg import errors
 from gptimg.image_tool import MAX_ARGUMENTS_CHARS, RESULT_TOOL, SIZES, SUBMIT_TOOL
 from gptimg.unocli.compat import format_call_error
 from gptimg.unocli.output import Output, fail, fail_message
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up
 if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn
+
     from gptimg.gateway import GatewayClient
     from gptimg.gateway.answers import ToolResult
     from gptimg.jobs.agent_journal import AgentJournal

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from gptimg import errors
-from gptimg.credentials import CredentialStore
 from gptimg.terminal import neutralise
 from gptimg.unocli.call import cmd_call
 from gptimg.unocli.compat import format_envelope_error, format_local_error
 from gptimg.unocli.more import cmd_logs
 from gptimg.unocli.output import Output, fail, fail_message, ok
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, Callable, Optional
+
+    from gptimg.credentials import CredentialStore
     from gptimg.gateway import GatewayClient
 
 NOT_LOGGED_IN = "Not logged in. Run: python bin/uno.py login --start"
@@ -31,8 +33,17 @@ class Context:
 
     def __init__(self, base_url_flag: str | None) -> None:
         self._base_url_flag = base_url_flag
-        self.store = CredentialStore()
+        self._store: CredentialStore | None = None
         self._client: GatewayClient | None = None
+
+    @property
+    def store(self) -> CredentialStore:
+        """Opened on first use: ``call --dry-run`` and usage errors never read (or import) the store."""
+        if self._store is None:
+            from gptimg.credentials import CredentialStore
+
+            self._store = CredentialStore()
+        return self._store
 
     def client(self, api_key: str | None = None) -> GatewayClient:
         from gptimg.gateway import GatewayClient, resolve_base_url
@@ -216,7 +227,8 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     except Exit as done:
         return done.code
     except errors.GptimgError as exc:
-        _warn(ctx.store)
+        if ctx._store is not None:
+            _warn(ctx._store)
         Output.emit(format_local_error(exc))
         return 1
     finally:

@@ -8,11 +8,13 @@ error naming uno-cli, each for its own reason (``UNO_CLI_ONLY``).
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
 from gptimg.unocli.output import fail, ok
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from gptimg.unocli.commands import Context
 
 USAGE_DAYS = 7

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
 
 from gptimg.redaction import strip_secrets
 from gptimg.terminal import json_text
+
+# ``typing`` costs ~5 ms of every agent CLI start; annotations here are never evaluated.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
 class Output:

@@ -9,8 +9,14 @@ exit 2, nothing on stdout, and nothing sent.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from gptimg import __version__
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up
+if TYPE_CHECKING:
+    from typing import Callable
 
 _HOISTED_FLAGS = {"--compact", "--view-only"}
 _HOISTED_VALUES = {"--base-url"}
@@ -57,8 +63,65 @@ def timeout_seconds(text: str) -> int:
     return value
 
 
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns`` without importing ``shutil`` (and bz2, lzma, fnmatch)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, minus a ``shutil`` import and a terminal query on every ``add_argument``.
+
+    argparse builds a help formatter for each argument it adds (to check its metavar), and
+    each formatter asks the terminal for its width: ~30 times a start for a parser whose help
+    is rarely printed. The width is asked for only when something is formatted, and argparse's
+    own default (the terminal's columns minus 2) is kept, so help and usage read the same.
+    """
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return self.formatter_class(prog=self.prog, width=terminal_columns() - 2)  # type: ignore[call-arg]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="uno.py", description="gptimg's uno-cli compatible agent CLI (JSON on stdout).")
+    """The whole command line, built with each of argparse's stock words translated once.
+
+    argparse asks ``gettext`` for the same three or four words ("options", "show this help
+    message and exit", ...) for each of its 13 parsers here, and ``gettext`` searches the disk
+    for a catalogue every time (four ``stat`` calls each, more with ``LANG=en_US``): ~40% of
+    building the parser. The answers cannot change within one build, so they are asked once;
+    argparse's own ``_`` is back in place before anything is parsed or printed.
+    """
+    translate = getattr(argparse, "_", None)
+    if callable(translate):
+        argparse._ = _asked_once(translate)  # type: ignore[attr-defined]
+    try:
+        return _build_parser()
+    finally:
+        if callable(translate):
+            argparse._ = translate  # type: ignore[attr-defined]
+
+
+def _asked_once(translate: Callable[[str], str]) -> Callable[[str], str]:
+    answers: dict[str, str] = {}
+
+    def translated(message: str) -> str:
+        if message not in answers:
+            answers[message] = translate(message)
+        return answers[message]
+
+    return translated
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="uno.py", description="gptimg's uno-cli compatible agent CLI (JSON on stdout).")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__} (gptimg)")
     p.add_argument("--compact", action="store_true", help="One-line JSON output")
     p.add_argument(
@@ -67,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="call: print view and meta only (data stays when the gateway sends no view), as uno-cli 1.0.7",
     )
     p.add_argument("--base-url", default=None, help="Gateway URL (default: UNO_API_URL or https://agentools.uno)")
-    sub = p.add_subparsers(dest="command")
+    # ``prog`` given, argparse need not build a help formatter (and import shutil) to work it out.
+    sub = p.add_subparsers(dest="command", prog="uno.py")
 
     login = sub.add_parser("login", help="Log in: device code (default), --start/--poll for agents, or --key")
     mode = login.add_mutually_exclusive_group()
@@ -91,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--server")
 
     tool = sub.add_parser("tool", help="Catalogue entry of one tool")
-    tool_sub = tool.add_subparsers(dest="action")
+    tool_sub = tool.add_subparsers(dest="action", prog="uno.py tool")
     tool_get = tool_sub.add_parser("get")
     tool_get.add_argument("slug")
 
