@@ -232,3 +232,42 @@ def test_a_plain_name_is_inside_without_resolving_and_a_link_out_is_still_refuse
     assert not naming.inside(folder, folder / "escape.png")
     assert not naming.inside(folder, folder / ".." / "fox.png")
     assert not naming.inside(folder, folder / "sub" / "fox.png")
+
+
+def test_a_folder_is_probed_once_and_one_that_stops_taking_files_still_fails_in_words(
+    sandbox_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-image work stays flat (one write probe per folder), and dropping the per-image probe must
+    not let a folder that fills up later turn into a traceback: the save says which job to fetch."""
+    import errno
+    import tempfile
+
+    from gptimg import errors
+    from gptimg.jobs import download
+    from gptimg.jobs import naming as naming_module
+
+    client, job, items = sandbox_job
+    out = tmp_path / "out"
+    probes: list[str] = []
+    real_probe = tempfile.NamedTemporaryFile
+
+    def counting_probe(*args, **kwargs):
+        probes.append(str(kwargs.get("dir")))
+        return real_probe(*args, **kwargs)
+
+    monkeypatch.setattr(download.tempfile, "NamedTemporaryFile", counting_probe)
+    for label in ("fox", "again", "third"):
+        save_job_images(client, job, items, out, label)
+    assert probes == [str(out)], "one probe per folder and process, not one per image"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download.tempfile, "mkstemp", full_disk)
+    for saved in out.iterdir():  # the images are gone, so the next save downloads again
+        saved.unlink()
+    naming_module._LISTINGS.clear()
+    with pytest.raises(errors.OutputNotWritable) as caught:
+        save_job_images(client, job, items, out, "fourth")
+    assert caught.value.details.get("job_id") == job or job in (caught.value.hint or "")
+    assert "No space left" in caught.value.message
