@@ -32,6 +32,9 @@ class FakeJournal:
     def for_batch_key(self, key: str) -> list[Any]:
         return []
 
+    def for_batch_keys(self, keys: list[str]) -> dict[str, list[Any]]:
+        return {}
+
     def abandon_submitting(self, reason: str) -> int:
         return 0
 

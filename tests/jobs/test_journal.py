@@ -110,3 +110,32 @@ def test_money_facts_are_fsynced_and_free_bookkeeping_is_not(tmp_path: Path) -> 
         assert mode_during(lambda: journal.mark_rejected(rows[1], "refused"), "UPDATE jobs") == "FULL"
         assert mode_during(lambda: journal.mark_unknown(rows[1], "cut off"), "UPDATE jobs") == "FULL"
         assert journal.get("job1").files == ["/tmp/x.png"]
+
+
+def test_many_lines_rows_come_in_a_few_queries_and_match_one_query_per_line(tmp_path: Path) -> None:
+    """Planning a re-run of a large manifest must not ask the journal once per line: the batch
+    reader answers 1,200 keys in 3 queries, with exactly what the one-key reader gives."""
+    with JobJournal(tmp_path / "j.sqlite3") as journal:
+        for number in range(1200):
+            for attempt in range(2 if number % 7 == 0 else 1):
+                row = journal.record_submit(gateway="http://127.0.0.1:1", prompt=f"p{number}", style=None,
+                                            size=None, n=1, batch_key=f"k{number}")
+                journal.record_job_id(row, f"job-{number}-{attempt}", estimated_seconds=None, credits_used=None)
+        keys = [f"k{number}" for number in range(1200)] + ["k3", "never-submitted"]
+        queries: list[str] = []
+        reads = journal._reads
+        real_fetchall = reads.fetchall
+
+        def counting_fetchall(sql: str, params: tuple = ()) -> list:
+            queries.append(sql)
+            return real_fetchall(sql, params)
+
+        reads.fetchall = counting_fetchall  # type: ignore[method-assign]
+        together = journal.for_batch_keys(keys)
+        assert len(queries) == 3, f"{len(queries)} queries for 1,201 distinct keys"
+        reads.fetchall = real_fetchall  # type: ignore[method-assign]
+        for key in keys:
+            one = journal.for_batch_key(key)
+            assert [r.job_id for r in together.get(key, [])] == [r.job_id for r in one]
+        assert [r.job_id for r in together["k7"]] == ["job-7-0", "job-7-1"], "oldest first"
+        assert "never-submitted" not in together

@@ -284,7 +284,8 @@ def make_plan(
     resubmit_failed: bool = False,
     new_images: bool = False,
 ) -> BatchPlan:
-    """Read each line's rows from the journal (one indexed query a line) and plan it."""
-    planned = [plan_line(line, journal.for_batch_key(line.key), out_dir, gateway, new_images=new_images,
+    """Read the lines' rows from the journal (one indexed query per 500 lines) and plan each line."""
+    rows = journal.for_batch_keys([line.key for line in lines])
+    planned = [plan_line(line, rows.get(line.key, []), out_dir, gateway, new_images=new_images,
                          resubmit_failed=resubmit_failed) for line in lines]
     return BatchPlan(planned, cost=cost, max_credits=max_credits, resubmit_failed=resubmit_failed)

@@ -46,6 +46,8 @@ from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's voca
 )
 from gptimg.jobs.schema import migrate
 
+#: Keys per ``IN (...)`` query: under SQLite's oldest limit of 999 bound parameters.
+BATCH_KEYS_PER_QUERY = 500
 JOURNAL_FILENAME = "journal.sqlite3"
 
 #: Opening a fresh journal races other processes creating it; the set-up is retried this long.
@@ -347,6 +349,23 @@ class JobJournal:
         """Every submit made for one batch line, oldest first."""
         rows = self._read("SELECT * FROM jobs WHERE batch_key = ? ORDER BY id", (batch_key,))
         return [JobRecord.from_row(row) for row in rows]
+
+    def for_batch_keys(self, batch_keys: list[str]) -> dict[str, list[JobRecord]]:
+        """``for_batch_key`` for many lines at once: key -> its submits, oldest first.
+
+        Planning a 5,000-line re-run asked once per line (a third of its time went to
+        borrowing a read connection 5,000 times); this asks once per 500 keys, still
+        through the batch_key index, so the cost follows the manifest, not the journal.
+        """
+        found: dict[str, list[JobRecord]] = {}
+        unique = list(dict.fromkeys(batch_keys))
+        for start in range(0, len(unique), BATCH_KEYS_PER_QUERY):
+            chunk = unique[start : start + BATCH_KEYS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            for row in self._read(f"SELECT * FROM jobs WHERE batch_key IN ({marks}) ORDER BY id", tuple(chunk)):
+                record = JobRecord.from_row(row)
+                found.setdefault(row["batch_key"], []).append(record)
+        return found
 
 
 def _text(value: Any) -> str | None:
