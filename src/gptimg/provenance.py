@@ -316,12 +316,6 @@ def is_sandbox_job(record: Any) -> bool:
     return bool(host) and is_loopback_host(host or "")
 
 
-def stamper_for(journal: Any, job_id: str, count: int) -> Any:
-    """The ``stamp`` for ``save_job_images`` from the journal's row of ``job_id`` (None without a row)."""
-    record = journal.get(job_id)
-    return png_stamper(record, job_id, count) if record is not None else None
-
-
 def png_stamper(record: Any, job_id: str, count: int) -> Any:
     """``stamp(path, index)`` for ``save_job_images``: writes the record of image ``index`` of ``count``."""
 
