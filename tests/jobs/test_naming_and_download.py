@@ -10,6 +10,7 @@ import pytest
 
 from gptimg.gateway import GatewayClient
 from gptimg.jobs.download import save_job_images
+from gptimg.jobs.journal import JobRecord
 from gptimg.jobs.naming import image_stem, safe_job_id, slugify
 from gptimg.sandbox import SandboxConfig, SandboxGateway
 
@@ -74,18 +75,22 @@ def test_saved_images_get_the_normal_file_mode_not_the_private_temp_mode(sandbox
     assert stat.S_IMODE(saved[0].path.stat().st_mode) == 0o644
 
 
+def _done_record(client: GatewayClient, job: str) -> JobRecord:
+    """The journal row of a finished one-image job, as the provenance stamp reads it."""
+    return JobRecord(id=1, created_at="2026-11-25T10:00:00Z", updated_at="", status="done", job_id=job,
+                     gateway=client.base_url, account="dl@example.invalid", prompt="fox", style=None,
+                     size="1024x1024", n=1, reference_urls=None, estimated_seconds=None, credits_used=None)
+
+
 def test_a_full_disk_while_writing_the_record_leaves_no_image_and_no_temporary(
     sandbox_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import errno
 
     from gptimg import errors, provenance
-    from gptimg.jobs.journal import JobRecord
 
     client, job, items = sandbox_job
-    record = JobRecord(id=1, created_at="2026-11-25T10:00:00Z", updated_at="", status="done", job_id=job,
-                       gateway=client.base_url, account="dl@example.invalid", prompt="fox", style=None,
-                       size="1024x1024", n=1, reference_urls=None, estimated_seconds=None, credits_used=None)
+    record = _done_record(client, job)
     real_copy = provenance._copy
 
     def copy_until_full(source, sink, count):  # noqa: ANN001 - the real signature
@@ -113,12 +118,9 @@ def test_a_full_disk_while_the_record_streams_in_leaves_no_image_and_no_temporar
 
     from gptimg import errors, provenance
     from gptimg.jobs import stampstream
-    from gptimg.jobs.journal import JobRecord
 
     client, job, items = sandbox_job
-    record = JobRecord(id=1, created_at="2026-11-25T10:00:00Z", updated_at="", status="done", job_id=job,
-                       gateway=client.base_url, account="dl@example.invalid", prompt="fox", style=None,
-                       size="1024x1024", n=1, reference_urls=None, estimated_seconds=None, credits_used=None)
+    record = _done_record(client, job)
     real_pass = stampstream.StampingWriter._pass
 
     def full_at_the_record(self, data, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003 - the real signature
