@@ -228,6 +228,11 @@ def _connect(connection: http.client.HTTPConnection) -> None:
         raise WireFailure(REFUSED, arrived=False, detail=type(exc).__name__) from None
 
 
+#: A request this small goes out without blocking: a connected socket's send buffer is at least
+#: 4 KiB (Linux's minimum ``tcp_wmem``) and empty between requests (the last answer was read whole).
+UNBLOCKED_SEND_BYTES = 4096
+
+
 def _set_timeout(sock: socket.socket, seconds: float) -> None:
     """``settimeout`` only when it changes: each call is an ``ioctl``, even to the same value."""
     if sock.gettimeout() != seconds:
@@ -265,7 +270,10 @@ class StdlibWire:
         try:
             sock = connection.sock
             assert sock is not None
-            _set_timeout(sock, timeouts.write)
+            if len(head) > UNBLOCKED_SEND_BYTES or len(content or b"") > JOIN_BODY_BYTES:
+                _set_timeout(sock, timeouts.write)
+            else:  # fits any idle send buffer: cannot block, so no write timeout to set (an ioctl)
+                _set_timeout(sock, timeouts.read)
             sock.sendall(head)
             if content is not None and len(content) > JOIN_BODY_BYTES:
                 sock.sendall(content)

@@ -55,15 +55,16 @@ def prepare_output_dir(out_dir: Path, job_id: str) -> Path:
     """Make ``out_dir`` and prove it writable before a byte is downloaded: once per folder and process.
 
     A batch saves thousands of images into one folder; probing it with a temporary file
-    per image cost three system calls each (about a tenth of a batch's CPU). A folder that
-    stops being writable later fails at ``save_image``'s own temporary file, in the same words.
+    per image cost three system calls each (about a tenth of a batch's CPU), and making it
+    two more. A folder that stops being writable later fails at ``save_image``'s own
+    temporary file, in the same words; one removed meanwhile is made again there.
     """
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         key = os.path.abspath(out_dir)
         with _SWEPT_LOCK:
             probed = key in _PROBED
         if not probed:
+            out_dir.mkdir(parents=True, exist_ok=True)
             probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=PROBE_PREFIX, delete=True)
             probe.close()
             with _SWEPT_LOCK:
@@ -210,7 +211,7 @@ def save_image(
     stamp: Stamp | None = None, index: int = 1,
 ) -> Path:
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
+        fd, temp_name = _partial_file(directory, stem)
     except OSError as exc:  # nothing downloaded yet: the folder went away or stopped taking files
         raise errors.OutputNotWritable(
             f"Cannot write to {directory}: {exc.strerror or exc}",
@@ -218,6 +219,7 @@ def save_image(
             hint=f"Pick another folder; the job is kept: gptimg result {job_id} --out DIR",
         ) from None
     temp = Path(temp_name)
+    claimed = False
     try:
         with os.fdopen(fd, "w+b") as sink:
             try:
@@ -241,7 +243,9 @@ def save_image(
                 _fsync_path(temp)
         if os.name == "posix":
             os.chmod(temp, _new_file_mode())
-        return _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
+        final = _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
+        claimed = True  # the temporary name is gone: linked and unlinked, or renamed
+        return final
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
             raise errors.OutputNotWritable(
@@ -251,8 +255,18 @@ def save_image(
             ) from None
         raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        if not claimed:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+
+def _partial_file(directory: Path, stem: str) -> tuple[int, str]:
+    """A new hidden ``.part`` file in ``directory`` (made again if it was removed since it was prepared)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
+    except FileNotFoundError:
+        directory.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
 
 
 def save_job_images(
