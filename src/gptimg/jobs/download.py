@@ -186,14 +186,16 @@ def _fsync_path(path: Path) -> None:
 
 def _download(
     client: GatewayClient, url: str, sink: IO[bytes], stamp: Stamp | None, index: int, deadline: float | None,
-) -> tuple[DownloadInfo, bool]:
-    """Stream ``url`` into ``sink``; True when the provenance chunks went in on the way (``jobs.stampstream``).
+) -> tuple[DownloadInfo, bool, bytes]:
+    """Stream ``url`` into ``sink``: its answer, True when the provenance chunks went in on the way
+    (``jobs.stampstream``), and the file's first ``SNIFF_BYTES`` bytes.
 
     The disk writes while the bytes arrive (``jobs.writeback``), except when a stamp will
     rewrite the file afterwards anyway.
     """
     chunks = getattr(stamp, "chunks", None)
-    writeback = EarlyWriteback(sink, step=None if stamp is None or chunks is not None else MAX_IMAGE_BYTES + 1)
+    writeback = EarlyWriteback(sink, step=None if stamp is None or chunks is not None else MAX_IMAGE_BYTES + 1,
+                               head_bytes=SNIFF_BYTES)
     stamping = StampingWriter(cast(IO[bytes], writeback), chunks(index)) if chunks is not None else None
     try:
         info = client.download(url, cast(IO[bytes], stamping or writeback), max_bytes=MAX_IMAGE_BYTES,
@@ -203,7 +205,7 @@ def _download(
         sink.flush()
     finally:
         writeback.stop()
-    return info, stamping is not None and stamping.stamped
+    return info, stamping is not None and stamping.stamped, writeback.head
 
 
 def save_image(
@@ -223,11 +225,10 @@ def save_image(
     try:
         with os.fdopen(fd, "w+b") as sink:
             try:
-                info, stamped = _download(client, url, sink, stamp, index, deadline)
+                info, stamped, head = _download(client, url, sink, stamp, index, deadline)
             except errors.GptimgError as exc:
                 raise errors.DownloadFailed(f"Could not download image {stem}: {exc.message}", job_id=job_id) from None
-            sink.seek(0)
-            media = sniff_image_type(sink.read(SNIFF_BYTES))
+            media = sniff_image_type(head)
             if media is None:
                 raise errors.DownloadFailed(
                     f"The file at {url} is not an image ({info.content_type or 'no type given'}).", job_id=job_id

@@ -27,7 +27,7 @@ _flush_data = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 class EarlyWriteback:
     """Wraps the open partial file: ``write`` / ``seek`` / ``truncate`` / ``flush`` as the file's."""
 
-    def __init__(self, file: IO[bytes], *, step: int | None = None) -> None:
+    def __init__(self, file: IO[bytes], *, step: int | None = None, head_bytes: int = 0) -> None:
         self._file = file
         self._step = step or STEP
         self._unflushed = 0
@@ -38,9 +38,15 @@ class EarlyWriteback:
         self._thread: threading.Thread | None = None
         #: How many background flushes ran (for tests and benchmarks).
         self.flushes = 0
+        #: The file's first ``head_bytes`` bytes as written (since the last rewind): sniffing the type
+        #: from here spares reading them back (a seek, a read and a rewind of the buffered file).
+        self.head = b""
+        self._head_bytes = head_bytes
 
     def write(self, data: bytes | memoryview) -> int:
         written = self._file.write(data)
+        if len(self.head) < self._head_bytes:
+            self.head += bytes(data[: min(written, self._head_bytes - len(self.head))])
         self._unflushed += written
         if self._unflushed >= self._step:
             self._unflushed = 0
@@ -75,6 +81,9 @@ class EarlyWriteback:
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self._unflushed = 0
+        if (offset, whence) != (0, 0):
+            self._head_bytes = 0  # the head no longer follows the writes: nobody may trust it
+        self.head = b""
         return self._file.seek(offset, whence)
 
     def truncate(self, size: int | None = None) -> int:
