@@ -296,11 +296,11 @@ def save_job_images(
         url = item.get("url")
         if not isinstance(url, str) or not url:
             raise errors.DownloadFailed(f"Image {index} of job {job_id} has no URL.", job_id=job_id)
-        earlier = existing_image(directory, job_id, index, label)
+        stem = image_stem(label, job_id, index)
+        earlier = existing_image(directory, job_id, index, label, stem=stem)
         if earlier is not None:
             saved = SavedImage(url, earlier, downloaded=False)
         else:
-            stem = image_stem(label, job_id, index)
             path = save_image(client, url, directory, stem, job_id, deadline, stamp=stamp, index=index)
             saved = SavedImage(url, path, True)
             remember_saved(directory, path.name)
