@@ -39,6 +39,9 @@ PARTIAL_SUFFIX = ".part"
 #: Downloads get at least this long, even when the caller's --timeout has (almost) run out.
 MIN_DOWNLOAD_SECONDS = 30.0
 PROBE_PREFIX = ".gptimg-probe-"
+#: The partial file's buffer, given explicitly (no ``isatty`` ioctl to choose one): a typical image's
+#: small writes (its head, the inserted provenance chunks, each chunk's header) go out as one.
+WRITE_BUFFER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def save_image(
     temp = Path(temp_name)
     claimed = False
     try:
-        with os.fdopen(fd, "w+b") as sink:
+        with os.fdopen(fd, "w+b", buffering=WRITE_BUFFER_BYTES) as sink:
             try:
                 info, stamped, head = _download(client, url, sink, stamp, index, deadline)
             except errors.GptimgError as exc:
