@@ -165,6 +165,7 @@ def test_requests_are_the_bytes_http_client_would_send(
     ("/v1/call", {"Authorization": "Bearer uno_SECRET\nX-Injected: 1"}),
     ("/v1/call", {"X\r\nInjected": "v"}),
     ("/v1/call", {"X-Colon:": "v"}),
+    ("/v1/call", {"Authorization": "Bearer uno_SECRET\u2603"}),
 ])
 def test_an_injection_is_refused_before_a_byte_is_written_and_never_echoes_the_value(
     raw_server: RawAnswers, target: str, headers: dict[str, str]
@@ -179,3 +180,10 @@ def test_an_injection_is_refused_before_a_byte_is_written_and_never_echoes_the_v
         wire.close()
     assert "SECRET" not in str(caught.value) and "SECRET" not in repr(caught.value.args)
     assert raw_server.connections_opened == before  # refused before a connection was even taken
+
+
+def test_a_non_ascii_target_is_refused_as_http_client_refuses_it() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        _http_client_bytes("GET", "/caf\xe9.png", "cdn.example", None, {}, None)
+    with pytest.raises(UnicodeEncodeError):
+        request_bytes("GET", "/caf\xe9.png", "cdn.example", {}, None)

@@ -53,7 +53,8 @@ def request_bytes(method: str, target: str, host: str, headers: dict[str, str], 
     if _BAD_TARGET.search(target) or _BAD_TARGET.search(host):
         raise http.client.InvalidURL("The request target or host contains a control character or a space.")
     names = {name.lower() for name in headers}
-    lines = [f"{method} {target} HTTP/1.1"]
+    request_line = f"{method} {target} HTTP/1.1\r\n".encode("ascii")  # as http.client: a non-ASCII target raises
+    lines = []
     if "host" not in names:
         lines.append(f"Host: {host}")
     if "content-length" not in names and (body is not None or method.upper() in _METHODS_WITH_BODY):
@@ -65,7 +66,10 @@ def request_bytes(method: str, target: str, host: str, headers: dict[str, str], 
             raise ValueError(f"Invalid value for the header {name!r}")
         lines.append(f"{name}: {value}")
     lines.append("\r\n")
-    head = "\r\n".join(lines).encode("latin-1")
+    try:
+        head = request_line + "\r\n".join(lines).encode("latin-1")
+    except UnicodeEncodeError:  # its ``object`` would be every header, the key's among them
+        raise ValueError("A request header is not Latin-1 text.") from None
     return head + body if body is not None and len(body) <= JOIN_BODY_BYTES else head
 
 
