@@ -10,7 +10,6 @@ still usable before anything is written on it; nothing written is ever sent agai
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import sys
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
+from gptimg.gateway.http_client import http  # http.client, ssl loaded at the first https connection
 from gptimg.gateway.pool import IdlePool
 from gptimg.gateway.proxies import Proxy
 from gptimg.gateway.wire import (
