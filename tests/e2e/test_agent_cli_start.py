@@ -93,7 +93,7 @@ def test_a_call_to_a_plain_http_gateway_never_loads_ssl_or_typing(
     start_sandbox: Callable[..., SandboxProcess], tmp_path: Path
 ) -> None:
     """``http.client`` imports ``ssl`` for ``HTTPSConnection`` alone (a tenth of the call's instructions);
-    ``gateway.http_client`` leaves it for the first https connection (tests/unit/test_proxies.py has those).
+    ``gptimg.http_client`` leaves it for the first https connection (tests/unit/test_proxies.py has those).
     ``typing`` (5%) was imported for named tuples and annotations alone."""
     sandbox = start_sandbox("--delay", "0")
     key = sandbox.create_account("plain", "plain@example.invalid")

@@ -221,7 +221,7 @@ def test_the_agent_cli_tunnels_https_through_the_proxy_without_httpx(
 def test_an_untrusted_certificate_is_a_tls_failure_although_ssl_loads_only_then(
     tls_gateway: tuple[int, Path], tmp_path: Path
 ) -> None:
-    """ssl is first imported by the handshake itself (``gateway.http_client``); its failure must still read
+    """ssl is first imported by the handshake itself (``gptimg.http_client``); its failure must still read
     as TLS (``tls_failed``, nothing sent), not as a refused or dropped connection."""
     port, _cert = tls_gateway
     proxy = ForwardProxy(tunnel_to=("127.0.0.1", port))
@@ -245,7 +245,7 @@ def test_http_client_is_whole_and_ssl_is_the_real_module_once_an_https_connectio
     probe = (
         "import sys\n"
         "from gptimg.gateway import stdlib_wire\n"
-        "from gptimg.gateway.http_client import http\n"
+        "from gptimg.http_client import http\n"
         "assert 'ssl' not in sys.modules, 'ssl loaded at import'\n"
         "connection = http.client.HTTPSConnection('gateway.test', 443)\n"
         "import ssl\n"

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Hashable
 
-from gptimg.gateway.http_client import http  # http.client, ssl loaded at the first https connection
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
 
 #: Older idle connections are closed, not reused (below the common 5 s server keep-alive limits).
 MAX_IDLE_SECONDS = 4.0

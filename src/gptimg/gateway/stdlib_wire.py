@@ -18,7 +18,6 @@ from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from gptimg.gateway.http_client import http  # http.client, ssl loaded at the first https connection
 from gptimg.gateway.pool import IdlePool
 from gptimg.gateway.proxies import Proxy
 from gptimg.gateway.wire import (
@@ -31,6 +30,7 @@ from gptimg.gateway.wire import (
     Timeouts,
     WireFailure,
 )
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
 from gptimg.records import Record
 
 TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)

@@ -10,8 +10,10 @@ friends; ``stdlib_wire._tls`` has imported ssl by then anyway) loads the real mo
 Against the real gateway (https) both clients import ssl at the first connection, this
 one and uno-cli alike; the saving is for plain-http origins only.
 
-Modules use ``from gptimg.gateway.http_client import http`` and then ``http.client`` as
-before. If ``http.client`` was imported before this module, it is used as it is.
+Every module of ours that uses ``http.client`` imports it as ``from gptimg.http_client import
+http`` and then writes ``http.client`` as before: one plain ``import http.client`` loaded first
+anywhere on a path brings ssl back (tests/e2e/test_agent_cli_start.py would say so). If
+``http.client`` was imported before this module, it is used as it is.
 """
 
 from __future__ import annotations
