@@ -10,14 +10,12 @@ still usable before anything is written on it; nothing written is ever sent agai
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import sys
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from gptimg.gateway.pool import IdlePool
@@ -32,9 +30,13 @@ from gptimg.gateway.wire import (
     Timeouts,
     WireFailure,
 )
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
+from gptimg.records import Record
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 _tls_context: ssl.SSLContext | None = None
 _tls_lock = threading.Lock()
@@ -154,7 +156,7 @@ def _is_tls_error(exc: BaseException) -> bool:
     return ssl is not None and isinstance(exc, ssl.SSLError)
 
 
-class _Route(NamedTuple):
+class _Route(Record):
     """Where a request goes: the pool key, the request target, headers for a proxy, and how to connect."""
 
     key: Hashable
