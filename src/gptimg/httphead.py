@@ -19,16 +19,22 @@ standard-library wire for answers (``gateway.http1``). The limits are
 
 from __future__ import annotations
 
-import http.client
 import re
-from typing import BinaryIO
+
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 #: http.client's limits on one header line and on the number of header lines.
 MAX_HEADER_LINE = 65536
 MAX_HEADERS = 100
 _END_OF_HEADERS = (b"\r\n", b"\n", b"")
-#: A header name the email parser accepts as such (its ``headerRE``), followed by the colon.
-_PLAIN_HEADER = re.compile(r"[\041-\071\073-\176]+:")
+#: A header name the email parser accepts as such (its ``headerRE``), followed by the colon;
+#: compiled at the first header block, not at import.
+_PLAIN_HEADER_TEXT = r"[\041-\071\073-\176]+:"
+_plain_header: re.Pattern[str] | None = None
 
 
 def read_header_block(rfile: BinaryIO, message_class: type = http.client.HTTPMessage) -> http.client.HTTPMessage:
@@ -47,10 +53,14 @@ def read_header_block(rfile: BinaryIO, message_class: type = http.client.HTTPMes
             raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
         if line in _END_OF_HEADERS:
             break
+    global _plain_header
+    if _plain_header is None:
+        _plain_header = re.compile(_PLAIN_HEADER_TEXT)
+    plain_header = _plain_header
     message = message_class()
     for raw in lines[:-1]:
         text = raw.decode("iso-8859-1")
-        if not _PLAIN_HEADER.match(text) or text.startswith("From ") or "\r" in text.rstrip("\r\n"):
+        if not plain_header.match(text) or text.startswith("From ") or "\r" in text.rstrip("\r\n"):
             return _email_parsed(lines, message_class)
         name, _, value = text.partition(":")
         message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))

@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
 
 from gptimg import errors
 from gptimg.gateway.urls import origin
 from gptimg.gateway.wire import DROPPED, READ_TIMEOUT, Response, WireFailure
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 CHUNK = 65536
 #: The most ``body_into`` reads at once: a 128 MiB image takes ~128 reads and writes, RSS stays flat.

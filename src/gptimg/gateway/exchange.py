@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, TypeVar
 from urllib.parse import urlencode
 
 from gptimg import __version__, errors
@@ -27,6 +26,13 @@ from gptimg.gateway.urls import origin, validate_base_url
 from gptimg.gateway.wire import Headers, Timeouts, Wire, WireFailure
 from gptimg.redaction import TooDeep, redact_text, scrub_answer, strip_secrets
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar
+
+    T = TypeVar("T")
+    RetryListener = Callable[[errors.GptimgError, float], None]
+
 CONNECT_TIMEOUT = 10.0
 #: Catalogue, account and other short reads.
 READ_TIMEOUT = 30.0
@@ -35,9 +41,6 @@ MAX_JSON_BYTES = 8 * 1024 * 1024
 
 #: The header a sandbox gateway puts on every answer ("1"): how a client knows its credits are test ones.
 SANDBOX_HEADER = "X-Uno-Sandbox"
-
-T = TypeVar("T")
-RetryListener = Callable[[errors.GptimgError, float], None]
 
 CALLER_SKILL_ENV = "UNO_CALLER_SKILL"
 

@@ -16,16 +16,25 @@ header block has ``http.client``'s limits (``gptimg.httphead``).
 
 from __future__ import annotations
 
-import http.client
 import re
 
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
 from gptimg.httphead import read_header_block
 
-#: What ``http.client`` refuses in a request target (``_contains_disallowed_url_pchar_re``).
-_BAD_TARGET = re.compile("[\x00-\x20\x7f]")
-#: A header name ``http.client`` accepts (``_is_legal_header_name``) and a value it refuses (``_is_illegal_header_value``).
-_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
-_BAD_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
+#: What ``http.client`` refuses in a request target (``_contains_disallowed_url_pchar_re``), the header
+#: names it accepts (``_is_legal_header_name``) and the values it refuses (``_is_illegal_header_value``);
+#: compiled at the first request, not at import (the agent CLI's start-up is counted).
+_BAD_TARGET_TEXT = "[\x00-\x20\x7f]"
+_HEADER_NAME_TEXT = r"[^:\s][^:\r\n]*"
+_BAD_VALUE_TEXT = r"\n(?![ \t])|\r(?![ \t\n])"
+_patterns: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
+
+
+def _checks() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    global _patterns
+    if _patterns is None:
+        _patterns = (re.compile(_BAD_TARGET_TEXT), re.compile(_HEADER_NAME_TEXT), re.compile(_BAD_VALUE_TEXT))
+    return _patterns
 _METHODS_WITH_BODY = frozenset({"PATCH", "POST", "PUT"})
 #: Bodies up to this size go out in the same ``send`` as the head (one copy, one system call).
 JOIN_BODY_BYTES = 64 * 1024
@@ -50,7 +59,8 @@ def request_bytes(method: str, target: str, host: str, headers: dict[str, str], 
     raises ``http.client.InvalidURL`` or ``ValueError`` naming the header, never its value
     (the ``Authorization`` value is the user's key).
     """
-    if _BAD_TARGET.search(target) or _BAD_TARGET.search(host):
+    bad_target, header_name, bad_value = _checks()
+    if bad_target.search(target) or bad_target.search(host):
         raise http.client.InvalidURL("The request target or host contains a control character or a space.")
     names = {name.lower() for name in headers}
     request_line = f"{method} {target} HTTP/1.1\r\n".encode("ascii")  # as http.client: a non-ASCII target raises
@@ -60,9 +70,9 @@ def request_bytes(method: str, target: str, host: str, headers: dict[str, str], 
     if "content-length" not in names and (body is not None or method.upper() in _METHODS_WITH_BODY):
         lines.append(f"Content-Length: {0 if body is None else len(body)}")
     for name, value in headers.items():
-        if not _HEADER_NAME.fullmatch(name):
+        if not header_name.fullmatch(name):
             raise ValueError(f"Invalid header name {name!r}")
-        if _BAD_VALUE.search(value):
+        if bad_value.search(value):
             raise ValueError(f"Invalid value for the header {name!r}")
         lines.append(f"{name}: {value}")
     lines.append("\r\n")

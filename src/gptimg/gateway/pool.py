@@ -22,13 +22,14 @@ Bounded: at most ``max_idle`` idle connections in all; the oldest go first.
 
 from __future__ import annotations
 
-import http.client
 import select
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Hashable
+
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
 
 #: Older idle connections are closed, not reused (below the common 5 s server keep-alive limits).
 MAX_IDLE_SECONDS = 4.0

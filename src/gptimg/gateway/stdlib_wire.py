@@ -10,14 +10,12 @@ still usable before anything is written on it; nothing written is ever sent agai
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import sys
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from gptimg.gateway.http1 import JOIN_BODY_BYTES, BodyResponse, host_header, request_bytes
@@ -33,9 +31,13 @@ from gptimg.gateway.wire import (
     Timeouts,
     WireFailure,
 )
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
+from gptimg.records import Record
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 _tls_context: ssl.SSLContext | None = None
 _tls_lock = threading.Lock()
@@ -129,7 +131,7 @@ def _is_tls_error(exc: BaseException) -> bool:
     return ssl is not None and isinstance(exc, ssl.SSLError)
 
 
-class _Origin(NamedTuple):
+class _Origin(Record):
     """How to reach one origin (scheme and netloc): the pool key, the proxy, and the request's fixed parts."""
 
     key: Hashable
@@ -144,7 +146,7 @@ class _Origin(NamedTuple):
     target_prefix: str
 
 
-class _Route(NamedTuple):
+class _Route(Record):
     """Where a request goes: its origin and the request target."""
 
     origin: _Origin

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
 from urllib.parse import urljoin
 
 from gptimg import errors
@@ -24,6 +23,10 @@ from gptimg.gateway.errormap import DOWNLOAD, http_error, transport_error
 from gptimg.gateway.exchange import GatewayExchange, user_agent
 from gptimg.gateway.urls import origin, same_origin
 from gptimg.gateway.wire import Response, WireFailure
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import IO
 
 DOWNLOAD_READ_TIMEOUT = 60.0
 #: A whole image download, however slowly its bytes arrive (a per-read timeout never trips on a byte a second).
