@@ -151,8 +151,8 @@ def check_download_url(url: str) -> None:
     if scheme not in ("http", "https"):
         raise errors.InvalidResponse(f"Refusing to download from a {scheme[:20]}: URL.")
     try:
-        origin(url)
+        host = origin(url)[1]
     except ValueError:
         raise errors.InvalidResponse("Refusing to download from a URL with an unusable port.") from None
-    if not origin(url)[1]:
+    if not host:
         raise errors.InvalidResponse("Refusing to download from a URL without a host.")

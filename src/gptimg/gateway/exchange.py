@@ -51,10 +51,20 @@ def user_agent() -> str:
     The skill name is cut to uno-cli's safe alphabet (letters, digits, ``-_.``, 64 characters),
     so the gateway attributes calls the same way whichever client a skill bundles.
     """
+    global _user_agent
+    caller = os.environ.get(CALLER_SKILL_ENV, "")
+    known = _user_agent
+    if known[0] == caller:  # built once per value, not once a request
+        return known[1]
     agent = f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
-    caller = os.environ.get(CALLER_SKILL_ENV, "").strip()
-    safe = "".join(ch for ch in caller if ch.isalnum() or ch in "-_.")[:64]
-    return f"{agent} skill/{safe}" if safe else agent
+    safe = "".join(ch for ch in caller.strip() if ch.isalnum() or ch in "-_.")[:64]
+    text = f"{agent} skill/{safe}" if safe else agent
+    _user_agent = (caller, text)
+    return text
+
+
+#: (``UNO_CALLER_SKILL`` as last read, the header it gave); one tuple, so readers never mix two.
+_user_agent: tuple[str | None, str] = (None, "")
 
 
 class GatewayExchange:

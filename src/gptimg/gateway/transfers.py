@@ -61,7 +61,7 @@ class FileTransfers(GatewayExchange):
     def download(
         self, url: str, sink: IO[bytes], *, max_bytes: int | None = None, deadline: float | None = None
     ) -> DownloadInfo:
-        """Stream ``url`` into ``sink`` (rewound on each retry). Free, so retried.
+        """Stream ``url`` into ``sink`` (empty, as a new file is; rewound and emptied on each retry). Free, so retried.
 
         The key is attached only when ``url`` is on the gateway's own origin, and
         redirects are followed by hand so it never crosses to another host.
@@ -70,9 +70,14 @@ class FileTransfers(GatewayExchange):
         check_download_url(url)
         until = deadline_in(DOWNLOAD_TOTAL_SECONDS, deadline)
 
+        retried = False
+
         def attempt() -> DownloadInfo:
-            sink.seek(0)
-            sink.truncate()
+            nonlocal retried
+            if retried:  # not before the first: on a new file that was five system calls an image for nothing
+                sink.seek(0)
+                sink.truncate()
+            retried = True
             with self._open_download(url, until) as response:
                 try:
                     size = body_into(response, sink, max_bytes=max_bytes, until=until)
