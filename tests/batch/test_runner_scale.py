@@ -19,6 +19,7 @@ import pytest
 from gptimg.batch import report
 from gptimg.batch import runner as runner_module
 from gptimg.batch.contact_sheet import write_contact_sheet
+from gptimg.batch.download_pool import DownloadPool
 from gptimg.batch.runner import MAX_DOWNLOAD_THREADS, BatchRunner, BatchSettings
 
 from .conftest import manifest_lines
@@ -99,9 +100,11 @@ def runner_threads() -> list[threading.Thread]:
 def test_downloads_never_hold_a_submit_slot_and_c_workers_need_far_fewer_than_2c_threads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Polls finish only C at a time, downloads hang until every line is polled: every line is still submitted,
-    never more than C at once, by C workers and a download pool far narrower than C."""
-    concurrency, count = 32, 4 * 32
+    """Polls finish only C at a time, downloads hang until a second round of C jobs is polled: the first
+    round's hanging downloads hold no submit slot (C more jobs run meanwhile), never more than C at once,
+    by C workers and a download pool far narrower than C. (A pool that falls further behind makes the
+    workers wait: see the bounded-backlog test below.)"""
+    concurrency, count = 32, 2 * 32
     all_polled = threading.Event()
     round_of_polls = threading.Barrier(concurrency, timeout=WAIT)  # C jobs in flight, every worker alive
     most_threads = 0
@@ -129,6 +132,41 @@ def test_downloads_never_hold_a_submit_slot_and_c_workers_need_far_fewer_than_2c
     assert pipeline.submitted == count
     assert pipeline.peak_in_flight == concurrency
     assert most_threads <= concurrency + MAX_DOWNLOAD_THREADS < 2 * concurrency, most_threads
+
+
+def test_a_download_pool_that_falls_behind_makes_the_next_finished_job_wait_and_saves_each_once() -> None:
+    """Downloads slower than jobs finish (a busy CPU, a slow disk) once queued 1,700 finished jobs by line
+    3,300 of a 5,000-line batch, each holding its line, record and answer: memory grew with the batch.
+    The queue holds ``backlog`` jobs; the next caller waits for room, and nothing is lost or saved twice."""
+    release = threading.Event()
+    saved: list[int] = []
+    started: list[threading.Thread] = []
+
+    def save(item: int) -> None:
+        assert release.wait(WAIT)
+        saved.append(item)
+
+    def start(target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        started.append(thread)
+        thread.start()
+
+    pool: DownloadPool[int] = DownloadPool(save, start)
+    pool.size(threads=1, backlog=2)
+    for item in (1, 2, 3):  # one being saved (it hangs), two queued
+        pool.put(item)
+    fourth = threading.Thread(target=pool.put, args=(4,), daemon=True)
+    fourth.start()
+    fourth.join(0.3)
+    assert fourth.is_alive(), "a fourth finished job was queued past the backlog of two"
+    release.set()
+    fourth.join(WAIT)
+    assert not fourth.is_alive()
+    pool.close()
+    for thread in started:
+        thread.join(WAIT)
+    assert sorted(saved) == [1, 2, 3, 4]
+    assert len(started) == 1
 
 
 def test_the_download_pool_grows_while_finished_jobs_wait_for_a_free_thread(

@@ -273,3 +273,37 @@ def test_a_folder_is_probed_once_and_one_that_stops_taking_files_still_fails_in_
         save_job_images(client, job, items, out, "fourth")
     assert caught.value.details.get("job_id") == job or job in (caught.value.hint or "")
     assert "No space left" in caught.value.message
+
+
+def test_a_folder_listing_holds_each_name_in_about_three_hundred_bytes(tmp_path: Path) -> None:
+    """A 5,000-file output folder's listing was 1.9 MiB of a batch's peak: a list per tail, each name under two."""
+    import tracemalloc
+
+    from gptimg.jobs import naming
+
+    count = 2000
+    for i in range(count):
+        (tmp_path / f"img{i:05d}-job_{i * 7919:024x}-1.png").touch()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        listing = naming._FolderListing(tmp_path)
+        per_name = (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        tracemalloc.stop()
+    assert per_name < 380, f"the listing holds {per_name:.0f} bytes a name (~485 with a list per tail)"
+    assert listing.saved_as(f"-job_{5 * 7919:024x}-1") == [f"img00005-job_{5 * 7919:024x}-1.png"]
+
+
+def test_names_sharing_a_tail_are_all_found_whatever_order_they_arrive_in(tmp_path: Path) -> None:
+    """One tail, three names (another label, a clash-renamed copy, one added after the listing): all found."""
+    from gptimg.jobs import naming
+
+    (tmp_path / "cat-abc-1.png").touch()
+    (tmp_path / "dog-abc-1-2.png").touch()
+    (tmp_path / "cat-xyz-1.png").touch()
+    listing = naming._FolderListing(tmp_path)
+    listing.add("fox-abc-1.webp")
+    assert listing.saved_as("-abc-1") == ["cat-abc-1.png", "dog-abc-1-2.png", "fox-abc-1.webp"]
+    assert listing.saved_as("-xyz-1") == ["cat-xyz-1.png"]
+    assert listing.saved_as("-abc-2") == []

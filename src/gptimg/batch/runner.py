@@ -163,7 +163,7 @@ class BatchRunner:
         workers = min(max(1, self.settings.concurrency), len(self._queue))
         if workers == 0:
             return
-        self._downloads.limit = min(workers, MAX_DOWNLOAD_THREADS)
+        self._downloads.size(threads=min(workers, MAX_DOWNLOAD_THREADS), backlog=workers)
         for number in range(workers):
             self._start_thread(self._worker, f"gptimg-batch-{number}")
 

@@ -50,6 +50,12 @@ from gptimg.jobs.schema import migrate
 BATCH_KEYS_PER_QUERY = 500
 JOURNAL_FILENAME = "journal.sqlite3"
 
+#: The write connection's page cache, in KiB (SQLite's default is 2,000). The cache fills up to
+#: its size as the file grows, so with the default a batch's memory grew with the journal it
+#: wrote (SQLite held 1.0 MiB after 500 lines, 2.7 MiB after 5,000; 0.85 MiB for both at 256).
+#: A miss costs one ``pread`` from the OS's cache: +0.5 a line at 5,000 lines (strace -c).
+WRITER_CACHE_KIB = 256
+
 #: Opening a fresh journal races other processes creating it; the set-up is retried this long.
 OPEN_RETRY_SECONDS = 5.0
 
@@ -109,6 +115,7 @@ class JobJournal:
                 self._db.execute("PRAGMA synchronous=FULL")
                 self.unknown_migrations = migrate(self._db)
                 self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                self._db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
