@@ -167,6 +167,41 @@ def test_a_rerun_of_a_finished_batch_asks_the_gateway_nothing_and_loads_no_http_
     assert sorted(contact_sheet_images(batch.out / "index.html")) == sorted(p.name for p in batch.images())
 
 
+def test_a_rerun_leaves_an_unchanged_contact_sheet_alone_and_rewrites_one_deleted_edited_or_outdated(
+    batch_for: Callable[..., Batch],
+) -> None:
+    """The re-run's skipped rewrite, as a user meets it: only a sheet that would come out the same is kept."""
+    batch = batch_for("--delay", "0")
+    batch.write(3)
+    assert batch.run("--yes", "--json").returncode == 0
+    index = batch.out / "index.html"
+    first = index.read_bytes()
+
+    def rerun() -> str:
+        result = batch.run("--yes", "--json")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json_lines(result.stdout)[-1]["data"]["index_html"] == str(index)
+        return index.read_text("utf-8")
+
+    inode = index.stat().st_ino
+    rerun()
+    assert index.stat().st_ino == inode and index.read_bytes() == first  # untouched
+    index.unlink()
+    rerun()
+    assert index.read_bytes() == first
+    index.write_bytes(first.replace(b"product shot 2", b"product shot X"))  # edited by hand, same size
+    rerun()
+    assert index.read_bytes() == first
+    batch.write(4)  # one more line
+    assert "product shot 4" in rerun()
+    assert sorted(contact_sheet_images(index)) == sorted(p.name for p in batch.images()) and len(batch.images()) == 4
+    replaced = batch.images()[0]
+    replaced.unlink()  # gone: the re-run fetches the line's image again (free), the page still shows it
+    rerun()
+    assert replaced.is_file() and "data-missing" not in index.read_text("utf-8")
+    assert sorted(contact_sheet_images(index)) == sorted(p.name for p in batch.images())
+
+
 def test_a_rerun_with_a_new_line_still_checks_the_balance_before_any_submit(batch_for: Callable[..., Batch]) -> None:
     batch = batch_for("--delay", "0", credits=900)
     batch.write(3)
