@@ -58,6 +58,36 @@ def strip_secrets(obj: Any, secrets: Iterable[str] = ()) -> Any:
     return clean(obj)
 
 
+_JSON_STATE: dict[str, Any] = {}
+
+
+def json_without_secrets(obj: Any, secrets: Iterable[str] = ()) -> str:
+    """``json.dumps(strip_secrets(obj, secrets), ensure_ascii=False, default=str)``, without copying ``obj`` when
+    nothing in it needs masking (the usual case: a batch prints one of these per line).
+
+    The document is encoded once as it is, then two searches tell whether masking
+    could change it: a secret-named key (keys reach the text as they are, lowercased
+    here as ``strip_secrets`` compares them) or a known secret's JSON form (JSON
+    escapes character by character, so a string holding the secret holds its
+    encoded form). Either one found, and it is encoded again from ``strip_secrets``'s
+    copy: a false alarm costs time, never a secret.
+    """
+    state = _JSON_STATE
+    if not state:
+        import json
+        import re
+
+        state["encode"] = json.JSONEncoder(ensure_ascii=False, default=str).encode
+        names = "|".join(sorted(re.escape(name) for name in SECRET_FIELD_NAMES))
+        state["key"] = re.compile(f'"(?:{names})": ')  # json's own key separator
+    encode = state["encode"]
+    text: str = encode(obj)
+    masking = state["key"].search(text.lower()) is not None
+    if not masking:
+        masking = any(encode(secret)[1:-1] in text for secret in secrets if secret and len(secret) >= 8)
+    return encode(strip_secrets(obj, secrets)) if masking else text
+
+
 #: An Uno answer is a few levels deep; anything past this is not a gateway talking (and would
 #: exhaust the stack of every recursive walk after it: scrubbing, printing, journaling).
 MAX_ANSWER_DEPTH = 64

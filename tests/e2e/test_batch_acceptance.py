@@ -202,6 +202,25 @@ def test_a_rerun_leaves_an_unchanged_contact_sheet_alone_and_rewrites_one_delete
     assert sorted(contact_sheet_images(index)) == sorted(p.name for p in batch.images())
 
 
+def test_each_json_line_is_on_stdout_as_its_line_finishes_not_at_the_end(batch_for: Callable[..., Batch]) -> None:
+    """Lines are written together only while more results wait: an agent reading the pipe sees each one as it ends."""
+    batch = batch_for("--delay", "2")
+    batch.write(3)
+    process = batch.start("--concurrency", "1", "--yes", "--json")
+    try:
+        first = process.stdout.readline()  # type: ignore[union-attr]
+        assert json.loads(first)["status"] == "done"
+        # One at a time: the third line is submitted only once the second has run its 2 s.
+        assert batch.submits() <= 2, "the first line came out only when the batch ended"
+        second = process.stdout.readline()  # type: ignore[union-attr]
+        assert json.loads(second)["status"] == "done" and process.poll() is None
+    finally:
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert [json.loads(line)["status"] for line in out.splitlines()[:-1]] == ["done"]
+    assert json.loads(out.splitlines()[-1])["data"]["done"] == 3
+
+
 def test_a_rerun_with_a_new_line_still_checks_the_balance_before_any_submit(batch_for: Callable[..., Batch]) -> None:
     batch = batch_for("--delay", "0", credits=900)
     batch.write(3)

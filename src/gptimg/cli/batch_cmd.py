@@ -67,6 +67,10 @@ class _Progress:
         self._task = self._bar.add_task("batch", total=total, counts="")
         self._bar.start()
 
+    @property
+    def shown(self) -> bool:
+        return self._bar is not None
+
     def update(self, counts: dict[str, float]) -> None:
         if self._bar is None:
             return
@@ -308,9 +312,10 @@ def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, tot
     def emit(result: LineResult) -> None:
         if result.code == errors.JobNotFound.code:
             result.hint = forgotten_hint(result.job_id, rerun_command(sys.argv[1:], "--resubmit-failed"))
-        if output.json_mode:
-            output.emit_json(result.to_dict())
-        progress.update(runner.snapshot())
+        if output.json_mode:  # written once no other result is waiting: every line is out before the loop waits
+            output.emit_json(result.to_dict(), flush=events.empty())
+        if progress.shown:
+            progress.update(runner.snapshot())
 
     try:
         runner.start()
@@ -324,6 +329,7 @@ def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, tot
             reported += 1
             emit(result)
     finally:
+        output.flush()
         progress.stop()
     if signals.stopping:
         _settle_submits(runner, signals)
@@ -332,6 +338,7 @@ def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, tot
                 emit(events.get_nowait())
             except queue.Empty:
                 break
+        output.flush()
 
 
 def _settle_submits(runner: BatchRunner, signals: _Signals) -> None:
