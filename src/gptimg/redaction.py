@@ -84,7 +84,11 @@ def json_without_secrets(obj: Any, secrets: Iterable[str] = ()) -> str:
     text: str = encode(obj)
     masking = state["key"].search(text.lower()) is not None
     if not masking:
-        masking = any(encode(secret)[1:-1] in text for secret in secrets if secret and len(secret) >= 8)
+        secrets = tuple(secrets)
+        known = state.get("known")  # (secrets, their JSON forms): one object, so threads never mix two pairs
+        if known is None or known[0] != secrets:
+            known = state["known"] = (secrets, [encode(s)[1:-1] for s in secrets if s and len(s) >= 8])
+        masking = any(encoded in text for encoded in known[1])
     return encode(strip_secrets(obj, secrets)) if masking else text
 
 

@@ -304,7 +304,7 @@ def _show_dry_run(runner: BatchRunner, lines: list[ManifestLine], balance: float
     session.output.success(report, meta={"credits_used": 0}, human=human)
 
 
-def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, total: int) -> None:
+def _drive(runner: BatchRunner, events: queue.SimpleQueue[Any], signals: _Signals, total: int) -> None:
     """Start the runner and print each line's result until all are in or a signal says leave."""
     output = session.output
     progress = _Progress(total)
@@ -366,7 +366,7 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
 
     journal = session.journal()
     journal.check_ready()
-    events: queue.Queue[Any] = queue.Queue()
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()  # C: a re-run puts 5,000 results in one go
     runner = BatchRunner(
         client, journal, lines,
         BatchSettings(out_dir=out_dir, concurrency=concurrency, cost=DEFAULT_SUBMIT_COST, max_credits=max_credits,
