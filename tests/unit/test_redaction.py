@@ -141,7 +141,7 @@ def test_json_lines_match_the_masking_copy_on_random_documents() -> None:
     """Random nests of dicts, lists and strings cut from secrets, secret names and JSON's own punctuation."""
     import random
 
-    from gptimg.redaction import json_without_secrets
+    from gptimg.redaction import json_lines_without_secrets, json_without_secrets
 
     rng = random.Random(15)
     pieces = [*TRICKY_SECRETS, *SECRET_FIELD_NAMES, "API_KEY", '"', "\\", ": ", '": "', "\n", "é", "\u2028", "a", ""]
@@ -165,3 +165,7 @@ def test_json_lines_match_the_masking_copy_on_random_documents() -> None:
         assert fast == _slow(document, secrets), document
         masked += fast != json.dumps(document, ensure_ascii=False, default=str)
     assert masked > 150, "the random documents must often need masking, or they test nothing"
+    for _ in range(300):  # a batch's lines, written (and searched) together
+        secrets = rng.sample(TRICKY_SECRETS, rng.randint(0, 2))
+        documents = [value(1) for _ in range(rng.randint(1, 12))]
+        assert json_lines_without_secrets(documents, secrets) == "\n".join(_slow(d, secrets) for d in documents)

@@ -55,6 +55,7 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
     digest.update("".join(_probe(out_dir, title)).encode("utf-8", "surrogatepass"))
     count = 0
     missing: set[str] = set()
+    pending: list[str] = []  # reprs are self-delimiting: hashed 512 at a time, the digest is the same
     for result in results:
         line = result.line
         for file in result.files:
@@ -63,9 +64,13 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
             if not exists:
                 missing.add(file)
             # A file right in the folder is shown by its name; anywhere else, by where it resolves to now.
-            where = "" if os.path.dirname(file) == page_dir or not exists else str(Path(file).resolve())
-            facts = (line.line, line.name, line.style, line.size, line.prompt, result.job_id, file, exists, where)
-            digest.update(repr(facts).encode("utf-8", "surrogatepass"))
+            where = "" if file.rpartition(os.sep)[0] == page_dir or not exists else str(Path(file).resolve())
+            pending.append(repr((line.line, line.name, line.style, line.size, line.prompt, result.job_id, file,
+                                 exists, where)))
+            if len(pending) == 512:
+                digest.update("".join(pending).encode("utf-8", "surrogatepass"))
+                pending.clear()
+    digest.update("".join(pending).encode("utf-8", "surrogatepass"))
     return count, missing, digest.hexdigest()
 
 

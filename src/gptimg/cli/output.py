@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg.errors import GptimgError
-from gptimg.redaction import json_without_secrets, strip_secrets
+from gptimg.redaction import json_lines_without_secrets, strip_secrets
 from gptimg.terminal import json_text, neutralise
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Output:
     emitted: bool = False
     _out: Console | None = field(default=None, repr=False)
     _err: Console | None = field(default=None, repr=False)
-    _held: list[str] = field(default_factory=list, repr=False)
+    _held: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     # The consoles are made on first use: ``--version`` and a ``--json`` answer never load rich's console.
     @property
@@ -62,22 +62,24 @@ class Output:
 
     def emit_json(self, payload: dict[str, Any], *, flush: bool = True) -> None:
         """One JSON document on its own line of stdout; ``flush=False`` holds it for the next ``flush`` (a batch's
-        lines arriving together are written at once: one write per line was ~3% of a re-run)."""
-        if _speaks_utf8(sys.stdout):
-            text = json_without_secrets(payload, self.secrets)
-        else:  # \u escapes where stdout cannot carry UTF-8 (C locale, a code page): the JSON stays exact
-            text = json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=True, default=str)
-        self._held.append(json_text(text))
+        lines arriving together are written, and searched for secrets, at once)."""
+        self._held.append(payload)
         self.emitted = True
         if flush or len(self._held) >= MAX_HELD_LINES:
             self.flush()
 
     def flush(self) -> None:
-        """Write the JSON lines ``emit_json`` held, in order."""
-        if self._held:
-            held, self._held = self._held, []
-            sys.stdout.write("\n".join(held) + "\n")
-            sys.stdout.flush()
+        """Write the JSON lines ``emit_json`` held, in order, each through the masking chokepoint."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        if _speaks_utf8(sys.stdout):
+            block = json_lines_without_secrets(held, self.secrets)
+        else:  # \u escapes where stdout cannot carry UTF-8 (C locale, a code page): the JSON stays exact
+            block = "\n".join(json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=True, default=str)
+                              for payload in held)
+        sys.stdout.write(json_text(block) + "\n")
+        sys.stdout.flush()
 
     def success(self, data: Any, *, meta: dict[str, Any] | None = None, human: Callable[[], None] | None = None) -> None:
         """Print a result: the envelope with ``--json``, else whatever ``human`` draws."""
