@@ -30,9 +30,13 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from gptimg.errors import CredentialsCorrupt, GptimgError, NotLoggedIn
+from gptimg.records import Record
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_API_KEY = "UNO_API_KEY"
 
@@ -41,7 +45,7 @@ def default_credentials_path() -> Path:
     return Path.home() / ".uno" / "credentials.json"
 
 
-class ActiveKey(NamedTuple):
+class ActiveKey(Record):
     """The key to use and where it came from (never printed, only its source).
 
     A NamedTuple, not a dataclass: this module is on the agent CLI's start-up path,

@@ -36,13 +36,15 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import functools
 import json
 import os
+import re
 import struct
 import tempfile
 import zlib
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -66,14 +68,39 @@ def gateway_host(url: str | None) -> str:
     """The gateway's host (and port), never userinfo or a path."""
     if not url:
         return ""
+    known = _GATEWAY_HOSTS.get(url)
+    if known is not None:  # every image of a batch names the same gateway: parsed once
+        return known
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host
+    host = f"{host}:{parts.port}" if parts.port else host
+    if len(_GATEWAY_HOSTS) < 64:
+        _GATEWAY_HOSTS[url] = host
+    return host
+
+
+_GATEWAY_HOSTS: dict[str, str] = {}
+#: The journal's own timestamps (``jobs.record._now``): already UTC, so the answer is their first 19 characters.
+_UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3}|\.\d{6})?Z")
+
+
+@functools.lru_cache(maxsize=16)
+def _real_day(text: str) -> bool:
+    """``YYYY-MM-DD`` names a day that exists (checked once per day seen)."""
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _utc_iso(stamp: str | None) -> str:
+    """``stamp`` in UTC to the second, ``…Z``; now when there is none or it cannot be read."""
+    if stamp and _UTC_STAMP.fullmatch(stamp) and _real_day(stamp[:10]) and stamp[11:13] < "24" \
+            and stamp[14:16] < "60" and stamp[17:19] < "60":
+        return stamp[:19] + "Z"  # a tenth of the parse-and-format below, once per saved image
     if stamp:
         with contextlib.suppress(ValueError):
             when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -206,7 +233,16 @@ def _rewrite(source: IO[bytes], sink: IO[bytes], inserted: bytes) -> None:
 def text_chunks(record: dict[str, Any]) -> bytes:
     """The iTXt chunks ``stamp_png`` inserts after IHDR for ``record`` (``jobs.stampstream`` inserts them
     while a download streams, sparing a 128 MiB image a second copy and fsync)."""
-    return b"".join(itxt_chunk(key, value) for key, value in text_fields(record))
+    return b"".join(
+        _same_for_every_job(key, value) if key in _FEW_VALUES else itxt_chunk(key, value)
+        for key, value in text_fields(record)
+    )
+
+
+#: Fields that take a handful of values across a batch (version, model, style, size, gateway): their
+#: chunks (an encode, two struct packs and a CRC each) are built once and reused.
+_FEW_VALUES = frozenset({"Software", "Source", "gptimg:style", "gptimg:size", "gptimg:gateway", "gptimg:sandbox"})
+_same_for_every_job = functools.lru_cache(maxsize=128)(lambda key, value: itxt_chunk(key, value))
 
 
 def stamp_png(path: Path, record: dict[str, Any]) -> bool:

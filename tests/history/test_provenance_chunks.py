@@ -158,3 +158,28 @@ def test_ascii_prompts_also_go_to_exif_image_description(tmp_path: Path) -> None
         image.convert("RGB").save(target, "JPEG", **pillow_save_options(_record(prompt="a red fox")))
     with image_module.open(target) as converted:
         assert converted.getexif()[0x010E] == "a red fox"
+
+
+@pytest.mark.parametrize("stamp", [
+    "2026-11-25T21:55:27.725Z", "2026-11-25T21:55:27Z", "2026-11-25T21:55:27.123456Z", "2026-11-25T21:55:27+02:00",
+    "2026-02-30T00:00:00Z", "2026-02-03T24:00:00Z", "2026-02-03T23:60:00Z", "2026-02-03T23:00:60Z",
+    "2026-02-03T23:00:00.1Z", "2026-02-03 23:00:00Z", "not a time", "",
+])
+def test_the_creation_time_is_the_journal_stamp_in_utc_to_the_second(stamp: str) -> None:
+    """The fast path for the journal's own stamps answers exactly as parsing them would; unreadable means now."""
+    from datetime import datetime, timezone
+
+    from gptimg.provenance import _utc_iso
+
+    try:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        expected = parsed.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except ValueError:
+        expected = None
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    answer = _utc_iso(stamp)
+    if expected is not None and parsed.tzinfo is not None:
+        assert answer == expected
+    else:
+        when = datetime.fromisoformat(answer.replace("Z", "+00:00"))
+        assert before <= when <= datetime.now(timezone.utc)

@@ -159,3 +159,36 @@ def test_a_png_stamped_while_it_streams_is_written_and_fsynced_once(
         prompt="a fox", style=None, size="1024x1024", image_index=1, image_count=1, job_id="job1",
         gateway_url=gateway.base_url, created_at="2026-11-25T19:00:00Z", sandbox=True))
     assert path.read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.parametrize(("first", "then", "saved_as"), [
+    (PNG, b"<html>not an image at all</html>", None),  # the retry's bytes are sniffed, not the first try's
+    (b"<html>busy, try again</html>" + bytes(4096), PNG, "png"),  # and the first try's leave nothing behind
+], ids=["png-then-html", "html-then-png"])
+def test_a_retried_download_is_judged_and_saved_by_its_own_bytes(
+    first: bytes, then: bytes, saved_as: str | None, make_scripted: Callable[..., ScriptedGateway],
+    make_proxy: Callable[..., FaultProxy], tmp_path: Path,
+) -> None:
+    """The type is sniffed from the bytes as they are written (not read back), and only the first try skips
+    emptying the file: a try cut off after its first bytes must not decide the type or stay in the file."""
+    from gptimg.gateway.retry import RetryPolicy
+
+    answers = iter([first, then])
+    gateway = make_scripted({"GET /cdn/": lambda request: Answer(body=next(answers), content_type="image/png")})
+    tries: list[int] = []
+
+    def cut_the_first(seen: object) -> Fault | None:
+        tries.append(1)
+        return Fault("truncate", keep=len(first) - 8) if len(tries) == 1 else None
+
+    proxy = make_proxy(gateway.base_url, cut_the_first)
+    policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01)
+    with GatewayClient(proxy.base_url, None, wire=StdlibWire("gptimg-test"), retry=policy) as client:
+        if saved_as is None:
+            with pytest.raises(errors.DownloadFailed, match="not an image"):
+                download_module.save_image(client, f"{proxy.base_url}/cdn/x/0.png", tmp_path, "fox", "job1")
+            assert not list(tmp_path.iterdir())
+        else:
+            path = download_module.save_image(client, f"{proxy.base_url}/cdn/x/0.png", tmp_path, "fox", "job1")
+            assert path.name == f"fox.{saved_as}" and path.read_bytes() == then
+    assert len(tries) == 2

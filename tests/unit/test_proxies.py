@@ -217,6 +217,50 @@ def test_the_agent_cli_tunnels_https_through_the_proxy_without_httpx(
     assert proxy.heads[0].startswith("CONNECT gateway.test:443 HTTP/1.")
 
 
+@pytest.mark.e2e
+def test_an_untrusted_certificate_is_a_tls_failure_although_ssl_loads_only_then(
+    tls_gateway: tuple[int, Path], tmp_path: Path
+) -> None:
+    """ssl is first imported by the handshake itself (``gptimg.http_client``); its failure must still read
+    as TLS (``tls_failed``, nothing sent), not as a refused or dropped connection."""
+    port, _cert = tls_gateway
+    proxy = ForwardProxy(tunnel_to=("127.0.0.1", port))
+    try:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GPTIMG_HOME": str(tmp_path / "data"),
+               "HTTPS_PROXY": f"http://127.0.0.1:{proxy.port}", "UNO_API_KEY": "uno_tls_test_key_0000000000"}
+        done = subprocess.run([sys.executable, "-I", "-S", str(REPO / "bin" / "uno.py"), "whoami", "--compact",
+                               "--base-url", "https://gateway.test"], env=env, capture_output=True, text=True,
+                              timeout=60)
+    finally:
+        proxy.close()
+    answer = json.loads(done.stdout)
+    assert (answer["success"], answer["code"]) == (False, "tls_failed"), answer
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.e2e
+def test_http_client_is_whole_and_ssl_is_the_real_module_once_an_https_connection_is_made() -> None:
+    """The stand-in is seen by ``http.client`` alone: every other ``import ssl`` gets the real module, and
+    ``HTTPSConnection`` works through it (a fresh interpreter: this one has loaded ssl long ago)."""
+    probe = (
+        "import sys\n"
+        "from gptimg.gateway import stdlib_wire\n"
+        "from gptimg.http_client import http\n"
+        "assert 'ssl' not in sys.modules, 'ssl loaded at import'\n"
+        "connection = http.client.HTTPSConnection('gateway.test', 443)\n"
+        "import ssl\n"
+        "assert sys.modules['ssl'] is ssl and type(ssl).__name__ == 'module'\n"
+        "assert isinstance(connection._context, ssl.SSLContext)\n"
+        "assert http.client.ssl.SSLError is ssl.SSLError\n"
+        "assert stdlib_wire._is_tls_error(ssl.SSLError('x'))\n"
+        "print('ok')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(REPO / 'src')!r})\n"
+                           + probe], env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
 def test_the_stdlib_wire_falls_back_to_certifi_where_the_system_has_no_trust_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -412,7 +412,7 @@ class BatchRunner:
         try:
             record = self.journal.ensure_job(job_id, gateway=self.client.base_url)  # one read: poll and stamp
             items = await_job(self.client, self.journal, job_id, timeout=None, observer=SilentObserver(),
-                              record=record)
+                              record=record, journal_items=False)
         except errors.JobNotFound as exc:
             # Maybe a passing fault: never failed, never resubmitted; a re-run (or `result`) asks again.
             return LineResult(

@@ -143,8 +143,6 @@ def whole(value: float | None) -> float | int | None:
 
 def report_outcome(outcome: JobOutcome, *, meta: dict[str, Any], open_files: bool) -> None:
     """Saved paths on stdout (one per line, for pipes) or the envelope; then the viewer if asked."""
-    from gptimg.cli import browser
-
     meta = {key: whole(value) if isinstance(value, float) else value for key, value in meta.items()}
 
     def human() -> None:
@@ -158,6 +156,8 @@ def report_outcome(outcome: JobOutcome, *, meta: dict[str, Any], open_files: boo
 
     session.output.success(outcome_data(outcome), meta=meta, human=human)
     if open_files:
+        from gptimg.cli import browser  # and subprocess: only when asked to open
+
         why_not = browser.why_not_open()
         if why_not is not None:
             session.output.warn(f"Not opening the images ({why_not}).")

@@ -6,15 +6,19 @@ Kept apart from ``client`` so the request policy and the shape of its answers ca
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
 
 from gptimg import errors
+from gptimg.records import Record
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Records here are NamedTuples rather than dataclasses: this module is on the agent CLI's
 # start-up path, and importing ``dataclasses`` (and ``inspect``) would cost ~18 ms a call.
 
 
-class ToolResult(NamedTuple):
+class ToolResult(Record):
     """A successful ``/v1/call``: ``data`` already flattened from MCP content."""
 
     data: Any
@@ -28,7 +32,7 @@ class ToolResult(NamedTuple):
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-class DownloadInfo(NamedTuple):
+class DownloadInfo(Record):
     content_type: str
     size: int
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
 
 from gptimg import errors
 from gptimg.gateway.urls import origin
 from gptimg.gateway.wire import DROPPED, READ_TIMEOUT, Response, WireFailure
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 CHUNK = 65536
 #: The most ``body_into`` reads at once: a 128 MiB image takes ~128 reads and writes, RSS stays flat.
@@ -148,8 +151,8 @@ def check_download_url(url: str) -> None:
     if scheme not in ("http", "https"):
         raise errors.InvalidResponse(f"Refusing to download from a {scheme[:20]}: URL.")
     try:
-        origin(url)
+        host = origin(url)[1]
     except ValueError:
         raise errors.InvalidResponse("Refusing to download from a URL with an unusable port.") from None
-    if not origin(url)[1]:
+    if not host:
         raise errors.InvalidResponse("Refusing to download from a URL without a host.")

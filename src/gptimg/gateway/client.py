@@ -13,11 +13,13 @@ reads are here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gptimg import errors
 from gptimg.gateway.tool_calls import ToolCalls
 from gptimg.gateway.transfers import FileTransfers
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class GatewayClient(ToolCalls, FileTransfers):

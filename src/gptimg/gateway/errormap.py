@@ -9,13 +9,16 @@ the host, never the request headers, so the key cannot end up in an exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from gptimg import errors
 from gptimg.gateway import wire
 from gptimg.gateway.retry import parse_retry_after, sane_retry_after
 from gptimg.gateway.urls import origin
 from gptimg.gateway.wire import WireFailure
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def transport_error(failure: WireFailure, host: str) -> errors.GptimgError:

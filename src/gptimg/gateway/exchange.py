@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, TypeVar
 from urllib.parse import urlencode
 
 from gptimg import __version__, errors
@@ -27,6 +26,13 @@ from gptimg.gateway.urls import origin, validate_base_url
 from gptimg.gateway.wire import Headers, Timeouts, Wire, WireFailure
 from gptimg.redaction import TooDeep, redact_text, scrub_answer, strip_secrets
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar
+
+    T = TypeVar("T")
+    RetryListener = Callable[[errors.GptimgError, float], None]
+
 CONNECT_TIMEOUT = 10.0
 #: Catalogue, account and other short reads.
 READ_TIMEOUT = 30.0
@@ -35,9 +41,6 @@ MAX_JSON_BYTES = 8 * 1024 * 1024
 
 #: The header a sandbox gateway puts on every answer ("1"): how a client knows its credits are test ones.
 SANDBOX_HEADER = "X-Uno-Sandbox"
-
-T = TypeVar("T")
-RetryListener = Callable[[errors.GptimgError, float], None]
 
 CALLER_SKILL_ENV = "UNO_CALLER_SKILL"
 
@@ -48,10 +51,20 @@ def user_agent() -> str:
     The skill name is cut to uno-cli's safe alphabet (letters, digits, ``-_.``, 64 characters),
     so the gateway attributes calls the same way whichever client a skill bundles.
     """
+    global _user_agent
+    caller = os.environ.get(CALLER_SKILL_ENV, "")
+    known = _user_agent
+    if known[0] == caller:  # built once per value, not once a request
+        return known[1]
     agent = f"gptimg/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
-    caller = os.environ.get(CALLER_SKILL_ENV, "").strip()
-    safe = "".join(ch for ch in caller if ch.isalnum() or ch in "-_.")[:64]
-    return f"{agent} skill/{safe}" if safe else agent
+    safe = "".join(ch for ch in caller.strip() if ch.isalnum() or ch in "-_.")[:64]
+    text = f"{agent} skill/{safe}" if safe else agent
+    _user_agent = (caller, text)
+    return text
+
+
+#: (``UNO_CALLER_SKILL`` as last read, the header it gave); one tuple, so readers never mix two.
+_user_agent: tuple[str | None, str] = (None, "")
 
 
 class GatewayExchange:

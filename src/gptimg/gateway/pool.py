@@ -22,12 +22,14 @@ Bounded: at most ``max_idle`` idle connections in all; the oldest go first.
 
 from __future__ import annotations
 
-import http.client
 import select
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Hashable
+
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
 
 #: Older idle connections are closed, not reused (below the common 5 s server keep-alive limits).
 MAX_IDLE_SECONDS = 4.0
@@ -43,13 +45,22 @@ def is_socket_readable(connection: http.client.HTTPConnection) -> bool:
         return True
     try:
         if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-            return bool(poller.poll(0))
+            return bool(_poller_of(connection, sock).poll(0))
         readable, _, errored = select.select([sock], [], [sock], 0)
         return bool(readable or errored)
     except (OSError, ValueError):
         return True
+
+def _poller_of(connection: http.client.HTTPConnection, sock: socket.socket) -> select.poll:
+    """The connection's ``poll`` object, registered for its socket once, not once a request."""
+    kept = getattr(connection, "_gptimg_poller", None)
+    if kept is not None and kept[0] is sock:
+        return kept[1]
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    connection._gptimg_poller = (sock, poller)  # type: ignore[attr-defined]
+    return poller
+
 
 class IdlePool:
     """Thread-safe idle connections by key (scheme, host, port, proxy); most recently used first."""

@@ -13,15 +13,16 @@ request through a proxy would hand the bearer token to the proxy in clear text.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
+
+from gptimg.records import Record
 
 #: Every variable that can route gptimg's traffic through a proxy (lower-case wins, like curl).
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
 NO_PROXY_VARIABLES = ("no_proxy", "NO_PROXY")
 
 
-class Proxy(NamedTuple):
+class Proxy(Record):
     """An ``http://`` proxy: where to connect, and the Proxy-Authorization value if any."""
 
     host: str

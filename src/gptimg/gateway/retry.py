@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
 if TYPE_CHECKING:
     import random
+    from typing import Callable
 
 #: A server asking us to wait longer than this is treated as this.
 MAX_RETRY_AFTER = 120.0

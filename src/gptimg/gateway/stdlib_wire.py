@@ -10,16 +10,15 @@ still usable before anything is written on it; nothing written is ever sent agai
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import sys
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
+from gptimg.gateway.http1 import JOIN_BODY_BYTES, BodyResponse, host_header, request_bytes
 from gptimg.gateway.pool import IdlePool
 from gptimg.gateway.proxies import Proxy
 from gptimg.gateway.wire import (
@@ -32,9 +31,13 @@ from gptimg.gateway.wire import (
     Timeouts,
     WireFailure,
 )
+from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
+from gptimg.records import Record
 
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 _tls_context: ssl.SSLContext | None = None
 _tls_lock = threading.Lock()
@@ -70,35 +73,9 @@ def _has_system_trust_store(ssl: Any, context: ssl.SSLContext) -> bool:
     return bool(paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath))
 
 
-class _BodyResponse(http.client.HTTPResponse):
-    """``HTTPResponse`` plus ``readinto1``: at most one socket read straight into the caller's buffer."""
-
-    def readinto1(self, buffer: memoryview) -> int:
-        """Up to ``len(buffer)`` bytes of the body as soon as any arrive (0 at its end), no copy.
-
-        ``readinto`` would loop until the buffer is full, so a body dribbling in a byte a
-        second would never reach the caller's deadline check; chunked bodies go through
-        ``read1`` (http.client decodes the framing).
-        """
-        if self.fp is None or self.length == 0:
-            return 0
-        if self.chunked or self.length is None:
-            data = self.read1(len(buffer))
-            buffer[: len(data)] = data
-            return len(data)
-        if len(buffer) > self.length:
-            buffer = buffer[: self.length]
-        count = self.fp.readinto1(buffer)
-        if not count:
-            self._close_conn()
-        else:
-            self.length -= count
-        return count
-
-
 class _Response:
     def __init__(
-        self, wire: StdlibWire, key: Hashable, connection: http.client.HTTPConnection, response: _BodyResponse
+        self, wire: StdlibWire, key: Hashable, connection: http.client.HTTPConnection, response: BodyResponse
     ) -> None:
         self._wire = wire
         self._key = key
@@ -154,41 +131,57 @@ def _is_tls_error(exc: BaseException) -> bool:
     return ssl is not None and isinstance(exc, ssl.SSLError)
 
 
-class _Route(NamedTuple):
-    """Where a request goes: the pool key, the request target, headers for a proxy, and how to connect."""
+class _Origin(Record):
+    """How to reach one origin (scheme and netloc): the pool key, the proxy, and the request's fixed parts."""
 
     key: Hashable
-    target: str
     proxy_headers: dict[str, str]
     scheme: str
     host: str
     port: int | None
     proxy: Proxy | None
+    #: The ``Host`` header, as ``http.client`` would write it.
+    host_header: str
+    #: Put before the path: ``http://netloc`` for a plain-http proxy (absolute form), else empty.
+    target_prefix: str
 
 
-def _route(url: str) -> _Route:
+class _Route(Record):
+    """Where a request goes: its origin and the request target."""
+
+    origin: _Origin
+    target: str
+
+
+#: Origins remembered per wire (the gateway, its download host or two); past this the memo starts over.
+MAX_ORIGINS = 64
+
+
+def _origin(scheme: str, netloc: str) -> _Origin:
     """Behind an ``http://`` proxy (``gateway.proxies``): https is tunnelled with CONNECT
     (the proxy sees only the host name; TLS runs end to end), plain http is sent to the
     proxy in absolute form. Loopback hosts and NO_PROXY matches go direct.
     """
     from gptimg.gateway.proxies import proxy_for
 
-    parts = urlsplit(url)
+    parts = urlsplit(f"{scheme}://{netloc}/")
     host = parts.hostname or ""
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    proxy = proxy_for(url)
-    auth = {"Proxy-Authorization": proxy.authorization} if proxy is not None and proxy.authorization else {}
-    scheme = parts.scheme.lower()
+    proxy = proxy_for(f"{scheme}://{netloc}/")
     key = (scheme, host, parts.port, proxy)
+    default_port = 443 if scheme == "https" else 80
     if scheme == "https" or proxy is None:
-        return _Route(key, target, {}, scheme, host, parts.port, proxy)
-    absolute = f"http://{parts.netloc.rpartition('@')[2]}{target}"
-    return _Route(key, absolute, auth, scheme, host, parts.port, proxy)
+        return _Origin(key, {}, scheme, host, parts.port, proxy, host_header(host, parts.port, default_port), "")
+    auth = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else {}
+    bare = netloc.rpartition("@")[2]
+    try:
+        bare.encode("ascii")
+        absolute_host = bare
+    except UnicodeEncodeError:
+        absolute_host = bare.encode("idna").decode("ascii")
+    return _Origin(key, auth, scheme, host, parts.port, proxy, absolute_host, f"http://{bare}")
 
 
-def _new_connection(route: _Route, timeouts: Timeouts) -> http.client.HTTPConnection:
+def _new_connection(route: _Origin, timeouts: Timeouts) -> http.client.HTTPConnection:
     """A not-yet-connected connection for ``route``; its answers can ``readinto1``."""
     proxy = route.proxy
     connection: http.client.HTTPConnection
@@ -203,8 +196,22 @@ def _new_connection(route: _Route, timeouts: Timeouts) -> http.client.HTTPConnec
         connection = http.client.HTTPConnection(route.host, route.port, timeout=timeouts.connect)
     else:
         connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeouts.connect)
-    connection.response_class = _BodyResponse
+    connection.response_class = BodyResponse
+    connection._create_connection = _create_connection  # type: ignore[attr-defined]
     return connection
+
+
+def _create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+    """``socket.create_connection`` with an ASCII host name handed over as bytes.
+
+    ``getaddrinfo`` encodes a ``str`` host with the ``idna`` codec, whose import
+    (``encodings.idna``, ``stringprep``, ``unicodedata``) cost a short-lived agent
+    process ~4 M instructions (callgrind); an ASCII name's bytes are the same name.
+    """
+    host, port = address
+    if isinstance(host, str) and host.isascii():
+        return socket.create_connection((host.encode("ascii"), port), *args, **kwargs)
+    return socket.create_connection(address, *args, **kwargs)
 
 
 def _connect(connection: http.client.HTTPConnection) -> None:
@@ -223,12 +230,25 @@ def _connect(connection: http.client.HTTPConnection) -> None:
         raise WireFailure(REFUSED, arrived=False, detail=type(exc).__name__) from None
 
 
+#: A request this small goes out without blocking: a connected socket's send buffer is at least
+#: 4 KiB (Linux's minimum ``tcp_wmem``) and empty between requests (the last answer was read whole).
+UNBLOCKED_SEND_BYTES = 4096
+
+
+def _set_timeout(sock: socket.socket, seconds: float) -> None:
+    """``settimeout`` only when it changes: each call is an ``ioctl``, even to the same value."""
+    if sock.gettimeout() != seconds:
+        sock.settimeout(seconds)
+
+
 class StdlibWire:
     """``http.client`` with an idle pool (``gateway.pool``); safe to share between threads."""
 
     def __init__(self, user_agent: str, *, max_idle: int = 100) -> None:
         self._user_agent = user_agent
         self.pool = IdlePool(max_idle)
+        self._origins: dict[tuple[str, str], _Origin] = {}
+        self._origins_lock = threading.Lock()
 
     def send(
         self, method: str, url: str, *, headers: dict[str, str], content: bytes | None, timeouts: Timeouts
@@ -238,28 +258,53 @@ class StdlibWire:
         Never sent twice: once the request may have been written, any failure is
         ``arrived=True`` and is raised, whether the connection was fresh or reused.
         """
-        route = _route(url)
-        connection = self.pool.take(route.key)
+        route = self._route(url)
+        origin = route.origin
+        all_headers = {"User-Agent": self._user_agent, "Accept-Encoding": "identity", **origin.proxy_headers, **headers}
+        try:  # checked before a connection is taken: an injected CR/LF never reaches a socket
+            head = request_bytes(method, route.target, origin.host_header, all_headers, content)
+        except http.client.InvalidURL as exc:  # as http.client answered it: outcome unknown to the caller
+            raise WireFailure(DROPPED, arrived=True, detail=type(exc).__name__) from None
+        connection = self.pool.take(origin.key)
         if connection is None:
-            connection = _new_connection(route, timeouts)
+            connection = _new_connection(origin, timeouts)
             _connect(connection)
         try:
-            assert connection.sock is not None
-            connection.sock.settimeout(timeouts.write)
-            all_headers = {
-                "User-Agent": self._user_agent, "Accept-Encoding": "identity", **route.proxy_headers, **headers,
-            }
-            connection.request(method, route.target, body=content, headers=all_headers)
-            connection.sock.settimeout(timeouts.read)
-            response = connection.getresponse()
+            sock = connection.sock
+            assert sock is not None
+            if len(head) > UNBLOCKED_SEND_BYTES or len(content or b"") > JOIN_BODY_BYTES:
+                _set_timeout(sock, timeouts.write)
+            else:  # fits any idle send buffer: cannot block, so no write timeout to set (an ioctl)
+                _set_timeout(sock, timeouts.read)
+            sock.sendall(head)
+            if content is not None and len(content) > JOIN_BODY_BYTES:
+                sock.sendall(content)
+            _set_timeout(sock, timeouts.read)
+            response = BodyResponse(sock, method=method)
+            response.begin()
         except socket.timeout:
             connection.close()
             raise WireFailure(READ_TIMEOUT, arrived=True) from None
         except (http.client.HTTPException, OSError) as exc:
             connection.close()
             raise WireFailure(DROPPED, arrived=True, detail=type(exc).__name__) from None
-        assert isinstance(response, _BodyResponse)
-        return _Response(self, route.key, connection, response)
+        return _Response(self, origin.key, connection, response)
+
+    def _route(self, url: str) -> _Route:
+        """The request target and its origin; an origin's proxy is decided at the wire's first request to it."""
+        parts = urlsplit(url)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        scheme = parts.scheme.lower()
+        origin = self._origins.get((scheme, parts.netloc))
+        if origin is None:
+            origin = _origin(scheme, parts.netloc)
+            with self._origins_lock:
+                if len(self._origins) >= MAX_ORIGINS:
+                    self._origins.clear()
+                self._origins[(scheme, parts.netloc)] = origin
+        return _Route(origin, origin.target_prefix + target)
 
     def close(self) -> None:
         self.pool.close()

@@ -7,13 +7,16 @@ idempotent, and an answer that leaves its charge in doubt is ``SubmitOutcomeUnkn
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from gptimg import errors
 from gptimg.gateway.answers import ToolResult, flatten_mcp
 from gptimg.gateway.errormap import CALL, POLL
 from gptimg.gateway.exchange import GatewayExchange
 from gptimg.image_tool import MAX_WAIT_SECONDS, RESULT_TOOL, SUBMIT_TOOL
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A submit answers at once with a job id; the reference client allows 60 s.
 SUBMIT_TIMEOUT = 60.0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
 from urllib.parse import urljoin
 
 from gptimg import errors
@@ -24,6 +23,10 @@ from gptimg.gateway.errormap import DOWNLOAD, http_error, transport_error
 from gptimg.gateway.exchange import GatewayExchange, user_agent
 from gptimg.gateway.urls import origin, same_origin
 from gptimg.gateway.wire import Response, WireFailure
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import IO
 
 DOWNLOAD_READ_TIMEOUT = 60.0
 #: A whole image download, however slowly its bytes arrive (a per-read timeout never trips on a byte a second).
@@ -58,7 +61,7 @@ class FileTransfers(GatewayExchange):
     def download(
         self, url: str, sink: IO[bytes], *, max_bytes: int | None = None, deadline: float | None = None
     ) -> DownloadInfo:
-        """Stream ``url`` into ``sink`` (rewound on each retry). Free, so retried.
+        """Stream ``url`` into ``sink`` (empty, as a new file is; rewound and emptied on each retry). Free, so retried.
 
         The key is attached only when ``url`` is on the gateway's own origin, and
         redirects are followed by hand so it never crosses to another host.
@@ -67,9 +70,14 @@ class FileTransfers(GatewayExchange):
         check_download_url(url)
         until = deadline_in(DOWNLOAD_TOTAL_SECONDS, deadline)
 
+        retried = False
+
         def attempt() -> DownloadInfo:
-            sink.seek(0)
-            sink.truncate()
+            nonlocal retried
+            if retried:  # not before the first: on a new file that was five system calls an image for nothing
+                sink.seek(0)
+                sink.truncate()
+            retried = True
             with self._open_download(url, until) as response:
                 try:
                     size = body_into(response, sink, max_bytes=max_bytes, until=until)

@@ -14,7 +14,14 @@ the public error types, so both wires fail in exactly the same words.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple, Protocol
+
+from gptimg.records import Record
+
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # the protocols below are for type checkers; nothing checks them at run time
 
 #: ``WireFailure.kind`` values.
 REFUSED = "refused"  # nothing listening / unreachable: certainly not sent
@@ -25,7 +32,7 @@ READ_TIMEOUT = "read_timeout"  # sent; no answer in time
 DROPPED = "dropped"  # sent (maybe in part); the connection broke before a full answer
 
 
-class Timeouts(NamedTuple):
+class Timeouts(Record):
     connect: float
     read: float
     write: float = 30.0

@@ -7,10 +7,11 @@ profile says it is the cheaper one on both counts that matter:
 * start-up: ``http.client`` is already loaded by Python's own modules, while importing
   httpx (httpcore, h11, idna, ...) costs ~80-100 ms of CPU, most of a human
   ``generate``'s 100 ms budget (``python -X importtime``);
-* per request: 0.43 ms of client CPU for a result poll on a kept-alive connection
-  against 0.91 ms through httpx, in the same run (1,000 polls in-process against the
-  sandbox, ``time.process_time``), which is what a batch of thousands of images pays
-  3-4 times per image.
+* per request: 0.26-0.31 ms of client CPU for a result poll on a kept-alive connection
+  against 1.2-1.3 ms through httpx, in the same run (``benchmarks/wire_cpu.py 2000``:
+  in-process against the sandbox, ``time.process_time``; 0.51-0.54 ms before the wire
+  wrote its own request heads and read answer heads without the email package,
+  ``gateway.http1``), which is what a batch of thousands of images pays 3 times per image.
 
 It speaks ``http://`` proxies itself (``gateway.proxies``); only a proxy it cannot speak
 (``socks5://``, via httpx's ``socksio`` extra) makes a process use httpx, the architecture's

@@ -39,6 +39,9 @@ PARTIAL_SUFFIX = ".part"
 #: Downloads get at least this long, even when the caller's --timeout has (almost) run out.
 MIN_DOWNLOAD_SECONDS = 30.0
 PROBE_PREFIX = ".gptimg-probe-"
+#: The partial file's buffer, given explicitly (no ``isatty`` ioctl to choose one): a typical image's
+#: small writes (its head, the inserted provenance chunks, each chunk's header) go out as one.
+WRITE_BUFFER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,15 +58,16 @@ def prepare_output_dir(out_dir: Path, job_id: str) -> Path:
     """Make ``out_dir`` and prove it writable before a byte is downloaded: once per folder and process.
 
     A batch saves thousands of images into one folder; probing it with a temporary file
-    per image cost three system calls each (about a tenth of a batch's CPU). A folder that
-    stops being writable later fails at ``save_image``'s own temporary file, in the same words.
+    per image cost three system calls each (about a tenth of a batch's CPU), and making it
+    two more. A folder that stops being writable later fails at ``save_image``'s own
+    temporary file, in the same words; one removed meanwhile is made again there.
     """
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         key = os.path.abspath(out_dir)
         with _SWEPT_LOCK:
             probed = key in _PROBED
         if not probed:
+            out_dir.mkdir(parents=True, exist_ok=True)
             probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=PROBE_PREFIX, delete=True)
             probe.close()
             with _SWEPT_LOCK:
@@ -185,14 +189,16 @@ def _fsync_path(path: Path) -> None:
 
 def _download(
     client: GatewayClient, url: str, sink: IO[bytes], stamp: Stamp | None, index: int, deadline: float | None,
-) -> tuple[DownloadInfo, bool]:
-    """Stream ``url`` into ``sink``; True when the provenance chunks went in on the way (``jobs.stampstream``).
+) -> tuple[DownloadInfo, bool, bytes]:
+    """Stream ``url`` into ``sink``: its answer, True when the provenance chunks went in on the way
+    (``jobs.stampstream``), and the file's first ``SNIFF_BYTES`` bytes.
 
     The disk writes while the bytes arrive (``jobs.writeback``), except when a stamp will
     rewrite the file afterwards anyway.
     """
     chunks = getattr(stamp, "chunks", None)
-    writeback = EarlyWriteback(sink, step=None if stamp is None or chunks is not None else MAX_IMAGE_BYTES + 1)
+    writeback = EarlyWriteback(sink, step=None if stamp is None or chunks is not None else MAX_IMAGE_BYTES + 1,
+                               head_bytes=SNIFF_BYTES)
     stamping = StampingWriter(cast(IO[bytes], writeback), chunks(index)) if chunks is not None else None
     try:
         info = client.download(url, cast(IO[bytes], stamping or writeback), max_bytes=MAX_IMAGE_BYTES,
@@ -202,7 +208,7 @@ def _download(
         sink.flush()
     finally:
         writeback.stop()
-    return info, stamping is not None and stamping.stamped
+    return info, stamping is not None and stamping.stamped, writeback.head
 
 
 def save_image(
@@ -210,7 +216,7 @@ def save_image(
     stamp: Stamp | None = None, index: int = 1,
 ) -> Path:
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
+        fd, temp_name = _partial_file(directory, stem)
     except OSError as exc:  # nothing downloaded yet: the folder went away or stopped taking files
         raise errors.OutputNotWritable(
             f"Cannot write to {directory}: {exc.strerror or exc}",
@@ -218,14 +224,14 @@ def save_image(
             hint=f"Pick another folder; the job is kept: gptimg result {job_id} --out DIR",
         ) from None
     temp = Path(temp_name)
+    claimed = False
     try:
-        with os.fdopen(fd, "w+b") as sink:
+        with os.fdopen(fd, "w+b", buffering=WRITE_BUFFER_BYTES) as sink:
             try:
-                info, stamped = _download(client, url, sink, stamp, index, deadline)
+                info, stamped, head = _download(client, url, sink, stamp, index, deadline)
             except errors.GptimgError as exc:
                 raise errors.DownloadFailed(f"Could not download image {stem}: {exc.message}", job_id=job_id) from None
-            sink.seek(0)
-            media = sniff_image_type(sink.read(SNIFF_BYTES))
+            media = sniff_image_type(head)
             if media is None:
                 raise errors.DownloadFailed(
                     f"The file at {url} is not an image ({info.content_type or 'no type given'}).", job_id=job_id
@@ -241,7 +247,9 @@ def save_image(
                 _fsync_path(temp)
         if os.name == "posix":
             os.chmod(temp, _new_file_mode())
-        return _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
+        final = _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
+        claimed = True  # the temporary name is gone: linked and unlinked, or renamed
+        return final
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
             raise errors.OutputNotWritable(
@@ -251,8 +259,18 @@ def save_image(
             ) from None
         raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        if not claimed:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+
+def _partial_file(directory: Path, stem: str) -> tuple[int, str]:
+    """A new hidden ``.part`` file in ``directory`` (made again if it was removed since it was prepared)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
+    except FileNotFoundError:
+        directory.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
 
 
 def save_job_images(
@@ -281,11 +299,11 @@ def save_job_images(
         url = item.get("url")
         if not isinstance(url, str) or not url:
             raise errors.DownloadFailed(f"Image {index} of job {job_id} has no URL.", job_id=job_id)
-        earlier = existing_image(directory, job_id, index, label)
+        stem = image_stem(label, job_id, index)
+        earlier = existing_image(directory, job_id, index, label, stem=stem)
         if earlier is not None:
             saved = SavedImage(url, earlier, downloaded=False)
         else:
-            stem = image_stem(label, job_id, index)
             path = save_image(client, url, directory, stem, job_id, deadline, stamp=stamp, index=index)
             saved = SavedImage(url, path, True)
             remember_saved(directory, path.name)

@@ -27,10 +27,13 @@ def job_lock(directory: Path, job_id: str) -> Iterator[None]:
         yield
         return
     name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:24]
+    folder = directory / LOCK_FOLDER
     try:
-        folder = directory / LOCK_FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # made on first use, not checked per job (two system calls an image)
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         yield
         return

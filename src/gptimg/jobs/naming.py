@@ -61,7 +61,8 @@ def inside(directory: Path, candidate: Path) -> bool:
     return candidate.resolve().parent == directory.resolve()
 
 
-def existing_image(directory: Path, job_id: str, index: int, label: str | None = None) -> Path | None:
+def existing_image(directory: Path, job_id: str, index: int, label: str | None = None, *,
+                   stem: str | None = None) -> Path | None:
     """An image saved earlier for this job and index, whatever label it was saved under.
 
     Any ``*-<job_id>-<index>[-N].<ext>`` whose bytes are an image counts; a file that
@@ -72,14 +73,16 @@ def existing_image(directory: Path, job_id: str, index: int, label: str | None =
     """
     from gptimg.imagetypes import EXTENSION_FOR_TYPE
 
-    if not directory.is_dir():
-        return None
     if label is not None:
-        stem = image_stem(label, job_id, index)
+        stem = stem or image_stem(label, job_id, index)  # the caller's, when it has made it already
         for extension in EXTENSION_FOR_TYPE.values():
             if _is_image(directory / f"{stem}.{extension}"):
                 return directory / f"{stem}.{extension}"
-    for name in _listing(directory).saved_as(f"-{safe_job_id(job_id)}-{index}"):
+    try:
+        listing = _listing(directory)
+    except OSError:  # no such folder (or not one): nothing saved there
+        return None
+    for name in listing.saved_as(f"-{safe_job_id(job_id)}-{index}"):
         if _is_image(directory / name):
             return directory / name
     return None

@@ -339,8 +339,9 @@ def await_job(
     estimated: float | None = None,
     started: float | None = None,
     record: JobRecord | None = None,
+    journal_items: bool = True,
 ) -> list[dict[str, Any]]:
-    """The poll half: the done job's items, journaled; free, and safe to repeat.
+    """The poll half: the done job's items, journaled (unless the caller saves them at once); free, repeatable.
 
     Only the gateway's own terminal ``error`` marks the job failed (``JobFailed``,
     the one state that lets a batch line be paid for again, with the user's say).
@@ -368,7 +369,8 @@ def await_job(
         journal.mark_error(job_id, exc.message, code=exc.code)
         raise
     data["items"] = asked_items(data["items"], record.n, job_id, getattr(observer, "notice", None))
-    journal.mark_done(job_id, data["items"])
+    if journal_items:  # else ``save_job`` journals them with the files: one write an image fewer in a batch
+        journal.mark_done(job_id, data["items"])
     items: list[dict[str, Any]] = data["items"]
     return items
 

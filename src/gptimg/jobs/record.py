@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,8 +41,25 @@ STALE_SUBMIT_NOTE = (
     "Check your balance before submitting it again."
 )
 
+#: (second, its ``YYYY-MM-DDTHH:MM:SS`` text): formatted once a second, not once a journal write.
+_second_text: tuple[int, str] = (-1, "")
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC now as ``2026-01-02T03:04:05.678Z`` (milliseconds truncated, as ``isoformat`` does).
+
+    Every journal write stamps a row; building a ``datetime`` and its ISO text each time
+    was 1.4 % of a batch's CPU (py-spy). One global tuple: a reader never pairs one
+    second with another's text.
+    """
+    global _second_text
+    milliseconds = time.time_ns() // 1_000_000
+    second, milli = divmod(milliseconds, 1000)
+    cached, text = _second_text
+    if cached != second:
+        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_text = (second, text)
+    return f"{text}.{milli:03d}Z"
 
 
 @dataclass

@@ -2,69 +2,20 @@
 
 Why: ``http.server`` hands every header block to ``email.parser``, a general
 MIME parser that cost ~50 µs a request — a fifth of the sandbox's on-CPU time
-in a batch (py-spy, ``gptimg batch`` of 500 lines at C=64), on the two cores
-the client it serves also needs. Header lines of the form ``Name: value``
-are split here directly into the same :class:`http.client.HTTPMessage`
-(``set_raw`` stores exactly what the email parser would: the value with
-leading blanks and the line ending removed). A block holding anything less
-regular (a folded continuation line, a line without a colon, a name with
-characters the email parser would not take as a header) goes to the email
-parser as before (so does a bare CR inside a line, which that parser
-splits on), so odd requests are understood exactly as the standard
-library would understand them.
+in a batch. The header block is read by ``gptimg.httphead`` (shared with the
+client's standard-library wire, which reads answers the same way).
 
 The request-line checks are the standard library's own (same order, same
 answers); only the header block's parsing differs.
 """
-
 from __future__ import annotations
 
 import http.client
-import re
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import BinaryIO
 
-#: http.client's limits on one header line and on the number of header lines.
-MAX_HEADER_LINE = 65536
-MAX_HEADERS = 100
-_END_OF_HEADERS = (b"\r\n", b"\n", b"")
-#: A header name the email parser accepts as such (its ``headerRE``), followed by the colon.
-_PLAIN_HEADER = re.compile(r"[\041-\071\073-\176]+:")
-
-
-def read_header_block(rfile: BinaryIO, message_class: type = http.client.HTTPMessage) -> http.client.HTTPMessage:
-    """The header block up to its blank line, as ``http.client.parse_headers`` would return it.
-
-    Raises :class:`http.client.LineTooLong` or :class:`http.client.HTTPException`
-    past the same limits as ``http.client``.
-    """
-    lines: list[bytes] = []
-    while True:
-        line = rfile.readline(MAX_HEADER_LINE + 1)
-        if len(line) > MAX_HEADER_LINE:
-            raise http.client.LineTooLong("header line")
-        lines.append(line)
-        if len(lines) > MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
-        if line in _END_OF_HEADERS:
-            break
-    message = message_class()
-    for raw in lines[:-1]:
-        text = raw.decode("iso-8859-1")
-        if not _PLAIN_HEADER.match(text) or text.startswith("From ") or "\r" in text.rstrip("\r\n"):
-            return _email_parsed(lines, message_class)
-        name, _, value = text.partition(":")
-        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
-    return message
-
-
-def _email_parsed(lines: list[bytes], message_class: type) -> http.client.HTTPMessage:
-    import email.parser
-
-    text = b"".join(lines).decode("iso-8859-1")
-    return email.parser.Parser(_class=message_class).parsestr(text)
+from gptimg.httphead import MAX_HEADER_LINE, MAX_HEADERS, read_header_block  # noqa: F401  (re-exported)
 
 
 class RequestHead(BaseHTTPRequestHandler):
