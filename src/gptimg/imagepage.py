@@ -16,7 +16,7 @@ import hashlib
 import html
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -158,16 +158,23 @@ def render_page(tiles: list[Tile], page_dir: Path, *, title: str, marker: str = 
                               search=search))
 
 
-def write_page(text: str | Iterable[str], target: Path) -> Path:
-    """Write ``text`` (the page, or its parts in order) to ``target`` atomically (a reader never sees half a page)."""
+def write_page(text: str | Iterable[str], target: Path, *, seal: Callable[[str], str] | None = None) -> Path:
+    """Write ``text`` (the page, or its parts in order) to ``target`` atomically (a reader never sees half a page).
+
+    ``seal``, when given, makes the page's last line from the SHA-256 (hex) of every
+    byte written before it: the batch's contact sheet tells from it that it is unchanged.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".gptimg-page-", suffix=".html.part", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as sink:
-            if isinstance(text, str):
-                sink.write(text)
-            else:
-                sink.writelines(text)
+        with os.fdopen(fd, "wb") as sink:
+            digest = hashlib.sha256()
+            for part in (text,) if isinstance(text, str) else text:
+                data = part.encode("utf-8")
+                digest.update(data)
+                sink.write(data)
+            if seal is not None:
+                sink.write(seal(digest.hexdigest()).encode("utf-8"))
         umask = os.umask(0o022)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)  # as readable as any file the person saves, not mkstemp's 0600

@@ -10,7 +10,7 @@ from __future__ import annotations
 # ``typing`` costs ~5 ms of every agent CLI start; annotations here are never evaluated.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 SECRET_FIELD_NAMES = frozenset(
@@ -56,6 +56,62 @@ def strip_secrets(obj: Any, secrets: Iterable[str] = ()) -> Any:
         return value
 
     return clean(obj)
+
+
+_JSON_STATE: dict[str, Any] = {}
+
+
+def json_without_secrets(obj: Any, secrets: Iterable[str] = ()) -> str:
+    """``json.dumps(strip_secrets(obj, secrets), ensure_ascii=False, default=str)``, without copying ``obj`` when
+    nothing in it needs masking (the usual case: a batch prints one of these per line).
+
+    The document is encoded once as it is, then two searches tell whether masking
+    could change it: a secret-named key (keys reach the text as they are, lowercased
+    here as ``strip_secrets`` compares them) or a known secret's JSON form (JSON
+    escapes character by character, so a string holding the secret holds its
+    encoded form). Either one found, and it is encoded again from ``strip_secrets``'s
+    copy: a false alarm costs time, never a secret.
+    """
+    secrets = tuple(secrets)
+    encode, may_mask = _json_tools(secrets)
+    text: str = encode(obj)
+    return encode(strip_secrets(obj, secrets)) if may_mask(text) else text
+
+
+def json_lines_without_secrets(objs: Iterable[Any], secrets: Iterable[str] = ()) -> str:
+    """``json_without_secrets`` of each of ``objs``, one per line (no final newline): the searches run once, over all.
+
+    What a line holds, the block holds (lowercasing and JSON escaping go character
+    by character), so a block with nothing to mask has no line to mask; otherwise
+    each line is made as ``json_without_secrets`` makes it.
+    """
+    secrets = tuple(secrets)
+    encode, may_mask = _json_tools(secrets)
+    objs = list(objs)
+    block = "\n".join([encode(obj) for obj in objs])
+    return "\n".join([json_without_secrets(obj, secrets) for obj in objs]) if may_mask(block) else block
+
+
+def _json_tools(secrets: tuple[str, ...]) -> tuple[Callable[[Any], str], Callable[[str], bool]]:
+    """The shared encoder, and the test "could ``strip_secrets`` change this JSON text?" for ``secrets``."""
+    state = _JSON_STATE
+    if not state:
+        import json
+        import re
+
+        state["encode"] = json.JSONEncoder(ensure_ascii=False, default=str).encode
+        names = "|".join(sorted(re.escape(name) for name in SECRET_FIELD_NAMES))
+        state["key"] = re.compile(f'"(?:{names})": ').search  # json's own key separator
+    encode, secret_key = state["encode"], state["key"]
+    known = state.get("known")  # (secrets, their JSON forms): one object, so threads never mix two pairs
+    if known is None or known[0] != secrets:
+        known = state["known"] = (secrets, [encode(s)[1:-1] for s in secrets if s and len(s) >= 8])
+    encoded = known[1]
+
+    def may_mask(text: str) -> bool:
+        return secret_key(text.lower()) is not None or any(form in text for form in encoded)
+
+    return encode, may_mask
 
 
 #: An Uno answer is a few levels deep; anything past this is not a gateway talking (and would

@@ -144,3 +144,23 @@ def test_dash_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unreadable_file_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ManifestError):
         load_manifest(str(tmp_path / "nope.jsonl"))
+
+
+@pytest.mark.parametrize("raw", [
+    '{"prompt": "fox"}', '  {"prompt": "fox"}', '{"prompt": "fox"}  ', '{"prompt": "fox"}\r', '{"a": 1} {"b": 2}',
+    '{"a": 1}x', "\ufeff{\"a\": 1}", '{"a": ', "[1, 2]", "null", "12 ", "nan", "NaN", '{"a": 1, "a": 2}', "",
+    '"text"', '{"a": "\\ud800"}', '{"a": 1}\u00a0',
+])
+def test_a_manifest_line_is_read_exactly_as_json_loads_reads_it(raw: str) -> None:
+    """The quick path for the usual line accepts, rejects and words errors as json.loads does."""
+    from gptimg.batch.manifest import _json_value
+
+    try:
+        expected: object = ("ok", json.loads(raw))
+    except ValueError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: object = ("ok", _json_value(raw))
+    except ValueError as exc:
+        got = ("error", str(exc))
+    assert repr(got) == repr(expected)

@@ -279,3 +279,31 @@ def test_a_done_line_counts_as_saved_only_while_its_files_are_really_in_the_fold
     inner_link = out / "fox-j1-1-inner.png"
     os.symlink(saved, inner_link)
     assert plan_with(inner_link) == HAVE
+
+
+def test_a_rerun_plans_from_one_folder_listing_without_trusting_what_is_not_a_plain_saved_file(
+    make_runner: MakeRunner, sandbox: SandboxGateway, out_dir: Path, tmp_path: Path
+) -> None:
+    """The re-run's plan (a few columns and one listing) counts a line done only while its plain file is there."""
+    import os
+    import shutil
+
+    lines = manifest_lines(6)
+    first = make_runner(lines).run()
+    files = [Path(r.files[0]) for r in first]
+    elsewhere = tmp_path / "elsewhere.png"
+    shutil.copy(files[1], elsewhere)
+    files[0].unlink()  # deleted: fetched again
+    files[1].unlink()
+    os.symlink(elsewhere, files[1])  # a link leading out of --out: not a saved image
+    files[2].unlink()
+    files[2].mkdir()  # a folder of that name
+    os.symlink(files[4].name, out_dir / "inner-link.png")  # unrelated: must not disturb anything
+    rename = out_dir / "renamed.png"
+    files[5].rename(rename)  # renamed by hand: its line's file is gone
+    plan = make_runner(lines).plan()
+    assert [p.kind for p in plan] == [FETCH, FETCH, FETCH, HAVE, HAVE, FETCH]
+    assert [p.record.job_id for p in plan] == [r.job_id for r in first]
+    assert plan[3].record.files == [str(files[3])]
+    again = make_runner(lines, new_images=True).plan()
+    assert {p.kind for p in again} == {"renew"}, "--new-images pays again for a finished line, whichever way it was planned"

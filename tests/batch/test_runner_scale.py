@@ -36,6 +36,9 @@ class FakeJournal:
     def for_batch_keys(self, keys: list[str]) -> dict[str, list[Any]]:
         return {}
 
+    def plan_rows(self, keys: list[str]) -> list[Any]:
+        return []
+
     def abandon_submitting(self, reason: str) -> int:
         return 0
 

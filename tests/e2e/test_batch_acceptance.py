@@ -167,6 +167,60 @@ def test_a_rerun_of_a_finished_batch_asks_the_gateway_nothing_and_loads_no_http_
     assert sorted(contact_sheet_images(batch.out / "index.html")) == sorted(p.name for p in batch.images())
 
 
+def test_a_rerun_leaves_an_unchanged_contact_sheet_alone_and_rewrites_one_deleted_edited_or_outdated(
+    batch_for: Callable[..., Batch],
+) -> None:
+    """The re-run's skipped rewrite, as a user meets it: only a sheet that would come out the same is kept."""
+    batch = batch_for("--delay", "0")
+    batch.write(3)
+    assert batch.run("--yes", "--json").returncode == 0
+    index = batch.out / "index.html"
+    first = index.read_bytes()
+
+    def rerun() -> str:
+        result = batch.run("--yes", "--json")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json_lines(result.stdout)[-1]["data"]["index_html"] == str(index)
+        return index.read_text("utf-8")
+
+    inode = index.stat().st_ino
+    rerun()
+    assert index.stat().st_ino == inode and index.read_bytes() == first  # untouched
+    index.unlink()
+    rerun()
+    assert index.read_bytes() == first
+    index.write_bytes(first.replace(b"product shot 2", b"product shot X"))  # edited by hand, same size
+    rerun()
+    assert index.read_bytes() == first
+    batch.write(4)  # one more line
+    assert "product shot 4" in rerun()
+    assert sorted(contact_sheet_images(index)) == sorted(p.name for p in batch.images()) and len(batch.images()) == 4
+    replaced = batch.images()[0]
+    replaced.unlink()  # gone: the re-run fetches the line's image again (free), the page still shows it
+    rerun()
+    assert replaced.is_file() and "data-missing" not in index.read_text("utf-8")
+    assert sorted(contact_sheet_images(index)) == sorted(p.name for p in batch.images())
+
+
+def test_each_json_line_is_on_stdout_as_its_line_finishes_not_at_the_end(batch_for: Callable[..., Batch]) -> None:
+    """Lines are written together only while more results wait: an agent reading the pipe sees each one as it ends."""
+    batch = batch_for("--delay", "2")
+    batch.write(3)
+    process = batch.start("--concurrency", "1", "--yes", "--json")
+    try:
+        first = process.stdout.readline()  # type: ignore[union-attr]
+        assert json.loads(first)["status"] == "done"
+        # One at a time: the third line is submitted only once the second has run its 2 s.
+        assert batch.submits() <= 2, "the first line came out only when the batch ended"
+        second = process.stdout.readline()  # type: ignore[union-attr]
+        assert json.loads(second)["status"] == "done" and process.poll() is None
+    finally:
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert [json.loads(line)["status"] for line in out.splitlines()[:-1]] == ["done"]
+    assert json.loads(out.splitlines()[-1])["data"]["done"] == 3
+
+
 def test_a_rerun_with_a_new_line_still_checks_the_balance_before_any_submit(batch_for: Callable[..., Batch]) -> None:
     batch = batch_for("--delay", "0", credits=900)
     batch.write(3)

@@ -16,13 +16,15 @@ import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gptimg import errors
 from gptimg.params import check_n, check_prompt, check_size, check_style
 from gptimg.references import check_references, split_reference_list
 
 FIELDS = ("prompt", "style", "size", "n", "refs", "name")
+_FIELD_SET = frozenset(FIELDS)
+_DECODER = json.JSONDecoder()
 #: A name becomes a journal key and part of a file name; longer than this is a mistake.
 MAX_NAME_CHARS = 200
 #: The error message lists at most this many problems; ``details["errors"]`` has them all.
@@ -126,13 +128,28 @@ def _txt_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[st
     return rows
 
 
+def _json_value(raw: str) -> Any:
+    """``json.loads(raw)``, without its two whitespace scans for the usual line (a value and nothing around it).
+
+    Anything else (spaces around it, a second value, a BOM, an error) goes to ``json.loads``
+    itself, so what is accepted, and every error's wording, stay exactly its own.
+    """
+    try:
+        value, end = _DECODER.raw_decode(raw)
+        if end == len(raw):
+            return value
+    except ValueError:
+        pass
+    return json.loads(raw)
+
+
 def _jsonl_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
     rows: list[tuple[int, dict[str, Any]]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = _json_value(raw)
         except ValueError as exc:
             problems.append(LineProblem(number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
             continue
@@ -197,20 +214,21 @@ def _refs_of(value: Any) -> list[str]:
     raise errors.InvalidArguments("refs must be a list of strings or one comma-separated string")
 
 
+def _attempt(problems: list[LineProblem], number: int, check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, or None with its error added to ``problems`` under line ``number``."""
+    try:
+        return check(*args)
+    except errors.GptimgError as exc:
+        # The check's own hint (a style suggestion, the valid sizes) belongs with its line.
+        specific = exc.hint if exc.hint and exc.hint != type(exc).hint else ""
+        problems.append(LineProblem(number, f"{exc.message} {specific}".strip()))
+        return None
+
+
 def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[ManifestLine | None, list[LineProblem]]:
     problems: list[LineProblem] = []
-
-    def attempt(check: Any, *args: Any) -> Any:
-        try:
-            return check(*args)
-        except errors.GptimgError as exc:
-            # The check's own hint (a style suggestion, the valid sizes) belongs with its line.
-            specific = exc.hint if exc.hint and exc.hint != type(exc).hint else ""
-            problems.append(LineProblem(number, f"{exc.message} {specific}".strip()))
-            return None
-
-    unknown = sorted(set(fields) - set(FIELDS))
-    if unknown:
+    if not _FIELD_SET.issuperset(fields):
+        unknown = sorted(set(fields) - _FIELD_SET)
         problems.append(LineProblem(
             number, f"unknown field {', '.join(repr(k) for k in unknown)} (fields: {', '.join(FIELDS)})"
         ))
@@ -218,34 +236,37 @@ def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[Manife
         problems.append(LineProblem(number, "missing the required field 'prompt'"))
         prompt = None
     else:
-        prompt = attempt(check_prompt, fields["prompt"])
-    size = attempt(check_size, fields.get("size"))
-    n = attempt(check_n, fields.get("n"))
-    style = attempt(check_style, fields.get("style"))
-    raw_refs = attempt(_refs_of, fields.get("refs"))
+        prompt = _attempt(problems, number, check_prompt, fields["prompt"])
+    size = _attempt(problems, number, check_size, fields.get("size"))
+    n = _attempt(problems, number, check_n, fields.get("n"))
+    style = _attempt(problems, number, check_style, fields.get("style"))
+    raw_refs = _attempt(problems, number, _refs_of, fields.get("refs")) if "refs" in fields else None
     refs: tuple[str, ...] = ()
     if raw_refs:
         resolved = [_resolve_ref(ref, base) for ref in raw_refs]
         # Checks existence, type and size now so a bad file never costs credits; the bytes are not kept.
-        if attempt(lambda values: check_references(values, strict=True), resolved) is not None:
+        if _attempt(problems, number, lambda values: check_references(values, strict=True), resolved) is not None:
             refs = tuple(resolved)
-    name = fields.get("name")
-    if name is not None:
-        if isinstance(name, (int, float)) and not isinstance(name, bool):
-            name = str(name)
-        if not isinstance(name, str) or not name.strip():
-            problems.append(LineProblem(number, "name must be a non-empty string"))
-            name = None
-        elif len(name.strip()) > MAX_NAME_CHARS or "\x00" in name:
-            problems.append(LineProblem(number, f"name must be at most {MAX_NAME_CHARS} characters, without NUL"))
-            name = None
-        else:
-            name = name.strip()
+    name = _check_name(problems, number, fields.get("name"))
     if problems or prompt is None or size is None or n is None:
         return None, problems
     # The key hashes the references as written, so moving the manifest folder keeps the keys.
     key = name or content_key(prompt, style, size, n, tuple(raw_refs or ()))
     return ManifestLine(line=number, key=key, prompt=prompt, size=size, n=n, style=style, refs=refs, name=name), []
+
+
+def _check_name(problems: list[LineProblem], number: int, name: Any) -> str | None:
+    if name is None:
+        return None
+    if isinstance(name, (int, float)) and not isinstance(name, bool):
+        name = str(name)
+    if not isinstance(name, str) or not name.strip():
+        problems.append(LineProblem(number, "name must be a non-empty string"))
+        return None
+    if len(name.strip()) > MAX_NAME_CHARS or "\x00" in name:
+        problems.append(LineProblem(number, f"name must be at most {MAX_NAME_CHARS} characters, without NUL"))
+        return None
+    return name.strip()
 
 
 def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:

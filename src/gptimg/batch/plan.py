@@ -25,15 +25,19 @@ that is done. See :attr:`PlannedLine.forgotten`.
 
 from __future__ import annotations
 
-import os
-import stat
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 from gptimg import errors
 from gptimg.balance import check_balance
 from gptimg.batch.manifest import ManifestLine
 from gptimg.batch.report import FAILED, UNKNOWN, LineResult
+from gptimg.batch.saved_files import SavedFiles
 from gptimg.gateway.urls import is_loopback_host, origin
 from gptimg.jobs import journal as journal_states
 from gptimg.jobs.journal import JobJournal, JobRecord
@@ -56,11 +60,13 @@ class PlannedLine:
     __slots__ = ("line", "kind", "record", "seen_row")
     line: ManifestLine
     kind: str
-    record: JobRecord | None
+    #: A ``FinishedRow`` for a HAVE line (all the runner reads of it is ``job_id`` and ``files``).
+    record: JobRecord | FinishedRow | None
     #: The newest journal row under the line's key when planned: only a newer row means another run took it.
     seen_row: int
 
-    def __init__(self, line: ManifestLine, kind: str, record: JobRecord | None = None, seen_row: int = 0) -> None:
+    def __init__(self, line: ManifestLine, kind: str, record: JobRecord | FinishedRow | None = None,
+                 seen_row: int = 0) -> None:
         self.line = line
         self.kind = kind
         self.record = record
@@ -91,25 +97,16 @@ def same_gateway(row_gateway: str, current: str) -> bool:
     return not _is_loopback_url(row_gateway) and not _is_loopback_url(current)
 
 
-def _files_present(record: JobRecord, out_dir: Path) -> bool:
-    if not record.files:
+def _files_present(files: list[str], saved: SavedFiles) -> bool:
+    if not files:
         return False
-    folder = os.path.abspath(out_dir)
-    for name in record.files:
-        if os.path.dirname(os.path.abspath(name)) == folder and _is_plain_file(name):
-            continue  # the usual case, one lstat: resolving every path made re-running 5,000 lines slow
+    for name in files:
+        if saved.holds(name):
+            continue  # the usual case, a name from one folder listing: a stat, or a resolve, per line made re-runs slow
         path = Path(name)
-        if not path.is_file() or path.resolve().parent != out_dir.resolve():
+        if not path.is_file() or path.resolve().parent != saved.real_folder():
             return False
     return True
-
-
-def _is_plain_file(name: str) -> bool:
-    """A regular file, not a link (a link is judged by where it leads, above)."""
-    try:
-        return stat.S_ISREG(os.lstat(name).st_mode)
-    except OSError:
-        return False
 
 
 def same_request(record: JobRecord, line: ManifestLine) -> bool:
@@ -131,7 +128,13 @@ def plan_line(
     ``--new-images`` turns a line that has a job (done or open) into a paid submit;
     ``--resubmit-failed`` does the same for a line whose job the gateway forgot.
     """
-    planned = _plan_from_rows(line, rows, out_dir, gateway)
+    return _plan_records(line, rows, SavedFiles(out_dir), gateway, new_images=new_images,
+                         resubmit_failed=resubmit_failed)
+
+
+def _plan_records(line: ManifestLine, rows: list[JobRecord], saved: SavedFiles, gateway: str, *,
+                  new_images: bool, resubmit_failed: bool) -> PlannedLine:
+    planned = _plan_from_rows(line, rows, saved, gateway)
     planned.seen_row = max((r.id for r in rows), default=0)
     if new_images and planned.kind in (HAVE, FETCH, RESUME):
         planned.kind = RENEW
@@ -140,11 +143,11 @@ def plan_line(
     return planned
 
 
-def _plan_from_rows(line: ManifestLine, rows: list[JobRecord], out_dir: Path, gateway: str) -> PlannedLine:
+def _plan_from_rows(line: ManifestLine, rows: list[JobRecord], saved: SavedFiles, gateway: str) -> PlannedLine:
     rows = [r for r in rows if same_request(r, line) and same_gateway(r.gateway, gateway)]
     done = [r for r in rows if r.status == journal_states.DONE and r.job_id]
     if done:
-        with_files = [r for r in done if _files_present(r, out_dir)]
+        with_files = [r for r in done if _files_present(r.files, saved)]
         if with_files:
             return PlannedLine(line, HAVE, with_files[-1])
         return PlannedLine(line, FETCH, done[-1])
@@ -273,6 +276,26 @@ class BatchPlan:
         )
 
 
+class FinishedRow:
+    """The columns of a journal row that tell a line is finished (``JobJournal.plan_rows``), by ``JobRecord``'s names."""
+
+    __slots__ = ("id", "status", "job_id", "gateway", "prompt", "style", "size", "n", "files")
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        _, self.id, self.status, self.job_id, self.gateway, self.prompt, self.style, self.size, self.n, files = row
+        # Only a done row's files are ever read: the rest stay undecoded.
+        self.files: list[str] = json.loads(files) if files and self.status == journal_states.DONE else []
+
+
+def _finished(line: ManifestLine, rows: list[FinishedRow], saved: SavedFiles, gateway: str) -> FinishedRow | None:
+    """The newest row that makes ``line`` HAVE (done, same request and gateway, files in the folder), if any."""
+    for row in reversed(rows):
+        if (row.status == journal_states.DONE and row.job_id and same_request(row, line)  # type: ignore[arg-type]
+                and same_gateway(row.gateway, gateway) and _files_present(row.files, saved)):
+            return row
+    return None
+
+
 def make_plan(
     journal: JobJournal,
     lines: list[ManifestLine],
@@ -284,8 +307,30 @@ def make_plan(
     resubmit_failed: bool = False,
     new_images: bool = False,
 ) -> BatchPlan:
-    """Read the lines' rows from the journal (one indexed query per 500 lines) and plan each line."""
-    rows = journal.for_batch_keys([line.key for line in lines])
-    planned = [plan_line(line, rows.get(line.key, []), out_dir, gateway, new_images=new_images,
-                         resubmit_failed=resubmit_failed) for line in lines]
+    """Plan each line from its journal rows, read in one indexed query per 500 lines.
+
+    A finished line (the usual line of a re-run) is told from a few columns of its
+    rows and one listing of the folder; only the lines left (none in a re-run, and
+    none in a first run: they have no rows) are planned from full records.
+    """
+    saved = SavedFiles(out_dir)
+    by_key: dict[str, list[FinishedRow]] = {}
+    for row in journal.plan_rows([line.key for line in lines]):
+        by_key.setdefault(row[0], []).append(FinishedRow(row))
+    planned: list[PlannedLine] = []
+    unsettled: list[int] = []
+    for line in lines:
+        rows = by_key.get(line.key)
+        finished = _finished(line, rows, saved, gateway) if rows else None
+        if finished is not None:
+            planned.append(PlannedLine(line, RENEW if new_images else HAVE, finished, max(r.id for r in rows or ())))
+        else:
+            planned.append(PlannedLine(line, NEW))
+            if rows:
+                unsettled.append(len(planned) - 1)
+    if unsettled:
+        records = journal.for_batch_keys([lines[i].key for i in unsettled])
+        for i in unsettled:
+            planned[i] = _plan_records(lines[i], records.get(lines[i].key, []), saved, gateway,
+                                       new_images=new_images, resubmit_failed=resubmit_failed)
     return BatchPlan(planned, cost=cost, max_credits=max_credits, resubmit_failed=resubmit_failed)

@@ -67,6 +67,10 @@ class _Progress:
         self._task = self._bar.add_task("batch", total=total, counts="")
         self._bar.start()
 
+    @property
+    def shown(self) -> bool:
+        return self._bar is not None
+
     def update(self, counts: dict[str, float]) -> None:
         if self._bar is None:
             return
@@ -300,7 +304,7 @@ def _show_dry_run(runner: BatchRunner, lines: list[ManifestLine], balance: float
     session.output.success(report, meta={"credits_used": 0}, human=human)
 
 
-def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, total: int) -> None:
+def _drive(runner: BatchRunner, events: queue.SimpleQueue[Any], signals: _Signals, total: int) -> None:
     """Start the runner and print each line's result until all are in or a signal says leave."""
     output = session.output
     progress = _Progress(total)
@@ -308,9 +312,10 @@ def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, tot
     def emit(result: LineResult) -> None:
         if result.code == errors.JobNotFound.code:
             result.hint = forgotten_hint(result.job_id, rerun_command(sys.argv[1:], "--resubmit-failed"))
-        if output.json_mode:
-            output.emit_json(result.to_dict())
-        progress.update(runner.snapshot())
+        if output.json_mode:  # written once no other result is waiting: every line is out before the loop waits
+            output.emit_json(result.to_dict(), flush=events.empty())
+        if progress.shown:
+            progress.update(runner.snapshot())
 
     try:
         runner.start()
@@ -324,6 +329,7 @@ def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, tot
             reported += 1
             emit(result)
     finally:
+        output.flush()
         progress.stop()
     if signals.stopping:
         _settle_submits(runner, signals)
@@ -332,6 +338,7 @@ def _drive(runner: BatchRunner, events: queue.Queue[Any], signals: _Signals, tot
                 emit(events.get_nowait())
             except queue.Empty:
                 break
+        output.flush()
 
 
 def _settle_submits(runner: BatchRunner, signals: _Signals) -> None:
@@ -359,7 +366,7 @@ def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], ou
 
     journal = session.journal()
     journal.check_ready()
-    events: queue.Queue[Any] = queue.Queue()
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()  # C: a re-run puts 5,000 results in one go
     runner = BatchRunner(
         client, journal, lines,
         BatchSettings(out_dir=out_dir, concurrency=concurrency, cost=DEFAULT_SUBMIT_COST, max_credits=max_credits,

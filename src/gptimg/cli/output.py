@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg.errors import GptimgError
-from gptimg.redaction import strip_secrets
+from gptimg.redaction import json_lines_without_secrets, strip_secrets
 from gptimg.terminal import json_text, neutralise
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+#: ``emit_json(flush=False)`` writes anyway once this many lines are held (a re-run reports 5,000 at once).
+MAX_HELD_LINES = 256
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Output:
     emitted: bool = False
     _out: Console | None = field(default=None, repr=False)
     _err: Console | None = field(default=None, repr=False)
+    _held: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     # The consoles are made on first use: ``--version`` and a ``--json`` answer never load rich's console.
     @property
@@ -55,14 +60,26 @@ class Output:
     def err(self, console: Console) -> None:
         self._err = console
 
-    def emit_json(self, payload: dict[str, Any]) -> None:
-        # \u escapes where stdout cannot carry UTF-8 (C locale, a code page): the JSON stays exact.
-        text = json_text(
-            json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=not _speaks_utf8(sys.stdout), default=str)
-        )
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+    def emit_json(self, payload: dict[str, Any], *, flush: bool = True) -> None:
+        """One JSON document on its own line of stdout; ``flush=False`` holds it for the next ``flush`` (a batch's
+        lines arriving together are written, and searched for secrets, at once)."""
+        self._held.append(payload)
         self.emitted = True
+        if flush or len(self._held) >= MAX_HELD_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the JSON lines ``emit_json`` held, in order, each through the masking chokepoint."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        if _speaks_utf8(sys.stdout):
+            block = json_lines_without_secrets(held, self.secrets)
+        else:  # \u escapes where stdout cannot carry UTF-8 (C locale, a code page): the JSON stays exact
+            block = "\n".join(json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=True, default=str)
+                              for payload in held)
+        sys.stdout.write(json_text(block) + "\n")
+        sys.stdout.flush()
 
     def success(self, data: Any, *, meta: dict[str, Any] | None = None, human: Callable[[], None] | None = None) -> None:
         """Print a result: the envelope with ``--json``, else whatever ``human`` draws."""
