@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gptimg import errors
-from gptimg.cli.app import session
+from gptimg.cli.session import session
 
 if TYPE_CHECKING:  # imported where used: building the app (and --help) needs neither httpx nor the journal
     from gptimg.cli.progress import JobProgress

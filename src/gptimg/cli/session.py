@@ -160,3 +160,8 @@ class Session:
             sandbox.stop()
         if home is not None:
             home.cleanup()
+
+
+#: The one session of this process (commands read it; ``main`` closes it). It lives here, not in
+#: ``cli.app``, so a line read without Typer (``fast_generate``) shares it with every command.
+session = Session()
