@@ -28,6 +28,8 @@ MAX_HELD_LINES = 256
 
 @dataclass
 class Output:
+    """Where a command's words go: stdout for results (or the one envelope), stderr for the rest."""
+
     json_mode: bool = False
     secrets: list[str] = field(default_factory=list)
     #: True once an envelope is on stdout: a second one would break ``json.loads`` for the reader.

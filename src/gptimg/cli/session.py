@@ -43,6 +43,8 @@ def sandbox_delay() -> float:
 
 @dataclass
 class Session:
+    """One command's output, credentials, client, journal and sandbox, each built on first use."""
+
     output: Output = field(default_factory=Output)
     base_url_flag: str | None = None
     _store: CredentialStore | None = None
