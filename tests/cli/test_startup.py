@@ -113,12 +113,13 @@ def test_a_command_line_loads_the_command_it_names(argv: list[str], loaded: str,
 def test_a_spelled_out_paid_generate_runs_without_typer_or_inspect(
     sandbox: Any, logged_in: str, tmp_path: Path
 ) -> None:
-    """The line agents run for every image: Typer and ``inspect`` (via ``dataclasses``) were a third of its start."""
+    """The line agents run for every image: Typer, ``inspect`` (via ``dataclasses``) and ``hashlib`` (OpenSSL)
+    were over a third of its start."""
     probe = (
         "import sys\n"
         "from gptimg.cli import main\n"
         f"code = main(['generate', 'a red fox', '--yes', '--json', '--out', {str(tmp_path)!r}])\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'inspect'})\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'inspect', 'hashlib'})\n"
         "print('PROBE', code, heavy, file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
