@@ -17,7 +17,7 @@ import json
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from gptimg import errors
 from gptimg.balance import confirmation_rows, spendable_credits
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from gptimg.jobs.targets import OutputTarget
+    from gptimg.references import Reference
 
 
 def _on_hold() -> None:
@@ -81,6 +82,21 @@ def _dry_run(arguments: dict[str, Any], uploads: list[str], out_dir: Path, sandb
     session.output.success(data, meta={"credits_used": 0}, human=human)
 
 
+def _checked_references(values: list[str]) -> list[Reference]:
+    """``--ref`` values checked offline (``gptimg.references`` is loaded only when there are some)."""
+    if not values:
+        return []
+    from gptimg.references import check_references
+
+    return check_references(values, strict=True)
+
+
+def _uploaded_references(references: list[Reference], upload: Callable[[bytes, str], str]) -> str:
+    from gptimg.references import upload_references
+
+    return upload_references(references, upload)
+
+
 def _output_target(out: Optional[str], overwrite: bool, request_n: int, label: str, style: Optional[str]) -> OutputTarget:
     """``-o`` as a folder, file or pattern; a taken name or a missing converter stops here, before any spend."""
     from gptimg.jobs.targets import parse_target
@@ -112,7 +128,6 @@ def run_generate(
     from gptimg.jobs import submit_job
     from gptimg.jobs.pipeline import SubmittedJob
     from gptimg.params import build_request
-    from gptimg.references import check_references, upload_references
 
     # 1. Offline checks: a mistake here sends nothing and spends nothing.
     text = read_prompt(prompt, prompt_file)
@@ -120,7 +135,7 @@ def run_generate(
     request = build_request(
         text, size=friendly_size(size), n=n, style=friendly_style(style), references=list(refs or ())
     )
-    references = check_references(list(request.references), strict=True)
+    references = _checked_references(list(request.references))
     target = _output_target(out, overwrite, request.n, request.prompt, request.style)
     out_dir = target.directory
     if not (timeout >= 0 and math.isfinite(timeout)):
@@ -157,7 +172,7 @@ def run_generate(
         summary.append(("gateway", "embedded sandbox (test credits)"))
     confirm_spend(session.output, summary=summary, cost=cost, balance=balance, yes=yes,
                   balance_label="can spend" if parts else "balance")
-    reference_field = upload_references(references, client.upload) if references else None
+    reference_field = _uploaded_references(references, client.upload) if references else None
 
     # 3. The paid request, then never lose the job: its id is shown the moment it arrives.
     flight = InFlight()
