@@ -10,7 +10,10 @@ keyword arguments must equal, value and type, what Typer passes to ``run_generat
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from typing import Any, Callable
 
 import pytest
@@ -218,3 +221,19 @@ def test_refusals_and_dry_runs_say_the_same_either_way(
     assert (quick.code, quick.out, quick.err) == (typer.code, typer.out, typer.err)
     assert quick.code in (0, errors.EXIT_BAD_INPUT)
     assert sandbox.stats()["submits"] == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("extra", [[], ["-n1"]], ids=["quick", "typer"])
+def test_a_closed_stdout_ends_quietly_with_exit_1_either_way(extra: list[str]) -> None:
+    """Typer turns a broken stdout pipe into exit 1 and quiet streams; the quick way must too."""
+    args = ["generate", "x", "--dry-run", "--json", *extra]
+    assert (fast_generate.read_line(_hoist_global_options(args)) is not None) == (not extra)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-m", "gptimg", *args], stdout=writer, stderr=subprocess.PIPE,
+                              timeout=60)
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (1, b"")
