@@ -23,6 +23,10 @@ _UNSAFE_CHARS = (
     "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 )
 _UNSAFE_OR_NEWLINE_CHARS = _UNSAFE_CHARS + "\t\n"
+#: The same two classes within ASCII, for ASCII text (nearly all of it), where they match exactly the same
+#: characters: compiling a class that stays below U+0100 is ~0.2 M instructions instead of 2-3 M.
+_ASCII_UNSAFE_CHARS = "\x00-\x08\x0b-\x1f\x7f"
+_ASCII_UNSAFE_OR_NEWLINE_CHARS = _ASCII_UNSAFE_CHARS + "\t\n"
 #: What json.dumps(ensure_ascii=False) leaves raw that a terminal may obey.
 _JSON_UNSAFE_CHARS = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 
@@ -60,12 +64,19 @@ def neutralise(text: str, *, one_line: bool = False) -> str:
     ``one_line`` escapes newlines and tabs too, for a value that must not start a
     line of its own (a status on the progress line, a job id, a name in a table).
     """
-    pattern = _pattern(_UNSAFE_OR_NEWLINE_CHARS if one_line else _UNSAFE_CHARS)
+    pattern = _unsafe(text, one_line)
     return pattern.sub(_visible, text) if pattern.search(text) else text
 
 
 def has_unsafe(text: str) -> bool:
-    return _pattern(_UNSAFE_CHARS).search(text) is not None
+    return _unsafe(text, False).search(text) is not None
+
+
+def _unsafe(text: str, one_line: bool) -> re.Pattern[str]:
+    """The class of characters to escape in ``text``: its ASCII part when ``text`` is ASCII."""
+    if text.isascii():
+        return _pattern(_ASCII_UNSAFE_OR_NEWLINE_CHARS if one_line else _ASCII_UNSAFE_CHARS)
+    return _pattern(_UNSAFE_OR_NEWLINE_CHARS if one_line else _UNSAFE_CHARS)
 
 
 def json_text(text: str) -> str:

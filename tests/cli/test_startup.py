@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,8 +92,9 @@ def test_each_command_is_registered_by_the_module_the_index_names() -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize(("argv", "loaded", "not_loaded"), [
     (["--json", "styles"], "gptimg.cli.styles_cmd", "gptimg.cli.batch_cmd"),
-    (["--base-url", "http://127.0.0.1:9", "generate", "x", "--dry-run", "--json"], "gptimg.cli.generate_cmd",
-     "gptimg.cli.mcp_cmd"),
+    (["--base-url", "http://127.0.0.1:9", "generate", "x", "--dry-run", "--json"], "gptimg.cli.generate_flow",
+     "typer"),  # a spelled-out generate line is read without Typer (fast_generate)
+    (["generate", "x", "-n1", "--dry-run", "--json"], "gptimg.cli.generate_cmd", "gptimg.cli.mcp_cmd"),
     (["--help"], "gptimg.cli.mcp_cmd", None),
     (["generat", "x"], "gptimg.cli.mcp_cmd", None),
 ])
@@ -104,3 +107,24 @@ def test_a_command_line_loads_the_command_it_names(argv: list[str], loaded: str,
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "PROBE True False" in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_a_spelled_out_paid_generate_runs_without_typer_or_inspect(
+    sandbox: Any, logged_in: str, tmp_path: Path
+) -> None:
+    """The line agents run for every image: Typer, ``inspect`` (via ``dataclasses``) and ``hashlib`` (OpenSSL)
+    were over a third of its start."""
+    probe = (
+        "import sys\n"
+        "from gptimg.cli import main\n"
+        f"code = main(['generate', 'a red fox', '--yes', '--json', '--out', {str(tmp_path)!r}])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'inspect', 'hashlib'})\n"
+        "print('PROBE', code, heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    # From Python 3.12 every dataclass reads ``inspect.get_annotations``, so there it is loaded.
+    expected = ["inspect"] if sys.version_info >= (3, 12) else []
+    assert f"PROBE 0 {expected!r}" in done.stderr, done.stderr[-2000:]
+    assert json.loads(done.stdout)["data"]["status"] == "done"
+    assert len(list(tmp_path.iterdir())) == 1

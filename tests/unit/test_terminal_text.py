@@ -37,3 +37,23 @@ def test_human_text_is_neutralised_with_the_patterns_compiled_on_first_use() -> 
     assert neutralise(hostile) == "ok\\x1b[2J\\u202egnp.exe\tnext\nline"
     assert neutralise(hostile, one_line=True) == "ok\\x1b[2J\\u202egnp.exe\\tnext\\nline"
     assert has_unsafe(hostile) and not has_unsafe("plain text\twith a tab\n")
+
+
+def _by_the_full_class(text: str, *, one_line: bool = False) -> str:
+    """What ``neutralise`` did before its ASCII shortcut: the full character class, always."""
+    import re
+
+    from gptimg import terminal
+
+    chars = terminal._UNSAFE_OR_NEWLINE_CHARS if one_line else terminal._UNSAFE_CHARS
+    return re.compile(f"[{chars}]").sub(terminal._visible, text)
+
+
+def test_ascii_text_is_escaped_as_the_full_class_escapes_it() -> None:
+    """Every ASCII character, alone, between letters and after a non-ASCII one, either way, as before."""
+    for code in range(0x80):
+        for text in (chr(code), f"a{chr(code)}b", f"job {chr(code)}\x1b[2J done", f"\u00e9{chr(code)}"):
+            for one_line in (False, True):
+                assert neutralise(text, one_line=one_line) == _by_the_full_class(text, one_line=one_line), \
+                    (hex(code), one_line)
+            assert has_unsafe(text) == (_by_the_full_class(text) != text), hex(code)

@@ -7,6 +7,13 @@ import sys
 
 from gptimg import errors
 
+# ``typing`` is not loaded for annotations alone (``gptimg --version`` need not pay for it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typer import Typer
+
+    from gptimg.cli.fast_generate import QuickLine
+
 
 def _hoist_global_options(argv: list[str]) -> list[str]:
     """``--json`` and ``--base-url URL`` may come anywhere; the root callback wants them first."""
@@ -61,37 +68,93 @@ def _streams_that_never_break() -> None:
                 pass
 
 
-def _usage_error() -> type[Exception]:
-    """click's UsageError, wherever this Typer keeps click (vendored since 0.20, a dependency before)."""
-    import typer
+def _typer_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """Typer's exceptions by name; none when this line never loaded Typer (then nothing raises them)."""
+    typer = sys.modules.get("typer")
+    return tuple(getattr(typer, name) for name in names) if typer is not None else ()
 
-    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+def _usage_error() -> tuple[type[BaseException], ...]:
+    """click's UsageError, wherever this Typer keeps click (vendored since 0.20, a dependency before)."""
+    typer = sys.modules.get("typer")
+    if typer is None:
+        return ()
+    return tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")[:1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+    raw = sys.argv[1:] if argv is None else argv
+    if raw == ["--version"]:
         return _print_version()
-    from gptimg.cli import light_help
-
-    light_help.install()  # before Typer is imported: its rich help loads lightly, when rendered
-    import typer
-
-    from gptimg.cli.app import app, session
-    from gptimg.cli.command_modules import register_commands
+    _dataclasses_without_inspect()
+    from gptimg.cli.session import session
     from gptimg.jobs.signals import install_sigterm_handler
     from gptimg.redaction import disable_core_dumps
 
     disable_core_dumps()
 
     _streams_that_never_break()
-    args = _hoist_global_options([_recover_utf8(a) for a in (sys.argv[1:] if argv is None else argv)])
-    register_commands([] if "_GPTIMG_COMPLETE" in os.environ else args)  # completion lists every command
+    args = _hoist_global_options([_recover_utf8(a) for a in raw])
+    quick = _quick_generate(args)
+    app = _typer_app(args) if quick is None else None
     session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     session.output.emitted = False
     install_sigterm_handler()
-    if not [a for a in args if a != "--json"] and "_GPTIMG_COMPLETE" not in os.environ:
+    if app is not None and not [a for a in args if a != "--json"] and "_GPTIMG_COMPLETE" not in os.environ:
         args = [*args, "--help"]  # bare ``gptimg``: the help, and a clean exit
+    return _run(app, args, quick)
+
+
+def _dataclasses_without_inspect() -> None:
+    """Import ``dataclasses`` with its ``inspect`` loaded on first use.
+
+    ``dataclasses`` imports ``inspect`` (with ``ast``, ``dis`` and ``tokenize``: 26 M
+    instructions, callgrind, a sixth of ``gptimg generate``'s own start) but on Python
+    3.9-3.11 reads it only to write a docstring for a dataclass that has none; ours
+    all have one. Any use loads the real module (``gptimg.lazy_modules``); from 3.12,
+    where every dataclass reads it, it is simply loaded at the first one.
+    """
+    if "dataclasses" not in sys.modules:
+        from gptimg.lazy_modules import loaded_on_first_use
+
+        with loaded_on_first_use("inspect"):
+            import dataclasses  # noqa: F401
+
+
+def _quick_generate(args: list[str]) -> QuickLine | None:
+    """A spelled-out ``generate`` line read without Typer (``fast_generate``), or None for Typer to read."""
+    from gptimg.cli.command_modules import named_command
+
+    if named_command(args) != "generate" or "_GPTIMG_COMPLETE" in os.environ:
+        return None
+    from gptimg.cli import fast_generate
+
+    return fast_generate.read_line(args)
+
+
+def _typer_app(args: list[str]) -> Typer:
+    """The Typer app with the command ``args`` names registered (every command for help and completion)."""
+    from gptimg.cli import light_help
+
+    light_help.install()  # before Typer is imported: its rich help loads lightly, when rendered
+    from gptimg.cli.app import app
+    from gptimg.cli.command_modules import register_commands
+
+    register_commands([] if "_GPTIMG_COMPLETE" in os.environ else args)  # completion lists every command
+    return app
+
+
+def _run(app: Typer | None, args: list[str], quick: QuickLine | None) -> int:
+    """Run the line (the quick ``generate`` or Typer's app) and turn every way out into an exit code."""
+    from gptimg.cli.session import session
+
     try:
+        if quick is not None:
+            from gptimg.cli import fast_generate
+
+            fast_generate.run(quick)
+            return 0
+        assert app is not None
         result = app(args=args, prog_name="gptimg", standalone_mode=False)
         if result == errors.EXIT_INTERRUPTED:
             # Typer catches Ctrl-C itself and returns a bare 130: still say so, and leave the envelope.
@@ -104,12 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except errors.GptimgError as exc:
         return session.output.failure(exc)
-    except typer.Exit as done:
-        return done.exit_code
+    except _typer_errors("Exit") as done:
+        return done.exit_code  # type: ignore[attr-defined]
     except _usage_error() as exc:
-        hint = f"See: gptimg {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help"
-        return session.output.failure(errors.UsageError(exc.format_message(), hint=hint))
-    except (KeyboardInterrupt, typer.Abort):
+        ctx = exc.ctx  # type: ignore[attr-defined]
+        hint = f"See: gptimg {ctx.command_path.split(' ', 1)[1] + ' ' if ctx and ' ' in ctx.command_path else ''}--help"
+        return session.output.failure(errors.UsageError(exc.format_message(), hint=hint))  # type: ignore[attr-defined]
+    except (KeyboardInterrupt, *_typer_errors("Abort")):
         return _interrupted()
     except errors.Terminated:
         session.output.info("Terminated.")
@@ -129,7 +193,7 @@ def _print_version() -> int:
 
 
 def _interrupted() -> int:
-    from gptimg.cli.app import session
+    from gptimg.cli.session import session
 
     session.output.info("Interrupted.")
     _interrupted_envelope("interrupted", errors.EXIT_INTERRUPTED)
@@ -138,7 +202,7 @@ def _interrupted() -> int:
 
 def _interrupted_envelope(code: str, exit_code: int) -> None:
     """With ``--json`` a stopped command still leaves one envelope (unless a command already wrote one)."""
-    from gptimg.cli.app import session
+    from gptimg.cli.session import session
 
     if session.output.json_mode and not session.output.emitted:
         session.output.emit_json(

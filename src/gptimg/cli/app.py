@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from gptimg import __version__
-from gptimg.cli.session import Session
+from gptimg.cli.session import session
 
 app = typer.Typer(
     name="gptimg",
@@ -23,8 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-#: The one session of this process (commands read it; ``main`` closes it).
-session = Session()
+__all__ = ["app", "root", "session"]  # ``session`` (from ``cli.session``): what every command imports from here
 
 
 def _version(value: bool) -> None:

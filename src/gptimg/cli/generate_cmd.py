@@ -1,50 +1,21 @@
-"""``gptimg generate``: validate, confirm the spend, submit once, wait, save.
+"""``gptimg generate`` as a Typer command, built from the one table of its arguments.
 
-The order is the point. Everything that can be checked offline is checked
-before any connection (so a typo costs nothing and sends nothing); the cost and
-balance are read (free) and confirmed before the one paid request; the journal
-has a row before that request leaves; and from the submit on, every way out
-names the job and the command that fetches it.
+The parameters come from :data:`gptimg.cli.generate_options.PARAMETERS`, the same
+table the Typer-free quick parser (``fast_generate``) reads, so ``--help``,
+completion and error messages stay Typer's while both ways of reading a line
+agree on every flag. The work itself is :func:`gptimg.cli.generate_flow.run_generate`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import sys
-import time
-from typing import TYPE_CHECKING, Any, Optional
+import inspect
+from typing import Any, Optional
 
 import typer
 
-from gptimg import errors
-from gptimg.balance import confirmation_rows, spendable_credits
-from gptimg.cli.app import app, session
-from gptimg.cli.confirm import confirm_spend
-from gptimg.cli.generate_input import (
-    check_image_count,
-    finish_line,
-    friendly_size,
-    friendly_style,
-    read_prompt,
-)
-from gptimg.cli.jobflow import (
-    DEFAULT_TIMEOUT,
-    InFlight,
-    fetch_job,
-    job_in_flight,
-    report_outcome,
-    resume_command,
-)
-from gptimg.cli.pricing import read_cost_and_account
-from gptimg.cli.session import sandbox_delay
-from gptimg.image_tool import SIZES, SUBMIT_TOOL
-from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from gptimg.jobs.targets import OutputTarget
+from gptimg.cli import generate_flow
+from gptimg.cli.app import app
+from gptimg.cli.generate_options import PARAMETERS, Parameter
 
 EXAMPLES = """[bold]Examples[/]
 
@@ -55,190 +26,39 @@ EXAMPLES = """[bold]Examples[/]
   gptimg generate --prompt-file brief.txt --size 1536x1024 --dry-run
 """
 
-
-def _on_hold() -> None:
-    # Runs inside a signal handler: plain write, no rich (its console lock may be held right now).
-    sys.stderr.write(
-        f"\nFinishing the submit so the paid job is not lost (waiting up to {SUBMIT_ANSWER_WAIT} s for its answer)...\n"
-    )
-    sys.stderr.flush()
-
-
-def _dry_run(arguments: dict[str, Any], uploads: list[str], out_dir: Path, sandbox: bool, paths: list[Path]) -> None:
-    data = {
-        "dry_run": True,
-        "tool": SUBMIT_TOOL,
-        "arguments": arguments,
-        "uploads": uploads,
-        "out_dir": str(out_dir),
-        "paths": [str(path) for path in paths],
-        "sandbox": sandbox,
-        "note": "Nothing was sent and nothing was spent; the price is read from the catalogue on a real run.",
-    }
-
-    def human() -> None:
-        session.output.info("[bold]Dry run[/]: nothing was sent, nothing was spent. This would be submitted:")
-        session.output.out.print(f"tool: {SUBMIT_TOOL}", markup=False)
-        session.output.out.print(
-            "arguments: " + json.dumps(arguments, ensure_ascii=False, indent=2), markup=False, highlight=False
-        )
-        for path in uploads:
-            session.output.out.print(f"upload first: {path}", markup=False)
-        for path in paths:
-            session.output.out.print(f"would write: {path}", markup=False)
-
-    session.output.success(data, meta={"credits_used": 0}, human=human)
+#: Each kind of value as the type Typer reads from the annotation.
+ANNOTATIONS: dict[str, Any] = {
+    "text": Optional[str],
+    "int": Optional[int],
+    "float": float,
+    "flag": bool,
+    "texts": Optional[list[str]],
+}
 
 
-def _output_target(out: Optional[str], overwrite: bool, request_n: int, label: str, style: Optional[str]) -> OutputTarget:
-    """``-o`` as a folder, file or pattern; a taken name or a missing converter stops here, before any spend."""
-    from gptimg.jobs.targets import parse_target
-
-    target = parse_target(out, overwrite=overwrite)
-    target.require_converter()
-    target.refuse_existing(request_n, label=label, style=style)
-    return target
+def _typer_default(parameter: Parameter) -> Any:
+    """``typer.Argument(...)`` for the PROMPT, ``typer.Option(...)`` for each flag, as one would write them."""
+    if not parameter.flags:
+        return typer.Argument(parameter.default, metavar=parameter.metavar, help=parameter.help)
+    return typer.Option(parameter.default, *parameter.flags, metavar=parameter.metavar, help=parameter.help)
 
 
-@app.command("generate", epilog=EXAMPLES)
-def generate(
-    prompt: Optional[str] = typer.Argument(
-        None, metavar="PROMPT", help="What to draw, in any language (passed verbatim); - reads it from stdin."
-    ),
-    prompt_file: Optional[str] = typer.Option(
-        None, "--prompt-file", "-f", metavar="FILE", help="Read the prompt from FILE (UTF-8), verbatim."
-    ),
-    style: Optional[str] = typer.Option(None, "--style", "-s", metavar="KEY", help="A preset; see: gptimg styles"),
-    size: Optional[str] = typer.Option(None, "--size", metavar="|".join(SIZES), help="Image size (default 1024x1024)."),
-    n: Optional[int] = typer.Option(None, "-n", "--images", metavar="1..4", help="Images in the job (default 1)."),
-    refs: Optional[list[str]] = typer.Option(
-        None, "--ref", metavar="PATH_OR_URL", help="Reference image (file or http(s) URL); repeatable."
-    ),
-    out: Optional[str] = typer.Option(
-        None, "--out", "-o", metavar="DIR|FILE|PATTERN",
-        help="A folder (default: here), a file (cat.png, .jpg, .webp) or a pattern with {i} {job} {slug} {style} {date}.",
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a file that -o names, if it exists."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Spend the credits without asking (agents: ask first)."),
-    no_wait: bool = typer.Option(False, "--no-wait", help="Submit, print the job id and exit; fetch with `result`."),
-    timeout: float = typer.Option(
-        DEFAULT_TIMEOUT, "--timeout", metavar="SECONDS", help="Stop waiting after this long (exit 6; job kept)."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
-    sandbox: bool = typer.Option(False, "--sandbox", help="Run against an embedded local sandbox (no real credits)."),
-    open_files: bool = typer.Option(False, "--open", help="Open the saved images in the system viewer."),
-) -> None:
+def generate(**arguments: Any) -> None:
     """Generate images: confirm the cost, submit, wait with progress, save them where -o says."""
-    from gptimg.cli.progress import JobProgress
-    from gptimg.jobs import submit_job
-    from gptimg.jobs.pipeline import SubmittedJob
-    from gptimg.params import build_request
-    from gptimg.references import check_references, upload_references
+    generate_flow.run_generate(**arguments)
 
-    # 1. Offline checks: a mistake here sends nothing and spends nothing.
-    text = read_prompt(prompt, prompt_file)
-    check_image_count(n)
-    request = build_request(
-        text, size=friendly_size(size), n=n, style=friendly_style(style), references=list(refs or ())
-    )
-    references = check_references(list(request.references), strict=True)
-    target = _output_target(out, overwrite, request.n, request.prompt, request.style)
-    out_dir = target.directory
-    if not (timeout >= 0 and math.isfinite(timeout)):
-        raise errors.UsageError(f"--timeout must be a number of seconds >= 0, not {timeout!r}.")
-    if sandbox and no_wait:
-        raise errors.UsageError(
-            "--no-wait cannot be combined with --sandbox: the embedded sandbox stops when this command ends.",
+
+generate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(
+            parameter.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=_typer_default(parameter),
+            annotation=ANNOTATIONS[parameter.kind],
         )
-    delay = sandbox_delay() if sandbox else None
-    uploads = [ref.original for ref in references if ref.needs_upload]
-    if dry_run:
-        preview = ",".join(ref.locator or f"<upload {ref.original}>" for ref in references) or None
-        paths = target.planned_paths(request.n, label=request.prompt, style=request.style)
-        _dry_run(request.arguments(preview), uploads, out_dir, sandbox, paths)
-        return
-
-    # 2. The journal must take the job before anything is sent; then who pays, how much, and do they agree.
-    if sandbox:
-        session.use_sandbox(delay=delay)
-        session.output.info(f"[dim]Sandbox gateway at {session.base_url()} (test credits, nothing real).[/]")
-    journal = session.journal()
-    journal.check_ready()
-    client = session.client()
-    cost, me = read_cost_and_account(client)
-    balance = spendable_credits(me)
-    summary = [("prompt", request.prompt), ("style", request.style or "(none)"), ("size", request.size)]
-    summary.append(("images", str(request.n)))
-    if references:
-        summary.append(("references", ", ".join(ref.original for ref in references)))
-    summary.append(("account", session.account_label() or "?"))
-    parts = confirmation_rows(me)
-    summary.extend(parts)
-    if sandbox:
-        summary.append(("gateway", "embedded sandbox (test credits)"))
-    confirm_spend(session.output, summary=summary, cost=cost, balance=balance, yes=yes,
-                  balance_label="can spend" if parts else "balance")
-    reference_field = upload_references(references, client.upload) if references else None
-
-    # 3. The paid request, then never lose the job: its id is shown the moment it arrives.
-    flight = InFlight()
-    progress = JobProgress(session.output.err)
-
-    def announce(job: SubmittedJob) -> None:
-        flight.record(job)
-        progress.submitted(job)
-
-    with job_in_flight(flight):
-        job = submit_job(
-            client,
-            journal,
-            request,
-            reference_field=reference_field,
-            account=session.account_label(),
-            out_dir=out_dir,
-            on_hold=_on_hold,
-            on_submitted=announce,
-            sandbox=client.is_sandbox,
-            out_target=target.spec() if target.named else None,
-        )
-        meta: dict[str, Any] = {"credits_used": job.credits_used, "cost": cost}
-        if balance is not None and job.credits_used is not None:
-            meta["balance_after"] = balance - job.credits_used
-        if sandbox or client.is_sandbox:
-            meta["sandbox"] = True
-        if no_wait:
-            command = resume_command(job.job_id)
-            data = {
-                "job_id": job.job_id,
-                "status": "submitted",
-                "estimated_seconds": job.estimated_seconds,
-                "result_command": command,
-            }
-
-            def human() -> None:
-                session.output.out.print(job.job_id, markup=False, highlight=False)
-                session.output.info(f"Fetch it when it is ready (about {job.estimated_seconds} s): [bold]{command}[/]")
-
-            session.output.success(data, meta=meta, human=human)
-            return
-        outcome = fetch_job(
-            client,
-            journal,
-            job.job_id,
-            out_dir=out_dir,
-            timeout=timeout,
-            label=request.prompt,
-            estimated=job.estimated_seconds,
-            started=job.submitted_at,
-            progress=progress,
-            target=target,
-        )
-    meta["credits_used"] = outcome.credits_used if outcome.credits_used is not None else job.credits_used
-    report_outcome(outcome, meta=meta, open_files=open_files)
-    _say_finished(len(outcome.images), time.monotonic() - job.submitted_at, meta)
-
-
-def _say_finished(saved: int, seconds: float, meta: dict[str, Any]) -> None:
-    """The last line for a person (stderr): images, time, credits, balance after; none with --json."""
-    if not session.output.json_mode:
-        session.output.info(finish_line(saved, seconds, meta["credits_used"], meta.get("balance_after")))
+        for parameter in PARAMETERS
+    ],
+    return_annotation=None,
+)
+generate.__annotations__ = {parameter.name: ANNOTATIONS[parameter.kind] for parameter in PARAMETERS}
+app.command("generate", epilog=EXAMPLES)(generate)

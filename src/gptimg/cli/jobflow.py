@@ -10,15 +10,13 @@ later, on stderr for people and in the envelope (``job_id``, ``hint``) for
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gptimg import errors
-from gptimg.cli.app import session
+from gptimg.cli.session import session
 
 if TYPE_CHECKING:  # imported where used: building the app (and --help) needs neither httpx nor the journal
     from gptimg.cli.progress import JobProgress
@@ -32,6 +30,7 @@ DEFAULT_TIMEOUT = 600.0
 
 def resume_command(job_id: str) -> str:
     """The command that fetches this job later, with ``--base-url`` when one was given on the line."""
+    import shlex  # only when a job id is handed back (--no-wait, a stop, a failure)
     command = f"gptimg result {shlex.quote(job_id)}"
     if session.base_url_flag:
         command += f" --base-url {shlex.quote(session.base_url_flag)}"
@@ -48,11 +47,11 @@ def _with_resume_hint(exc: errors.GptimgError, job_id: str) -> None:
         exc.hint = f"{exc.hint} {kept}".strip() if exc.hint else kept
 
 
-@dataclass
 class InFlight:
     """The job a command is looking after; ``job_id`` stays None until a submit has one."""
 
-    job_id: str | None = None
+    def __init__(self, job_id: str | None = None) -> None:
+        self.job_id = job_id
 
     def record(self, job: SubmittedJob) -> None:
         """``submit_job``'s ``on_submitted``: called even when a held Ctrl-C follows at once."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg.errors import GptimgError
@@ -26,15 +25,21 @@ if TYPE_CHECKING:
 MAX_HELD_LINES = 256
 
 
-@dataclass
 class Output:
-    json_mode: bool = False
-    secrets: list[str] = field(default_factory=list)
-    #: True once an envelope is on stdout: a second one would break ``json.loads`` for the reader.
-    emitted: bool = False
-    _out: Console | None = field(default=None, repr=False)
-    _err: Console | None = field(default=None, repr=False)
-    _held: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    """Where a command's words go: stdout for results (or the one envelope), stderr for the rest.
+
+    A plain class, not a dataclass: building a dataclass's methods costs ~1 M instructions at
+    every start (callgrind), and nothing compares or prints an ``Output``.
+    """
+
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.secrets: list[str] = []
+        #: True once an envelope is on stdout: a second one would break ``json.loads`` for the reader.
+        self.emitted = False
+        self._out: Console | None = None
+        self._err: Console | None = None
+        self._held: list[dict[str, Any]] = []
 
     # The consoles are made on first use: ``--version`` and a ``--json`` answer never load rich's console.
     @property

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,16 +40,21 @@ def sandbox_delay() -> float:
     return value
 
 
-@dataclass
 class Session:
-    output: Output = field(default_factory=Output)
-    base_url_flag: str | None = None
-    _store: CredentialStore | None = None
-    _client: GatewayClient | None = None
-    _journal: JobJournal | None = None
-    _sandbox: SandboxGateway | None = None
-    _sandbox_home: tempfile.TemporaryDirectory[str] | None = None
-    _warned: bool = False
+    """One command's output, credentials, client, journal and sandbox, each built on first use.
+
+    A plain class, not a dataclass (its methods cost ~1 M instructions to build at every start).
+    """
+
+    def __init__(self) -> None:
+        self.output = Output()
+        self.base_url_flag: str | None = None
+        self._store: CredentialStore | None = None
+        self._client: GatewayClient | None = None
+        self._journal: JobJournal | None = None
+        self._sandbox: SandboxGateway | None = None
+        self._sandbox_home: tempfile.TemporaryDirectory[str] | None = None
+        self._warned = False
 
     # --- configuration ------------------------------------------------------------------
 
@@ -160,3 +164,8 @@ class Session:
             sandbox.stop()
         if home is not None:
             home.cleanup()
+
+
+#: The one session of this process (commands read it; ``main`` closes it). It lives here, not in
+#: ``cli.app``, so a line read without Typer (``fast_generate``) shares it with every command.
+session = Session()

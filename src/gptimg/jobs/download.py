@@ -46,6 +46,8 @@ WRITE_BUFFER_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class SavedImage:
+    """One image of a job on disk: where it came from and where it is."""
+
     url: str
     path: Path
     downloaded: bool  # False when an earlier run had already saved it

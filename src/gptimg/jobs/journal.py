@@ -231,7 +231,7 @@ class JobJournal:
         Derived from the journal file, the row id and its creation time, so a recreated journal
         (row ids start again) never repeats an old key. A row this handle just wrote needs no read.
         """
-        import hashlib
+        from gptimg.digests import sha256_hex
 
         created_at = self._open_submits.get(row_id)
         if created_at is None:
@@ -240,7 +240,7 @@ class JobJournal:
         if self._resolved_path is None:
             self._resolved_path = str(self.path.resolve())
         seed = f"{self._resolved_path}|{row_id}|{created_at}"
-        return "gptimg-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
+        return "gptimg-" + sha256_hex(seed.encode("utf-8"))[:32]
 
     def mark_unknown(self, row_id: int, reason: str) -> None:
         self._update_row(row_id, status=UNKNOWN, error=reason)

@@ -9,11 +9,12 @@ second wait, then find the first one's files. Where ``fcntl`` does not exist
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from gptimg.digests import sha256_hex
 
 LOCK_FOLDER = "locks"
 
@@ -26,7 +27,7 @@ def job_lock(directory: Path, job_id: str) -> Iterator[None]:
     except ImportError:  # not POSIX
         yield
         return
-    name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:24]
+    name = sha256_hex(job_id.encode("utf-8"))[:24]
     folder = directory / LOCK_FOLDER
     try:
         try:

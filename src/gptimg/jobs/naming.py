@@ -7,13 +7,14 @@ digits, ``-`` and ``_`` before it becomes part of a file name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
 import time
 import unicodedata
 from pathlib import Path
+
+from gptimg.digests import sha256_hex
 
 STEM_MAX = 48
 _UNSAFE = re.compile(r"[^\w]+", re.UNICODE)
@@ -39,7 +40,7 @@ def _nameable(text: str) -> str:
 def safe_job_id(job_id: str) -> str:
     if _SAFE_JOB_ID.match(job_id):
         return job_id
-    return "job" + hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return "job" + sha256_hex(job_id.encode("utf-8", "surrogatepass"))[:16]
 
 
 def image_stem(label: str, job_id: str, index: int) -> str:

@@ -57,6 +57,8 @@ class SilentObserver:
 
 @dataclass(frozen=True)
 class SubmittedJob:
+    """A submit the gateway accepted: its id, when it left, and whether the journal holds it."""
+
     row_id: int
     job_id: str
     estimated_seconds: int
@@ -68,6 +70,8 @@ class SubmittedJob:
 
 @dataclass
 class JobOutcome:
+    """How a job ended and what was saved; the journal's record gives its credits."""
+
     job_id: str
     status: str
     items: list[dict[str, Any]]
