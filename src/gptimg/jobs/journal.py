@@ -23,7 +23,7 @@ from typing import Any, Callable
 from gptimg.errors import JournalUnavailable, LineAlreadySubmitted
 from gptimg.home import data_dir
 from gptimg.jobs import fallback
-from gptimg.jobs.group_commit import GroupCommit
+from gptimg.jobs.group_commit import GroupCommit, Then
 from gptimg.jobs.read_pool import ReadPool
 from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's vocabulary)
     BUSY_TIMEOUT_SECONDS,
@@ -135,11 +135,14 @@ class JobJournal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _write(self, work: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> Any:
+    def _write(self, work: Callable[[sqlite3.Connection], Any], *, durable: bool = True, later: Then | None = None) -> Any:
         """``work(db)`` committed (in a group commit), its result; returns only once it is written.
 
         ``durable=False``: free bookkeeping, no fsync of its own (the next FULL commit covers it).
+        ``later``: queued for the next commit and told the outcome there (``GroupCommit.write_later``).
         """
+        if later is not None:
+            return self._writes.write_later(work, later)
         return self._writes.write(work, durable=durable)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -251,11 +254,13 @@ class JobJournal:
     def mark_running(self, job_id: str) -> None:
         self._update_job(job_id, status=RUNNING, only_if_open=True, durable=False)
 
-    def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None) -> None:
+    def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None, *,
+                  later: Then | None = None) -> None:
+        """``later``: queued for the next commit, which tells it the outcome (a batch's saved files)."""
         changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None, "error_code": None}
         if files is not None:
             changes["files"] = json.dumps(files)
-        self._update_job(job_id, durable=False, **changes)
+        self._update_job(job_id, durable=False, later=later, **changes)
 
     def mark_error(self, job_id: str, message: str, *, code: str = GATEWAY_FAILED) -> None:
         """The job ended without images; ``code`` says why (see ``JobRecord.failed_on_gateway``)."""
@@ -322,19 +327,21 @@ class JobJournal:
         self._update("id = ?", (row_id,), changes)
         self._open_submits.pop(row_id, None)
 
-    def _update_job(self, job_id: str, *, only_if_open: bool = False, durable: bool = True, **changes: Any) -> None:
+    def _update_job(self, job_id: str, *, only_if_open: bool = False, durable: bool = True,
+                    later: Then | None = None, **changes: Any) -> None:
         where = "job_id = ?"
         if only_if_open:
             where += f" AND status IN ({','.join('?' * len(OPEN_STATES))})"
             self._update(where, (job_id, *OPEN_STATES), changes, durable=durable)
         else:
-            self._update(where, (job_id,), changes, durable=durable)
+            self._update(where, (job_id,), changes, durable=durable, later=later)
 
-    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any], *, durable: bool = True) -> None:
+    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any], *, durable: bool = True,
+                later: Then | None = None) -> None:
         changes["updated_at"] = _now()
         assignments = ", ".join(f"{column} = ?" for column in changes)
         sql = f"UPDATE jobs SET {assignments} WHERE {where}"  # noqa: S608
-        self._write(lambda db: db.execute(sql, (*changes.values(), *params)), durable=durable)
+        self._write(lambda db: db.execute(sql, (*changes.values(), *params)), durable=durable, later=later)
 
     # --- reads --------------------------------------------------------------------------
 
