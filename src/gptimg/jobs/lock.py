@@ -32,8 +32,8 @@ LOCK_STRIPES = 512
 
 def lock_name(job_id: str) -> str:
     """The stripe file ``job_id`` locks: the same name for the same job in every process."""
-    digest = hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).digest()
-    return f"stripe-{int.from_bytes(digest[:4], 'big') % LOCK_STRIPES:03d}.lock"
+    digest = hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"stripe-{int(digest[:8], 16) % LOCK_STRIPES:03d}.lock"
 
 
 @contextmanager
