@@ -83,7 +83,10 @@ class FakePipeline:
         path = f"{self.out_dir}/{label}-{job_id}-1.png"  # a str: pathlib's interning would be the fake's cost
         with open(path, "wb"):
             pass
-        return [SimpleNamespace(path=path)]
+        images = [SimpleNamespace(path=path)]
+        if kwargs.get("on_journaled") is not None:  # as the real one: the row "written", then the caller told
+            kwargs["on_journaled"](images, None)
+        return images
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for name in ("submit_job", "await_job", "save_job"):

@@ -60,13 +60,24 @@ def run_threads(count: int, body: Callable[[int], Any]) -> list[Any]:
 
 
 def groups(statements: list[str]) -> list[int]:
-    """How many callers' writes each transaction carried (each runs in its own savepoint)."""
+    """How many callers' writes each committed transaction carried.
+
+    A group runs its writes one after another (one INSERT or UPDATE each here, traced once per
+    trigger it fires: counted once); only a group in which a write failed runs again with a
+    savepoint per write, after a ROLLBACK.
+    """
     found: list[int] = []
+    current: list[str] | None = None
     for sql in statements:
         if sql == "BEGIN IMMEDIATE":
-            found.append(0)
-        elif found and sql.startswith("SAVEPOINT"):
-            found[-1] += 1
+            current = []
+        elif current is not None and sql in ("COMMIT", "ROLLBACK"):
+            if sql == "COMMIT":
+                savepoints = sum(s.startswith("SAVEPOINT") for s in current)
+                found.append(savepoints or len({s for s in current if s.startswith(("INSERT", "UPDATE"))}))
+            current = None
+        elif current is not None:
+            current.append(sql)
     return found
 
 
@@ -273,3 +284,106 @@ def test_a_writer_interrupted_by_a_signal_while_queued_does_not_stall_the_others
                                                                size=None, n=1))
         assert all(isinstance(row, int) for row in later), later
         assert {"leader", "later 0", "later 3"} <= {row.prompt for row in journal.recent(10)}
+
+
+def test_a_group_that_succeeds_whole_runs_no_savepoints_and_a_failing_one_writes_each_row_once(
+    tmp_path: Path,
+) -> None:
+    """Savepoints cost the leader two GIL round trips a write; they are used only to keep a failure its own."""
+    with JobJournal(tmp_path / "journal.sqlite3") as journal:
+        journal.record_submit(gateway=GATEWAY, prompt="taken", style=None, size=None, n=1, batch_key="line-1")
+        statements, hold = hold_begins(journal)
+        hold(4)
+        whole = run_threads(5, lambda i: journal.record_submit(gateway=GATEWAY, prompt=f"whole {i}", style=None,
+                                                               size=None, n=1))
+        assert all(isinstance(row, int) for row in whole), whole
+        assert sorted(groups(statements)) == [1, 4]
+        assert not [sql for sql in statements if "SAVEPOINT" in sql], "a group that succeeded whole used savepoints"
+
+        statements.clear()
+        hold(4)
+
+        def caller(i: int) -> Any:
+            if i == 2:  # another run claimed this line: this caller alone fails, the group is run again
+                return journal.record_submit(gateway=GATEWAY, prompt="again", style=None, size=None, n=1,
+                                             batch_key="line-1", conflicts=lambda record: True)
+            return journal.record_submit(gateway=GATEWAY, prompt=f"fine {i}", style=None, size=None, n=1)
+
+        outcomes = run_threads(5, caller)
+        assert isinstance(outcomes[2], LineAlreadySubmitted)
+        assert sorted(groups(statements)) == [1, 4], "the four that succeeded still shared one commit"
+        prompts = [row.prompt for row in journal.recent(50)]
+        assert sorted(p for p in prompts if p.startswith("fine")) == ["fine 0", "fine 1", "fine 3", "fine 4"]
+        assert "again" not in prompts
+
+
+def _held_leader(journal: JobJournal) -> tuple[threading.Event, threading.Thread]:
+    """A writer whose group waits at its BEGIN until the returned event is set."""
+    go = threading.Event()
+
+    def trace(sql: str) -> None:
+        if sql == "BEGIN IMMEDIATE" and not go.is_set():
+            go.wait(30)
+
+    journal._db.set_trace_callback(trace)
+    leader = threading.Thread(target=lambda: journal.record_submit(gateway=GATEWAY, prompt="leader", style=None,
+                                                                    size=None, n=1), daemon=True)
+    leader.start()
+    wait_until(lambda: journal._writes._busy, what="a leader at work")
+    return go, leader
+
+
+def _done_job(journal: JobJournal, job_id: str) -> None:
+    row = journal.record_submit(gateway=GATEWAY, prompt=job_id, style=None, size=None, n=1)
+    journal.record_job_id(row, job_id, estimated_seconds=1, credits_used=300)
+
+
+def _status_outside(path: Path, job_id: str) -> tuple[str, str | None]:
+    outside = sqlite3.connect(str(path), timeout=30)
+    try:
+        return outside.execute("SELECT status, files FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    finally:
+        outside.close()
+
+
+def test_a_later_write_returns_at_once_and_is_told_only_once_its_row_is_committed(tmp_path: Path) -> None:
+    """A batch's download thread goes on at once; the line is reported (``then``) only with its row on disk."""
+    path = tmp_path / "journal.sqlite3"
+    with JobJournal(path) as journal:
+        _done_job(journal, "job-later")
+        go, leader = _held_leader(journal)
+        told: list[tuple[BaseException | None, tuple[str, str | None]]] = []
+        heard = threading.Event()
+
+        def then(failure: BaseException | None) -> None:
+            told.append((failure, _status_outside(path, "job-later")))
+            heard.set()
+
+        returned = threading.Event()
+        threading.Thread(target=lambda: (journal.mark_done("job-later", [{"url": "u"}], ["/x/a.png"], later=then),
+                                         returned.set()), daemon=True).start()
+        assert returned.wait(10), "the later write waited for the commit in progress"
+        assert not told, "told before its row was committed"
+        go.set()
+        assert heard.wait(30)
+        leader.join(30)
+        assert told == [(None, ("done", '["/x/a.png"]'))]
+
+
+def test_closing_the_journal_commits_the_later_writes_still_queued(tmp_path: Path) -> None:
+    """``close`` takes the connection alone: a later write queued before it is committed first, not dropped."""
+    path = tmp_path / "journal.sqlite3"
+    journal = JobJournal(path)
+    _done_job(journal, "job-queued")
+    told: list[BaseException | None] = []
+    go, leader = _held_leader(journal)
+    journal.mark_done("job-queued", [{"url": "u"}], ["/x/b.png"], later=told.append)
+    closing = threading.Thread(target=journal.close, daemon=True)
+    closing.start()
+    wait_until(lambda: len(journal._writes._pending) >= 2, what="the later write and the close queued")
+    go.set()
+    leader.join(30)
+    closing.join(30)
+    assert not closing.is_alive()
+    assert told == [None]
+    assert _status_outside(path, "job-queued") == ("done", '["/x/b.png"]')

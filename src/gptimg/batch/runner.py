@@ -435,16 +435,16 @@ class BatchRunner:
     ) -> LineResult | None:
         """Queue the download so this worker can submit the next line at once; a thread is started when none is free."""
         self._downloads.put((line, job_id, items, credits_used, record))
-        return None
 
     def _save(self, item: _DownloadItem) -> None:
         line, job_id, items, credits_used, record = item
-        try:
-            images = save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir,
-                              label=line.label, observer=SilentObserver(), record=record)
-            result = LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
-                                credits_used=credits_used)
+        def saved(images: list[Any], failure: BaseException | None) -> None:  # reported once its row is written
+            self._report(LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
+                                    credits_used=credits_used) if failure is None else
+                         LineResult.from_error(line, FAILED, failure, job_id=job_id, credits_used=credits_used))
+        try:  # the thread saves its next job at once: ``saved`` comes with the commit of this one's row
+            save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir, label=line.label,
+                     observer=SilentObserver(), record=record, on_journaled=saved)
         except BaseException as exc:  # reported, never lost in a download thread
-            result = LineResult.from_error(line, FAILED, exc, job_id=job_id, credits_used=credits_used)
-        self._report(result)
+            saved([], exc)
 

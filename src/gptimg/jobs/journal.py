@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from typing import Any, Callable
 from gptimg.errors import JournalUnavailable, LineAlreadySubmitted
 from gptimg.home import data_dir
 from gptimg.jobs import fallback
-from gptimg.jobs.group_commit import GroupCommit
+from gptimg.jobs.group_commit import GroupCommit, Then
 from gptimg.jobs.read_pool import ReadPool
 from gptimg.jobs.record import (  # noqa: F401  (re-exported: the journal's vocabulary)
     BUSY_TIMEOUT_SECONDS,
@@ -60,6 +61,9 @@ WRITER_CACHE_KIB = 256
 
 #: Opening a fresh journal races other processes creating it; the set-up is retried this long.
 OPEN_RETRY_SECONDS = 5.0
+#: Rows a handle keeps as it wrote them (``JobJournal._written``), and for how long they stand for a read.
+WRITTEN_KEPT = 1024
+WRITTEN_FRESH_SECONDS = 60.0
 
 
 class JobJournal:
@@ -77,6 +81,10 @@ class JobJournal:
         #: Rows this handle wrote as ``submitting`` and has not resolved (only these may be abandoned),
         #: with their ``created_at``, from which their idempotency key is made without a read.
         self._open_submits: dict[int, str] = {}
+        #: Rows this handle just wrote, as a read would give them (when written, row): ``record_submit``'s
+        #: by row id, then ``record_job_id``'s by job id, for the ``ensure_job`` that follows (a batch
+        #: polls every job it submits): one read an image fewer. Each is used once, while fresh.
+        self._written: dict[Any, tuple[float, JobRecord]] = {}
         self._resolved_path: str | None = None
         #: Migrations in the file that this gptimg does not know (a newer one wrote it).
         self.unknown_migrations: list[str] = []
@@ -135,11 +143,14 @@ class JobJournal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _write(self, work: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> Any:
+    def _write(self, work: Callable[[sqlite3.Connection], Any], *, durable: bool = True, later: Then | None = None) -> Any:
         """``work(db)`` committed (in a group commit), its result; returns only once it is written.
 
         ``durable=False``: free bookkeeping, no fsync of its own (the next FULL commit covers it).
+        ``later``: queued for the next commit and told the outcome there (``GroupCommit.write_later``).
         """
+        if later is not None:
+            return self._writes.write_later(work, later)
         return self._writes.write(work, durable=durable)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -204,6 +215,11 @@ class JobJournal:
 
         row_id: int = self._write(insert)  # durable: the row exists on disk before the money can move
         self._open_submits[row_id] = now
+        self._keep_written(row_id, JobRecord(
+            id=row_id, created_at=now, updated_at=now, status=SUBMITTING, job_id=None, gateway=gateway,
+            account=account, prompt=prompt, style=style, size=size, n=n, reference_urls=reference_urls,
+            estimated_seconds=None, credits_used=None, out_dir=out_dir, batch_key=batch_key, name=name,
+            sandbox=None if sandbox is None else bool(sandbox), out_target=out_target))
         return row_id
 
     def record_job_id(
@@ -215,15 +231,30 @@ class JobJournal:
         a broken gateway) leaves this row ``unknown``, pointing at the row with the id:
         that row is the job, and fetching it costs nothing.
         """
+        submitted = self._written.pop(row_id, None)
+        stamp = _now()
         try:
             self._update_row(row_id, status=SUBMITTED, job_id=job_id, estimated_seconds=estimated_seconds,
-                             credits_used=credits_used)
+                             credits_used=credits_used, updated_at=stamp)
         except sqlite3.IntegrityError:
             holder = self._read("SELECT id FROM jobs WHERE job_id = ?", (job_id,))
             where = f"row {holder[0]['id']}" if holder else "another row"
             self.mark_unknown(row_id, f"the gateway answered with job id {job_id}, which {where} already holds")
             return False
+        if submitted is not None:
+            self._keep_written(job_id, replace(
+                submitted[1], status=SUBMITTED, job_id=job_id, estimated_seconds=estimated_seconds, updated_at=stamp,
+                credits_used=None if credits_used is None else float(credits_used)))  # a REAL column
         return True
+
+    def _keep_written(self, key: Any, record: JobRecord) -> None:
+        """Keep a row this handle just wrote; the oldest go first (at most ``WRITTEN_KEPT``)."""
+        if len(self._written) >= WRITTEN_KEPT:
+            try:
+                self._written.pop(next(iter(self._written)), None)
+            except (RuntimeError, StopIteration):  # another thread changed it meanwhile: the next call evicts
+                pass
+        self._written[key] = (time.monotonic(), record)
 
     def idempotency_key(self, row_id: int) -> str:
         """A key only this row's submit can carry: the same on every retry of it, new for any other row.
@@ -251,11 +282,13 @@ class JobJournal:
     def mark_running(self, job_id: str) -> None:
         self._update_job(job_id, status=RUNNING, only_if_open=True, durable=False)
 
-    def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None) -> None:
+    def mark_done(self, job_id: str, items: list[dict[str, Any]], files: list[str] | None = None, *,
+                  later: Then | None = None) -> None:
+        """``later``: queued for the next commit, which tells it the outcome (a batch's saved files)."""
         changes: dict[str, Any] = {"status": DONE, "items": json.dumps(items), "error": None, "error_code": None}
         if files is not None:
             changes["files"] = json.dumps(files)
-        self._update_job(job_id, durable=False, **changes)
+        self._update_job(job_id, durable=False, later=later, **changes)
 
     def mark_error(self, job_id: str, message: str, *, code: str = GATEWAY_FAILED) -> None:
         """The job ended without images; ``code`` says why (see ``JobRecord.failed_on_gateway``)."""
@@ -270,6 +303,9 @@ class JobJournal:
 
         A job kept in the fallback file gets its row back with what the fallback knew.
         """
+        written = self._written.pop(job_id, None)
+        if written is not None and time.monotonic() - written[0] < WRITTEN_FRESH_SECONDS:
+            return written[1]
         record = self.get(job_id)
         if record is not None:
             return record
@@ -321,20 +357,23 @@ class JobJournal:
     def _update_row(self, row_id: int, **changes: Any) -> None:
         self._update("id = ?", (row_id,), changes)
         self._open_submits.pop(row_id, None)
+        self._written.pop(row_id, None)
 
-    def _update_job(self, job_id: str, *, only_if_open: bool = False, durable: bool = True, **changes: Any) -> None:
+    def _update_job(self, job_id: str, *, only_if_open: bool = False, durable: bool = True,
+                    later: Then | None = None, **changes: Any) -> None:
         where = "job_id = ?"
         if only_if_open:
             where += f" AND status IN ({','.join('?' * len(OPEN_STATES))})"
             self._update(where, (job_id, *OPEN_STATES), changes, durable=durable)
         else:
-            self._update(where, (job_id,), changes, durable=durable)
+            self._update(where, (job_id,), changes, durable=durable, later=later)
 
-    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any], *, durable: bool = True) -> None:
-        changes["updated_at"] = _now()
+    def _update(self, where: str, params: tuple[Any, ...], changes: dict[str, Any], *, durable: bool = True,
+                later: Then | None = None) -> None:
+        changes.setdefault("updated_at", _now())
         assignments = ", ".join(f"{column} = ?" for column in changes)
         sql = f"UPDATE jobs SET {assignments} WHERE {where}"  # noqa: S608
-        self._write(lambda db: db.execute(sql, (*changes.values(), *params)), durable=durable)
+        self._write(lambda db: db.execute(sql, (*changes.values(), *params)), durable=durable, later=later)
 
     # --- reads --------------------------------------------------------------------------
 

@@ -5,6 +5,16 @@ batch re-run beside a ``result``) would each find no saved file and each save
 one. An exclusive ``flock`` on a small file next to the journal makes the
 second wait, then find the first one's files. Where ``fcntl`` does not exist
 (Windows) the lock is skipped and the old behaviour stays.
+
+The files are a fixed set of ``LOCK_STRIPES`` stripes, each job hashed to one: a
+file per job made every saved image create a new inode (the most expensive system
+call of a batch's save path, ~6% of its CPU under ext4) and left one file per job
+ever fetched in the folder, a folder that grew with the journal. Two jobs that share
+a stripe wait for each other's save, a moment at most and rarely (a batch saves at
+most 16 jobs at once: a 3% chance that another save holds the stripe); one job
+always maps to one stripe, so the exclusion between processes is the same.
+Each ``flock`` is taken on its own open of the file, so two threads of one
+process exclude each other exactly as two processes do.
 """
 
 from __future__ import annotations
@@ -17,6 +27,14 @@ from pathlib import Path
 from gptimg.digests import sha256_hex
 
 LOCK_FOLDER = "locks"
+#: How many lock files a journal's folder can hold, whatever the number of jobs.
+LOCK_STRIPES = 512
+
+
+def lock_name(job_id: str) -> str:
+    """The stripe file ``job_id`` locks: the same name for the same job in every process."""
+    digest = sha256_hex(job_id.encode("utf-8", "surrogatepass"))
+    return f"stripe-{int(digest[:8], 16) % LOCK_STRIPES:03d}.lock"
 
 
 @contextmanager
@@ -27,14 +45,13 @@ def job_lock(directory: Path, job_id: str) -> Iterator[None]:
     except ImportError:  # not POSIX
         yield
         return
-    name = sha256_hex(job_id.encode("utf-8"))[:24]
-    folder = directory / LOCK_FOLDER
+    path = directory / LOCK_FOLDER / lock_name(job_id)
     try:
         try:
-            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except FileNotFoundError:  # made on first use, not checked per job (two system calls an image)
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         yield
         return

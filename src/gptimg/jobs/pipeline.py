@@ -14,14 +14,14 @@ Progress reaches the screen through a ``JobObserver``, so this module never prin
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from gptimg import errors
 from gptimg.image_tool import DEFAULT_ESTIMATED_SECONDS, MAX_WAIT_SECONDS
+from gptimg.jobs.answer_numbers import MAX_CREDITS, MAX_ESTIMATED_SECONDS, sane_credits, sane_estimate  # noqa: F401
 from gptimg.jobs.download import SavedImage, asked_items, save_job_images
 from gptimg.jobs.ids import usable_job_id
 from gptimg.jobs.journal import DONE, JobJournal, JobRecord
@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # annotations only: importing the journal (``gptimg jobs``) d
 FINAL_STATES = ("done", "error")
 #: A server that answers a long-poll at once (ignoring wait_seconds) is paced to this.
 MIN_POLL_INTERVAL = 1.0
+#: ``save_job``'s ``on_journaled``: the saved images, and None once their row is written (else the failure).
+Journaled = Callable[[list[SavedImage], Optional[BaseException]], None]
 
 
 class JobObserver(Protocol):
@@ -89,35 +91,6 @@ class JobOutcome:
             "status": self.status,
             "items": [{"url": image.url, "path": str(image.path)} for image in self.images],
         }
-
-
-#: An ``estimated_seconds`` beyond this is nonsense; the wait is shown against this instead.
-MAX_ESTIMATED_SECONDS = 3600
-#: Credits reported for one submit beyond this are nonsense and are not shown or summed.
-MAX_CREDITS = 1e9
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def sane_estimate(value: Any) -> int:
-    """``estimated_seconds`` from an answer: ``1e999``, ``-3``, ``"soon"`` or none give the default."""
-    number = _finite(value)
-    if number is None or number <= 0:
-        return DEFAULT_ESTIMATED_SECONDS
-    return max(1, int(min(number, MAX_ESTIMATED_SECONDS)))
-
-
-def sane_credits(value: Any) -> float | None:
-    """``meta.credits_used`` from an answer, or None when it is not a sensible number of credits."""
-    number = _finite(value)
-    if number is None or not 0 <= number <= MAX_CREDITS:
-        return None
-    return int(number) if number.is_integer() else number
 
 
 # --- the submit half ------------------------------------------------------------------------
@@ -391,6 +364,7 @@ def save_job(
     deadline: float | None = None,
     target: OutputTarget | None = None,
     record: JobRecord | None = None,
+    on_journaled: Journaled | None = None,
 ) -> list[SavedImage]:
     """The download half: each image of a done job saved once into ``out_dir``, even by two processes at once.
 
@@ -398,6 +372,10 @@ def save_job(
     waits, then finds the files already saved and reuses them. A ``target`` that
     names the files (``-o cat.png``, a pattern) saves them under those names. ``record``, the
     job's row the caller already holds, gives the provenance stamp without reading it again.
+
+    ``on_journaled`` (a batch's download threads): the files go into the journal with the
+    next group commit and this returns at once; ``on_journaled(images, None)``, or the
+    journal's failure, comes from the thread that commits them (``GroupCommit.write_later``).
     """
     with job_lock(journal.path.parent, job_id):
         try:
@@ -422,7 +400,11 @@ def save_job(
         except errors.JobError as exc:
             journal.note_problem(job_id, exc.message)
             raise
-    journal.mark_done(job_id, items, [str(image.path) for image in images])
+    files = [str(image.path) for image in images]
+    if on_journaled is None:
+        journal.mark_done(job_id, items, files)
+    else:
+        journal.mark_done(job_id, items, files, later=lambda failure: on_journaled(images, failure))
     return images
 
 
