@@ -12,6 +12,7 @@ import re
 import threading
 import time
 import unicodedata
+from array import array
 from pathlib import Path
 
 from gptimg.digests import sha256_hex
@@ -131,16 +132,22 @@ def _tail_key(stem: str) -> str:
 
 
 class _FolderListing:
-    """The non-hidden names of one folder, grouped by the tail a saved image's stem ends with.
+    """The non-hidden names of one folder, findable by the tail a saved image's stem ends with.
 
-    A tail almost always has one name: it is kept as the name itself, and becomes a list
-    only when a second name shares it. A list per tail (each name sits under two tails)
-    made the listing ~430 bytes a name, 1.9 MiB of a 5,000-line batch's peak.
+    Packed, not a dict of strings: the names sit one after another in one ``bytearray``
+    (NUL-terminated: no file name holds a NUL), and an open-addressing table of two
+    ``array``s maps the hash of each tail (a name sits under one or two) to where its
+    name starts. ~40 bytes a name plus the name itself, in a few large blocks: a dict
+    of str (~300 bytes a name, and every name interned by ``pathlib``) made the listing
+    of a 5,000-file folder ~2 MiB of a batch's peak and grew with the folder.
     """
 
     def __init__(self, directory: Path) -> None:
         self.taken_at = time.monotonic()
-        self._by_tail: dict[str, str | list[str]] = {}
+        self._names = bytearray()
+        self._hashes = array("q", bytes(8 * _FIRST_SLOTS))
+        self._starts = array("q", bytes(8 * _FIRST_SLOTS))
+        self._used = 0
         with os.scandir(directory) as entries:
             for entry in entries:
                 self.add(entry.name)
@@ -153,25 +160,61 @@ class _FolderListing:
         numbered = _COLLISION_NUMBER.search(stem)
         if numbered:  # ``<stem>-<job>-<index>-2``: a clash-renamed copy
             tails.add(_tail_key(stem[: numbered.start()]))
+        start = len(self._names)
+        self._names += os.fsencode(name) + b"\0"
         for tail in tails:
-            held = self._by_tail.setdefault(tail, name)
-            if held is name:
-                continue
-            if isinstance(held, str):
-                self._by_tail[tail] = [held, name]
-            else:
-                held.append(name)
+            self._insert(_slot_hash(tail), start)
 
     def saved_as(self, suffix: str) -> list[str]:
         """Names whose stem is ``…<suffix>`` or ``…<suffix>-N``, in name order."""
-        found = []
-        held = self._by_tail.get(_tail_key(suffix), ())
-        for name in (held,) if isinstance(held, str) else held:
+        found = set()
+        for start in self._starts_under(_slot_hash(_tail_key(suffix))):
+            name = os.fsdecode(bytes(self._names[start:self._names.index(0, start)]))
             stem = _stem(name)
             numbered = _COLLISION_NUMBER.search(stem)
             if stem.endswith(suffix) or (numbered and stem[: numbered.start()].endswith(suffix)):
-                found.append(name)
+                found.add(name)
         return sorted(found)
+
+    def _starts_under(self, wanted: int) -> list[int]:
+        """Where the names filed under hash ``wanted`` start (a hash shared by two tails: the caller re-checks)."""
+        mask = len(self._hashes) - 1
+        slot = wanted & mask
+        starts = []
+        while self._hashes[slot]:
+            if self._hashes[slot] == wanted:
+                starts.append(self._starts[slot])
+            slot = (slot + 1) & mask
+        return starts
+
+    def _insert(self, tail_hash: int, start: int) -> None:
+        if 2 * (self._used + 1) > len(self._hashes):
+            self._grow()
+        mask = len(self._hashes) - 1
+        slot = tail_hash & mask
+        while self._hashes[slot]:
+            slot = (slot + 1) & mask
+        self._hashes[slot] = tail_hash
+        self._starts[slot] = start
+        self._used += 1
+
+    def _grow(self) -> None:
+        hashes, starts = self._hashes, self._starts
+        self._hashes = array("q", bytes(16 * len(hashes)))
+        self._starts = array("q", bytes(16 * len(hashes)))
+        self._used = 0
+        for slot, tail_hash in enumerate(hashes):
+            if tail_hash:
+                self._insert(tail_hash, starts[slot])
+
+
+#: Slots a new listing starts with (doubled whenever half are taken).
+_FIRST_SLOTS = 1024
+
+
+def _slot_hash(tail: str) -> int:
+    """The tail's hash, never 0 (0 marks a free slot)."""
+    return hash(tail) or 1
 
 
 def _listing(directory: Path) -> _FolderListing:
