@@ -6,7 +6,7 @@ connection pool. The moment a job is done its download goes to a separate pool
 (``batch/download_pool.py``: threads started as jobs wait, at most 16) and the
 worker submits the next line, so saving images never holds a submit slot. Submits
 additionally pass the rate limiter and the shared backoff gate, so a 429 anywhere
-slows every worker, not just one. Results are kept small (``report.KeptResults``).
+slows every worker, not just one. Results are spilled to a temporary file (``kept_results.py``).
 
 What each line needs is planned beforehand (``batch/plan.py``); each job goes
 through the same two halves of the pipeline as ``generate`` and ``result``
@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional
 
 from gptimg import errors
 from gptimg.batch.download_pool import MAX_DOWNLOAD_THREADS, DownloadPool
+from gptimg.batch.kept_results import KeptResults
 from gptimg.batch.manifest import ManifestLine
 from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules tests and callers use)
     ATTENTION,
@@ -49,7 +50,7 @@ from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules
     standing_result,
 )
 from gptimg.batch.ratelimit import RateLimiter
-from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, KeptResults, LineResult, Tally
+from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.jobs import JobJournal, JobRecord, SilentObserver, await_job, save_job, submit_job
 from gptimg.params import GenerationRequest
@@ -189,8 +190,7 @@ class BatchRunner:
         return self.results()
 
     def results(self) -> list[LineResult]:
-        """Every line's result so far, in manifest order (a list: for tests and library use)."""
-        return list(self.outcomes())
+        return list(self.outcomes())  # every line's result so far, in manifest order (for tests and library use)
 
     def outcomes(self) -> KeptResults:
         """The results so far in manifest order, rebuilt as they are read; iterable again and again."""

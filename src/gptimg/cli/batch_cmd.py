@@ -105,7 +105,7 @@ def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float
     for label, value in rows:
         table.add_row(label, value)
     session.output.out.print(table)
-    unsettled = [r for r in runner.outcomes() if not r.succeeded]  # one pass; lines with images are not kept
+    unsettled = runner.outcomes().unsettled()  # kept in memory: no line with images is read back
     forgotten = [r for r in unsettled if r.code == errors.JobNotFound.code]
     problems = [r for r in unsettled if r.code != errors.JobNotFound.code]
     for result in forgotten:  # one unwrapped line each, so the command can be copied whole

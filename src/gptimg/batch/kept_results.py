@@ -1,0 +1,108 @@
+"""Each line's result as a run keeps it: spilled to a private temporary file, read back in manifest order.
+
+A 5,000-line batch kept a tuple (status, job id, path, credits) per finished line
+until the summary and the contact sheet were made at the end: ~300 bytes a line
+in small blocks, and about as much again in the allocator's fragmentation, which
+made the run's peak memory grow with its size. Now a finished line is one JSON
+record in an unlinked temporary file, and what stays in memory per line is its
+record's place in the file: 8 bytes in an ``array``.
+
+A result that needs a word in the summary (failed, skipped, unknown, or carrying a
+hint) is still kept whole, in memory: the command annotates that very object while
+the run goes on (``result.hint``), and the summary lists it; such lines are what a
+person has to look at, not the bulk of a batch. If the temporary file cannot be
+written (a full ``/tmp``), results are kept in memory as before: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, Optional
+
+from gptimg.batch.manifest import ManifestLine
+from gptimg.batch.report import SUCCESS_STATUSES, LineResult
+
+#: Marks a line with no result yet in the offsets array.
+_NONE = -1
+#: Marks a line whose result is kept in memory (``_whole``).
+_WHOLE = -2
+
+
+class KeptResults:
+    """Every line's result so far; iterating yields them in manifest order, again and again.
+
+    ``lines`` in manifest order (ascending line numbers), as the manifest reader makes them.
+    """
+
+    def __init__(self, lines: Sequence[ManifestLine]) -> None:
+        numbers = getattr(lines, "numbers", None)  # a spilled manifest's, ascending; a list is sorted here
+        self._numbers = numbers if numbers is not None else array("q", sorted(line.line for line in lines))
+        self._places = array("q", [_NONE]) * len(self._numbers)
+        self._whole: dict[int, LineResult] = {}
+        self._file: Optional[IO[bytes]] = None
+        self._end = 0
+        self._spill_failed = False
+
+    def keep(self, result: LineResult) -> None:
+        """Called under the runner's lock (one writer at a time)."""
+        position = bisect_left(self._numbers, result.line.line)
+        plain = (result.status in SUCCESS_STATUSES and result.error is None and result.code is None
+                 and not result.hint)
+        if plain and self._spill(position, result):
+            return
+        self._whole[position] = result
+        self._places[position] = _WHOLE
+
+    def unsettled(self) -> list[LineResult]:
+        """The results that are not a success, in manifest order (all kept in memory: no file is read)."""
+        return [self._whole[p] for p in sorted(self._whole) if not self._whole[p].succeeded]
+
+    def __iter__(self) -> Iterator[LineResult]:
+        for position, place in enumerate(self._places):
+            if place == _WHOLE:
+                yield self._whole[position]
+            elif place != _NONE:
+                yield self._read(place)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _spill(self, position: int, result: LineResult) -> bool:
+        line = result.line
+        record = json.dumps([line.line, line.key, line.prompt, line.size, line.n, line.style, list(line.refs),
+                             line.name, result.status, result.job_id, result.files, result.credits_used],
+                            separators=(",", ":")).encode("ascii") + b"\n"
+        if self._spill_failed:
+            return False
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="gptimg-batch-")
+            os.pwrite(self._file.fileno(), record, self._end)
+        except OSError:
+            self._spill_failed = True  # a full /tmp: keep the rest in memory, as before
+            return False
+        self._places[position] = self._end
+        self._end += len(record)
+        return True
+
+    def _read(self, place: int) -> LineResult:
+        assert self._file is not None
+        fd = self._file.fileno()
+        data = os.pread(fd, 512, place)
+        while b"\n" not in data:
+            more = os.pread(fd, 4096, place + len(data))
+            if not more:
+                break
+            data += more
+        fields: list[Any] = json.loads(data[: data.index(b"\n")])
+        number, key, prompt, size, n, style, refs, name, status, job_id, files, credits_used = fields
+        line = ManifestLine(line=number, key=key, prompt=prompt, size=size, n=n, style=style, refs=tuple(refs),
+                            name=name)
+        return LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
