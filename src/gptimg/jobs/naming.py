@@ -77,8 +77,11 @@ def existing_image(directory: Path, job_id: str, index: int, label: str | None =
 
     if label is not None:
         stem = stem or image_stem(label, job_id, index)  # the caller's, when it has made it already
+        folder = os.fspath(directory)
         for extension in EXTENSION_FOR_TYPE.values():
-            if _is_image(directory / f"{stem}.{extension}"):
+            # A str, not a Path, until found: pathlib interns every name it parses, and a batch's churn
+            # of unique names once doubled the interpreter's table of interned strings (~0.5 MiB).
+            if _is_image(os.path.join(folder, f"{stem}.{extension}")):
                 return directory / f"{stem}.{extension}"
     try:
         listing = _listing(directory)
@@ -90,7 +93,7 @@ def existing_image(directory: Path, job_id: str, index: int, label: str | None =
     return None
 
 
-def _is_image(path: Path) -> bool:
+def _is_image(path: str | Path) -> bool:
     from gptimg.imagetypes import SNIFF_BYTES, sniff_image_type
 
     try:
