@@ -308,3 +308,19 @@ def test_names_sharing_a_tail_are_all_found_whatever_order_they_arrive_in(tmp_pa
     assert listing.saved_as("-abc-1") == ["cat-abc-1.png", "dog-abc-1-2.png", "fox-abc-1.webp"]
     assert listing.saved_as("-xyz-1") == ["cat-xyz-1.png"]
     assert listing.saved_as("-abc-2") == []
+
+
+def test_a_packed_listing_whose_tails_all_share_one_hash_still_finds_exactly_each_tails_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The packed table files names by a 31-bit hash of their tail: a shared hash must never answer another tail."""
+    from gptimg.jobs import naming
+
+    monkeypatch.setattr(naming, "_slot_hash", lambda tail: 7)
+    names = [f"img{i:04d}-job{i}-1.png" for i in range(1500)] + ["other-job3-1-2.png", "x-job3-2.png"]
+    for name in names:
+        (tmp_path / name).touch()
+    listing = naming._FolderListing(tmp_path)  # 3,000 entries under one hash: grows past 1,024 slots, in one run
+    assert listing.saved_as("-job3-1") == ["img0003-job3-1.png", "other-job3-1-2.png"]
+    assert listing.saved_as("-job3-2") == ["x-job3-2.png"]
+    assert listing.saved_as("-job9999-1") == []

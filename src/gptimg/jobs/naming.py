@@ -139,8 +139,8 @@ class _FolderListing:
 
     Packed, not a dict of strings: the names sit one after another in one ``bytearray``
     (NUL-terminated: no file name holds a NUL), and an open-addressing table of two
-    ``array``s maps the hash of each tail (a name sits under one or two) to where its
-    name starts. ~40 bytes a name plus the name itself, in a few large blocks: a dict
+    ``array``s maps the 31-bit hash of each tail (a name sits under one or two) to where
+    its name starts. ~25 bytes a name plus the name itself, in a few large blocks: a dict
     of str (~300 bytes a name, and every name interned by ``pathlib``) made the listing
     of a 5,000-file folder ~2 MiB of a batch's peak and grew with the folder.
     """
@@ -148,8 +148,8 @@ class _FolderListing:
     def __init__(self, directory: Path) -> None:
         self.taken_at = time.monotonic()
         self._names = bytearray()
-        self._hashes = array("q", bytes(8 * _FIRST_SLOTS))
-        self._starts = array("q", bytes(8 * _FIRST_SLOTS))
+        self._hashes = array("i", bytes(4 * _FIRST_SLOTS))
+        self._starts = array("I", bytes(4 * _FIRST_SLOTS))
         self._used = 0
         with os.scandir(directory) as entries:
             for entry in entries:
@@ -191,7 +191,7 @@ class _FolderListing:
         return starts
 
     def _insert(self, tail_hash: int, start: int) -> None:
-        if 2 * (self._used + 1) > len(self._hashes):
+        if 3 * (self._used + 1) > 2 * len(self._hashes):
             self._grow()
         mask = len(self._hashes) - 1
         slot = tail_hash & mask
@@ -203,21 +203,21 @@ class _FolderListing:
 
     def _grow(self) -> None:
         hashes, starts = self._hashes, self._starts
-        self._hashes = array("q", bytes(16 * len(hashes)))
-        self._starts = array("q", bytes(16 * len(hashes)))
+        self._hashes = array("i", bytes(8 * len(hashes)))
+        self._starts = array("I", bytes(8 * len(hashes)))
         self._used = 0
         for slot, tail_hash in enumerate(hashes):
             if tail_hash:
                 self._insert(tail_hash, starts[slot])
 
 
-#: Slots a new listing starts with (doubled whenever half are taken).
+#: Slots a new listing starts with (doubled whenever two thirds are taken).
 _FIRST_SLOTS = 1024
 
 
 def _slot_hash(tail: str) -> int:
-    """The tail's hash, never 0 (0 marks a free slot)."""
-    return hash(tail) or 1
+    """The tail's hash in 31 bits, never 0 (0 marks a free slot); names under a shared hash are re-checked."""
+    return (hash(tail) & 0x7FFFFFFF) or 1
 
 
 def _listing(directory: Path) -> _FolderListing:
