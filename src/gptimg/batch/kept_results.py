@@ -22,15 +22,20 @@ import tempfile
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from typing import IO, Any, Optional
+from typing import IO, Optional
 
 from gptimg.batch.manifest import ManifestLine
+from gptimg.batch.manifest_spill import encode_line, line_from_fields
 from gptimg.batch.report import SUCCESS_STATUSES, LineResult
 
 #: Marks a line with no result yet in the offsets array.
 _NONE = -1
 #: Marks a line whose result is kept in memory (``_whole``).
 _WHOLE = -2
+#: Records are written out this many bytes at a time (a write per line was a tenth of a re-run).
+_FLUSH_BYTES = 1 << 16
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
 
 
 class KeptResults:
@@ -46,6 +51,7 @@ class KeptResults:
         self._whole: dict[int, LineResult] = {}
         self._file: Optional[IO[bytes]] = None
         self._end = 0
+        self._pending = bytearray()
         self._spill_failed = False
 
     def keep(self, result: LineResult) -> None:
@@ -53,10 +59,9 @@ class KeptResults:
         position = bisect_left(self._numbers, result.line.line)
         plain = (result.status in SUCCESS_STATUSES and result.error is None and result.code is None
                  and not result.hint)
-        if plain and self._spill(position, result):
-            return
-        self._whole[position] = result
-        self._places[position] = _WHOLE
+        if not (plain and self._spill(position, result)):
+            self._whole[position] = result
+            self._places[position] = _WHOLE
 
     def unsettled(self) -> list[LineResult]:
         """The results that are not a success, in manifest order (all kept in memory: no file is read)."""
@@ -75,34 +80,47 @@ class KeptResults:
             self._file = None
 
     def _spill(self, position: int, result: LineResult) -> bool:
-        line = result.line
-        record = json.dumps([line.line, line.key, line.prompt, line.size, line.n, line.style, list(line.refs),
-                             line.name, result.status, result.job_id, result.files, result.credits_used],
-                            separators=(",", ":")).encode("ascii") + b"\n"
         if self._spill_failed:
             return False
+        outcome = _ENCODER.encode([result.status, result.job_id, result.files, result.credits_used])
+        self._places[position] = self._end + len(self._pending)
+        self._pending += f"[{encode_line(result.line)},{outcome}]\n".encode("ascii")
+        if len(self._pending) >= _FLUSH_BYTES:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        """Write out the pending records; if the disk will not take them, they (and later ones) stay in memory."""
         try:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="gptimg-batch-")
-            os.pwrite(self._file.fileno(), record, self._end)
+            written = 0
+            while written < len(self._pending):
+                written += os.pwrite(self._file.fileno(), self._pending[written:], self._end + written)
         except OSError:
-            self._spill_failed = True  # a full /tmp: keep the rest in memory, as before
-            return False
-        self._places[position] = self._end
-        self._end += len(record)
-        return True
+            self._spill_failed = True  # a full /tmp: keep them in memory, as before
+            for held, place in enumerate(self._places):
+                if place >= self._end:
+                    self._whole[held] = self._read(place)
+                    self._places[held] = _WHOLE
+            self._pending.clear()
+            return
+        self._end += len(self._pending)
+        self._pending.clear()
 
     def _read(self, place: int) -> LineResult:
-        assert self._file is not None
-        fd = self._file.fileno()
-        data = os.pread(fd, 512, place)
-        while b"\n" not in data:
-            more = os.pread(fd, 4096, place + len(data))
-            if not more:
-                break
-            data += more
-        fields: list[Any] = json.loads(data[: data.index(b"\n")])
-        number, key, prompt, size, n, style, refs, name, status, job_id, files, credits_used = fields
-        line = ManifestLine(line=number, key=key, prompt=prompt, size=size, n=n, style=style, refs=tuple(refs),
-                            name=name)
-        return LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
+        if place >= self._end:  # still pending
+            start = place - self._end
+            data = bytes(self._pending[start : self._pending.index(b"\n", start)])
+        else:
+            assert self._file is not None
+            fd = self._file.fileno()
+            data = os.pread(fd, 512, place)
+            while b"\n" not in data:
+                more = os.pread(fd, 4096, place + len(data))
+                if not more:
+                    break
+                data += more
+            data = data[: data.index(b"\n")]
+        fields, (status, job_id, files, credits_used) = _DECODER.decode(data.decode("ascii"))
+        return LineResult(line_from_fields(fields), status, job_id=job_id, files=files, credits_used=credits_used)
