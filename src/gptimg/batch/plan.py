@@ -226,7 +226,7 @@ class PlannedLines(Sequence[PlannedLine]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         position = range(len(self.kinds))[index]
-        kept = self._kept.get(position)
+        kept = self._kept.get(position)  # a done line, once reported, comes back without its row
         return kept if kept is not None else PlannedLine(self._lines[position], KINDS[self.kinds[position]])
 
     def where(self, wanted: Callable[[str], bool]) -> Iterator[PlannedLine]:
@@ -239,6 +239,11 @@ class PlannedLines(Sequence[PlannedLine]):
     def kept(self) -> Iterator[PlannedLine]:
         """The lines that are more than new (a job, a journal row), in manifest order."""
         return (self._kept[position] for position in sorted(self._kept))
+
+    def forget_done(self) -> None:
+        """Drop the done lines' rows once their results are out: a re-run holds nothing per finished line."""
+        for position in [p for p, planned in self._kept.items() if planned.kind == HAVE]:
+            del self._kept[position]
 
 
 @dataclass

@@ -158,6 +158,7 @@ class BatchRunner:
                                         files=list(planned.record.files)))
             else:
                 self._report(standing_result(planned))
+        plan.lines.forget_done()
         queued, self._queue = plan.queued()
         workers = min(max(1, self.settings.concurrency), queued)
         if workers == 0:
