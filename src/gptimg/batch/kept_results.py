@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from typing import IO, Optional
 
 from gptimg.batch.manifest import ManifestLine
-from gptimg.batch.manifest_spill import encode_line, line_from_fields
 from gptimg.batch.report import SUCCESS_STATUSES, LineResult
 
 #: Marks a line with no result yet in the offsets array.
@@ -34,6 +34,7 @@ _NONE = -1
 _WHOLE = -2
 #: Records are written out this many bytes at a time (a write per line was a tenth of a re-run).
 _FLUSH_BYTES = 1 << 16
+_READ_BYTES = 1 << 16
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 _DECODER = json.JSONDecoder()
 
@@ -46,7 +47,13 @@ class KeptResults:
 
     def __init__(self, lines: Sequence[ManifestLine]) -> None:
         numbers = getattr(lines, "numbers", None)  # a spilled manifest's, ascending; a list is sorted here
-        self._numbers = numbers if numbers is not None else array("q", sorted(line.line for line in lines))
+        if numbers is None:
+            lines = sorted(lines, key=lambda line: line.line)
+            numbers = array("q", (line.line for line in lines))
+        self._lines = lines
+        self._numbers = numbers
+        self._lock = threading.Lock()  # a download thread may still report while an interrupted run reads
+        self._block = (b"", 0)  # the last block read from the file, and where it starts
         self._places = array("q", [_NONE]) * len(self._numbers)
         self._whole: dict[int, LineResult] = {}
         self._file: Optional[IO[bytes]] = None
@@ -55,24 +62,30 @@ class KeptResults:
         self._spill_failed = False
 
     def keep(self, result: LineResult) -> None:
-        """Called under the runner's lock (one writer at a time)."""
         position = bisect_left(self._numbers, result.line.line)
         plain = (result.status in SUCCESS_STATUSES and result.error is None and result.code is None
                  and not result.hint)
-        if not (plain and self._spill(position, result)):
-            self._whole[position] = result
-            self._places[position] = _WHOLE
+        with self._lock:
+            if not (plain and self._spill(position, result)):
+                self._whole[position] = result
+                self._places[position] = _WHOLE
 
     def unsettled(self) -> list[LineResult]:
         """The results that are not a success, in manifest order (all kept in memory: no file is read)."""
         return [self._whole[p] for p in sorted(self._whole) if not self._whole[p].succeeded]
 
     def __iter__(self) -> Iterator[LineResult]:
-        for position, place in enumerate(self._places):
+        """Each line's result, its line read back from the manifest's own copy (read in order, a block at a time)."""
+        if not any(place != _NONE for place in self._places):
+            return
+        for position, line in enumerate(self._lines):
+            place = self._places[position]
             if place == _WHOLE:
                 yield self._whole[position]
             elif place != _NONE:
-                yield self._read(place)
+                with self._lock:
+                    result = self._read(line, place)
+                yield result
 
     def close(self) -> None:
         if self._file is not None:
@@ -84,7 +97,7 @@ class KeptResults:
             return False
         outcome = _ENCODER.encode([result.status, result.job_id, result.files, result.credits_used])
         self._places[position] = self._end + len(self._pending)
-        self._pending += f"[{encode_line(result.line)},{outcome}]\n".encode("ascii")
+        self._pending += outcome.encode("ascii") + b"\n"
         if len(self._pending) >= _FLUSH_BYTES:
             self._flush()
         return True
@@ -101,26 +114,32 @@ class KeptResults:
             self._spill_failed = True  # a full /tmp: keep them in memory, as before
             for held, place in enumerate(self._places):
                 if place >= self._end:
-                    self._whole[held] = self._read(place)
+                    self._whole[held] = self._read(self._lines[held], place)
                     self._places[held] = _WHOLE
             self._pending.clear()
             return
         self._end += len(self._pending)
         self._pending.clear()
 
-    def _read(self, place: int) -> LineResult:
-        if place >= self._end:  # still pending
+    def _read(self, line: ManifestLine, place: int) -> LineResult:
+        status, job_id, files, credits_used = _DECODER.decode(self._record(place).decode("ascii"))
+        return LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
+
+    def _record(self, place: int) -> bytes:
+        """The record at ``place``, without its newline: from the pending bytes, the last block read, or the file."""
+        if place >= self._end:
             start = place - self._end
-            data = bytes(self._pending[start : self._pending.index(b"\n", start)])
-        else:
+            return bytes(self._pending[start : self._pending.index(b"\n", start)])
+        block, at = self._block
+        end = block.find(b"\n", place - at) if at <= place < at + len(block) else -1
+        if end < 0:
             assert self._file is not None
-            fd = self._file.fileno()
-            data = os.pread(fd, 512, place)
-            while b"\n" not in data:
-                more = os.pread(fd, 4096, place + len(data))
+            block, at = os.pread(self._file.fileno(), _READ_BYTES, place), place
+            while b"\n" not in block:
+                more = os.pread(self._file.fileno(), _READ_BYTES, at + len(block))
                 if not more:
                     break
-                data += more
-            data = data[: data.index(b"\n")]
-        fields, (status, job_id, files, credits_used) = _DECODER.decode(data.decode("ascii"))
-        return LineResult(line_from_fields(fields), status, job_id=job_id, files=files, credits_used=credits_used)
+                block += more
+            self._block = (block, at)
+            end = block.index(b"\n")
+        return block[place - at : end]
