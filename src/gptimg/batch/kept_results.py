@@ -3,9 +3,10 @@
 A 5,000-line batch kept a tuple (status, job id, path, credits) per finished line
 until the summary and the contact sheet were made at the end: ~300 bytes a line
 in small blocks, and about as much again in the allocator's fragmentation, which
-made the run's peak memory grow with its size. Now a finished line is one JSON
-record in an unlinked temporary file, and what stays in memory per line is its
-record's place in the file: 8 bytes in an ``array``.
+made the run's peak memory grow with its size. Now a finished line's outcome
+(status, job id, files, credits) is one JSON record in an unlinked temporary file,
+and what stays in memory per line is its record's place there: 8 bytes in an
+``array``. Read back, each is paired with its line from the manifest's own copy.
 
 A result that needs a word in the summary (failed, skipped, unknown, or carrying a
 hint) is still kept whole, in memory: the command annotates that very object while
