@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,13 @@ def _lines() -> list[ManifestLine]:
             for i, prompt in enumerate(ODD_PROMPTS * 40)]
 
 
-def test_a_spilled_manifest_reads_back_every_line_exactly_by_index_and_in_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("positioned", [True, False], ids=["pread", "seek"])
+def test_a_spilled_manifest_reads_back_every_line_exactly_by_index_and_in_order(
+    monkeypatch: pytest.MonkeyPatch, positioned: bool
+) -> None:
+    if not positioned:
+        monkeypatch.setattr(manifest_spill, "_PREAD", None)
+        monkeypatch.setattr(manifest_spill, "_PWRITE", None)
     lines = _lines()
     spilled = manifest_spill.SpilledManifest()
     for line in lines:
@@ -44,15 +49,15 @@ def test_a_spilled_manifest_falls_back_to_memory_when_the_disk_refuses_it(monkey
     lines = _lines()
     spilled = manifest_spill.SpilledManifest()
     monkeypatch.setattr(manifest_spill, "_FLUSH_BYTES", 2048)
-    real_pwrite, calls = os.pwrite, []
+    real_write_at, calls = manifest_spill.write_at, []
 
-    def full_after_two(fd: int, data: bytes, offset: int) -> int:
+    def full_after_two(file: object, data: bytes, offset: int) -> None:
         calls.append(offset)
         if len(calls) > 2:
             raise OSError(28, "No space left on device")
-        return real_pwrite(fd, data, offset)
+        real_write_at(file, data, offset)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(manifest_spill.os, "pwrite", full_after_two)
+    monkeypatch.setattr(manifest_spill, "write_at", full_after_two)
     for line in lines:
         spilled.append(line)
     spilled.seal()
@@ -96,10 +101,14 @@ def _same(a: LineResult, b: LineResult) -> bool:
 
 
 @pytest.mark.parametrize("flush_bytes", [1 << 16, 512])
+@pytest.mark.parametrize("positioned", [True, False], ids=["pread", "seek"])
 def test_kept_results_come_back_exactly_in_manifest_order_whatever_order_they_arrived_in(
-    monkeypatch: pytest.MonkeyPatch, flush_bytes: int
+    monkeypatch: pytest.MonkeyPatch, flush_bytes: int, positioned: bool
 ) -> None:
     monkeypatch.setattr(kept_module, "_FLUSH_BYTES", flush_bytes)
+    if not positioned:  # where there is no os.pread (Windows): a seek and a read under a lock
+        monkeypatch.setattr(manifest_spill, "_PREAD", None)
+        monkeypatch.setattr(manifest_spill, "_PWRITE", None)
     lines = _lines()
     results = _results(lines)
     kept = KeptResults(lines)
@@ -120,7 +129,7 @@ def test_kept_results_stay_in_memory_when_the_temporary_file_cannot_be_written(
     def no_space(*args: object) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(kept_module.os, "pwrite", no_space)
+    monkeypatch.setattr(kept_module, "write_at", no_space)
     lines = _lines()
     results = _results(lines)
     kept = KeptResults(lines)

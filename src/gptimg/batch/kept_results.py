@@ -18,7 +18,6 @@ written (a full ``/tmp``), results are kept in memory as before: nothing is lost
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import threading
 from array import array
@@ -27,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Optional
 
 from gptimg.batch.manifest import ManifestLine
+from gptimg.batch.manifest_spill import read_at, write_at
 from gptimg.batch.report import SUCCESS_STATUSES, LineResult
 
 #: Marks a line with no result yet in the offsets array.
@@ -108,9 +108,7 @@ class KeptResults:
         try:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="gptimg-batch-")
-            written = 0
-            while written < len(self._pending):
-                written += os.pwrite(self._file.fileno(), self._pending[written:], self._end + written)
+            write_at(self._file, self._pending, self._end)
         except OSError:
             self._spill_failed = True  # a full /tmp: keep them in memory, as before
             for held, place in enumerate(self._places):
@@ -135,9 +133,9 @@ class KeptResults:
         end = block.find(b"\n", place - at) if at <= place < at + len(block) else -1
         if end < 0:
             assert self._file is not None
-            block, at = os.pread(self._file.fileno(), _READ_BYTES, place), place
+            block, at = read_at(self._file, _READ_BYTES, place), place
             while b"\n" not in block:
-                more = os.pread(self._file.fileno(), _READ_BYTES, at + len(block))
+                more = read_at(self._file, _READ_BYTES, at + len(block))
                 if not more:
                     break
                 block += more

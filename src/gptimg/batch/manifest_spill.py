@@ -33,6 +33,32 @@ _READ_BYTES = 1 << 16
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 _DECODER = json.JSONDecoder()
 _FIELDS = ("line", "key", "prompt", "size", "n", "style", "refs", "name")
+#: Positioned reads and writes: ``os.pread``/``os.pwrite`` where there are (no shared file position to guard);
+#: elsewhere (Windows) a seek and a read or write, one at a time.
+_PREAD, _PWRITE = getattr(os, "pread", None), getattr(os, "pwrite", None)
+_SEEKING = threading.Lock()
+
+
+def read_at(file: IO[bytes], size: int, offset: int) -> bytes:
+    """Up to ``size`` bytes of ``file`` from ``offset``."""
+    if _PREAD is not None:
+        return _PREAD(file.fileno(), size, offset)
+    with _SEEKING:
+        file.seek(offset)
+        return file.read(size)
+
+
+def write_at(file: IO[bytes], data: bytes | bytearray, offset: int) -> None:
+    """All of ``data`` into ``file`` at ``offset``."""
+    if _PWRITE is None:
+        with _SEEKING:
+            file.seek(offset)
+            file.write(data)
+            file.flush()
+        return
+    written = 0
+    while written < len(data):
+        written += _PWRITE(file.fileno(), data[written:], offset + written)
 
 
 class SpilledManifest(Sequence[ManifestLine]):
@@ -67,9 +93,7 @@ class SpilledManifest(Sequence[ManifestLine]):
             return
         assert self._file is not None
         try:
-            written = 0
-            while written < len(self._pending):
-                written += os.pwrite(self._file.fileno(), self._pending[written:], self._end + written)
+            write_at(self._file, self._pending, self._end)
         except OSError:
             self._memory = [*self._records(0, self._end), *self._decode_all(bytes(self._pending))]
             self.close()
@@ -99,7 +123,7 @@ class SpilledManifest(Sequence[ManifestLine]):
         place = self._places[index]
         end = self._places[index + 1] if index + 1 < len(self._places) and index != -1 else self._end
         assert self._file is not None
-        return _decode(os.pread(self._file.fileno(), end - place, place))
+        return _decode(read_at(self._file, end - place, place))
 
     def __iter__(self) -> Iterator[ManifestLine]:
         if self._memory is not None:
@@ -108,12 +132,12 @@ class SpilledManifest(Sequence[ManifestLine]):
 
     def _records(self, start: int, end: int) -> Iterator[ManifestLine]:
         """The lines written between ``start`` and ``end``, read a block at a time (no shared file position)."""
-        if self._file is None:
+        file = self._file
+        if file is None:
             return
-        fd = self._file.fileno()
         carry = b""
         while start < end:
-            block = os.pread(fd, min(_READ_BYTES, end - start), start)
+            block = read_at(file, min(_READ_BYTES, end - start), start)
             if not block:
                 return
             start += len(block)
