@@ -275,8 +275,9 @@ def test_a_folder_is_probed_once_and_one_that_stops_taking_files_still_fails_in_
     assert "No space left" in caught.value.message
 
 
-def test_a_folder_listing_holds_each_name_in_about_three_hundred_bytes(tmp_path: Path) -> None:
-    """A 5,000-file output folder's listing was 1.9 MiB of a batch's peak: a list per tail, each name under two."""
+def test_a_folder_listing_holds_each_name_in_under_a_hundred_and_twenty_bytes(tmp_path: Path) -> None:
+    """A 5,000-file output folder's listing was 1.9 MiB of a batch's peak (a list per tail, each name under two),
+    then ~300 bytes a name as a dict of str; packed, it is the name's bytes and a few table slots."""
     import tracemalloc
 
     from gptimg.jobs import naming
@@ -291,7 +292,7 @@ def test_a_folder_listing_holds_each_name_in_about_three_hundred_bytes(tmp_path:
         per_name = (tracemalloc.get_traced_memory()[0] - before) / count
     finally:
         tracemalloc.stop()
-    assert per_name < 380, f"the listing holds {per_name:.0f} bytes a name (~485 with a list per tail)"
+    assert per_name < 120, f"the listing holds {per_name:.0f} bytes a name (~300 as a dict of str)"
     assert listing.saved_as(f"-job_{5 * 7919:024x}-1") == [f"img00005-job_{5 * 7919:024x}-1.png"]
 
 
@@ -307,3 +308,19 @@ def test_names_sharing_a_tail_are_all_found_whatever_order_they_arrive_in(tmp_pa
     assert listing.saved_as("-abc-1") == ["cat-abc-1.png", "dog-abc-1-2.png", "fox-abc-1.webp"]
     assert listing.saved_as("-xyz-1") == ["cat-xyz-1.png"]
     assert listing.saved_as("-abc-2") == []
+
+
+def test_a_packed_listing_whose_tails_all_share_one_hash_still_finds_exactly_each_tails_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The packed table files names by a 31-bit hash of their tail: a shared hash must never answer another tail."""
+    from gptimg.jobs import naming
+
+    monkeypatch.setattr(naming, "_slot_hash", lambda tail: 7)
+    names = [f"img{i:04d}-job{i}-1.png" for i in range(1500)] + ["other-job3-1-2.png", "x-job3-2.png"]
+    for name in names:
+        (tmp_path / name).touch()
+    listing = naming._FolderListing(tmp_path)  # 3,000 entries under one hash: grows past 1,024 slots, in one run
+    assert listing.saved_as("-job3-1") == ["img0003-job3-1.png", "other-job3-1-2.png"]
+    assert listing.saved_as("-job3-2") == ["x-job3-2.png"]
+    assert listing.saved_as("-job9999-1") == []

@@ -8,15 +8,18 @@ journal stores it so a re-run finds what it already paid for.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from gptimg import errors
 from gptimg.params import check_n, check_prompt, check_size, check_style
@@ -78,24 +81,57 @@ def content_key(prompt: str, style: str | None, size: str, n: int, refs: tuple[s
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def read_source(source: str) -> tuple[str, Path]:
-    """The manifest's text and the folder relative reference paths are resolved against."""
+def read_source(source: str) -> tuple[Iterator[str], Path]:
+    """The manifest's text, read once, one line at a time (split after each newline byte), and the
+    folder relative reference paths are resolved against.
+
+    Streamed, so a 5,000-line manifest is never held whole (with every line's dict and checked
+    line beside it); the batch keeps what it validated (``manifest_spill.py``), never the file again.
+    """
     if source == "-":
-        data = sys.stdin.buffer.read()
-        base = Path.cwd()
-    else:
-        path = Path(source).expanduser()
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ManifestError(
-                f"Cannot read the manifest {source}: {exc.strerror or exc}", hint="Check the path."
-            ) from None
-        base = path.resolve().parent
+        return _decoded(sys.stdin.buffer, source, close=False), Path.cwd()
+    path = Path(source).expanduser()
     try:
-        return data.decode("utf-8-sig"), base
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"The manifest is not UTF-8 text (byte {exc.start}).") from None
+        handle = open(path, "rb")  # noqa: SIM115  (closed by _decoded)
+    except OSError as exc:
+        raise ManifestError(
+            f"Cannot read the manifest {source}: {exc.strerror or exc}", hint="Check the path."
+        ) from None
+    return _decoded(handle, source, close=True), path.resolve().parent
+
+
+def _decoded(handle: IO[bytes], source: str, *, close: bool) -> Iterator[str]:
+    """Each newline-ended piece of ``handle`` as UTF-8 text (a BOM first is dropped), as ``utf-8-sig`` would."""
+    offset = 0
+    try:
+        for number, raw in enumerate(handle):
+            if number == 0 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ManifestError(f"The manifest is not UTF-8 text (byte {offset + exc.start}).") from None
+            offset += len(raw)
+            yield text
+    except OSError as exc:
+        raise ManifestError(f"Cannot read the manifest {source}: {exc.strerror or exc}", hint="Check the path.") from None
+    finally:
+        if close:
+            handle.close()
+
+
+def with_format(source: str, fmt: str | None, chunks: Iterator[str]) -> tuple[str, Iterator[str]]:
+    """The manifest's format (given, else ``detect_format``'s, from the first line that is not blank) and its text."""
+    if fmt is not None:
+        return fmt, chunks
+    held: list[str] = []
+    first_line = ""
+    for chunk in chunks:
+        held.append(chunk)
+        first_line = next((line for line in chunk.splitlines() if line.strip()), "")
+        if first_line:
+            break
+    return detect_format(source, first_line), chain(held, chunks)
 
 
 def detect_format(source: str, text: str) -> str:
@@ -118,14 +154,21 @@ def detect_format(source: str, text: str) -> str:
     return "csv" if "prompt" in header and all(cell in FIELDS for cell in header) else "txt"
 
 
-def _txt_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
+def _numbered(chunks: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """Every line with its number, split as ``str.splitlines`` splits the whole text."""
+    number = 0
+    for chunk in chunks:
+        for raw in chunk.splitlines():
+            number += 1
+            yield number, raw
+
+
+def _txt_rows(chunks: Iterable[str], problems: list[LineProblem]) -> Iterator[tuple[int, dict[str, Any]]]:
     """One prompt per line, verbatim apart from the line's outer spaces; blank lines and ``#`` comments skipped."""
-    rows: list[tuple[int, dict[str, Any]]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in _numbered(chunks):
         prompt = raw.strip()
         if prompt and not prompt.startswith("#"):
-            rows.append((number, {"prompt": prompt}))
-    return rows
+            yield number, {"prompt": prompt}
 
 
 def _json_value(raw: str) -> Any:
@@ -143,9 +186,8 @@ def _json_value(raw: str) -> Any:
     return json.loads(raw)
 
 
-def _jsonl_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
-    rows: list[tuple[int, dict[str, Any]]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+def _jsonl_rows(chunks: Iterable[str], problems: list[LineProblem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, raw in _numbered(chunks):
         if not raw.strip():
             continue
         try:
@@ -156,13 +198,12 @@ def _jsonl_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[
         if not isinstance(value, dict):
             problems.append(LineProblem(number, "each line must be a JSON object like {\"prompt\": \"...\"}"))
             continue
-        rows.append((number, value))
-    return rows
+        yield number, value
 
 
-def _csv_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[tuple[int, dict[str, Any]]] = []
+def _csv_rows(chunks: Iterable[str], problems: list[LineProblem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    # Each piece split as one StringIO of the whole text would split it (at \r, \n or \r\n, kept).
+    reader = csv.reader(piece for chunk in chunks for piece in io.StringIO(chunk, newline=""))
     header: list[str] | None = None
     header_line = 0
     previous_end = 0
@@ -181,18 +222,17 @@ def _csv_rows(text: str, problems: list[LineProblem]) -> list[tuple[int, dict[st
                         "the CSV header must name the columns: prompt (required), " + ", ".join(FIELDS[1:])
                         + (f"; unknown: {', '.join(repr(c) for c in unknown)}" if unknown else ""),
                     ))
-                    return []
+                    return
                 continue
             if len(cells) > len(header):
                 problems.append(LineProblem(start, f"{len(cells)} cells but the header on line {header_line} "
                                                    f"names {len(header)} columns (quote cells that contain commas)"))
                 continue
-            rows.append((start, {column: cell for column, cell in zip(header, cells) if cell.strip() != ""}))
+            yield start, {column: cell for column, cell in zip(header, cells) if cell.strip() != ""}
     except csv.Error as exc:
         problems.append(LineProblem(reader.line_num, f"CSV error: {exc}"))
     if header is None:
         problems.append(LineProblem(1, "the CSV has no header row (prompt,style,size,n,refs,name)"))
-    return rows
 
 
 def _resolve_ref(ref: str, base: Path) -> str:
@@ -271,12 +311,23 @@ def _check_name(problems: list[LineProblem], number: int, name: Any) -> str | No
 
 def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:
     """Every line validated, or ``ManifestError`` listing every problem with its line number."""
+    lines: list[ManifestLine] = []
+    validate_lines([text], fmt=fmt, base=base, keep=lines.append)
+    return lines
+
+
+def validate_lines(chunks: Iterable[str], *, fmt: str, base: Path, keep: Callable[[ManifestLine], None]) -> None:
+    """Check every line of ``chunks`` as it is read and ``keep`` each valid one, in order.
+
+    Raises ``ManifestError`` listing every problem once the whole text is read: nothing
+    kept may be run then. Only each line's key is held meanwhile, to refuse duplicates.
+    """
     problems: list[LineProblem] = []
     readers = {"jsonl": _jsonl_rows, "csv": _csv_rows, "txt": _txt_rows}
-    rows = readers[fmt](text, problems)
-    lines: list[ManifestLine] = []
     first_with_key: dict[str, int] = {}
-    for number, fields in rows:
+    copies: dict[str, int] = {}
+    kept = 0
+    for number, fields in readers[fmt](chunks, problems):
         line, line_problems = _check_line(number, fields, base)
         problems.extend(line_problems)
         if line is None:
@@ -284,37 +335,47 @@ def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:
         earlier = first_with_key.setdefault(line.key, number)
         if earlier != number and fmt == "txt":
             # A prompt written twice in a list of prompts asks for it twice: each copy its own key.
-            copies = sum(1 for other in lines if other.key.split("#")[0] == line.key) + 1
-            line = replace(line, key=f"{line.key}#{copies}")
+            copies[line.key] = copies.get(line.key, 1) + 1
+            line = replace(line, key=f"{line.key}#{copies[line.key]}")
             first_with_key[line.key] = number
         elif earlier != number:
-            if line.name:
-                problems.append(LineProblem(number, f"duplicate name {line.name!r}: line {earlier} has it too"))
-            else:
-                problems.append(LineProblem(
-                    number,
-                    f"repeats line {earlier} (same prompt, style, size, n and refs); "
-                    "give both a distinct name to generate it twice",
-                ))
+            problems.append(_duplicate(line, number, earlier))
             continue
-        lines.append(line)
-    if not problems and not lines:
+        kept += 1
+        if not problems:  # once one is wrong nothing runs: the rest are only checked
+            keep(line)
+    if not problems and not kept:
         problems.append(LineProblem(1, "the manifest has no lines"))
     if problems:
-        problems.sort(key=lambda p: p.line)
-        listed = "\n".join(f"  line {p.line}: {p.message}" for p in problems[:MAX_LISTED_ERRORS])
-        more = len(problems) - MAX_LISTED_ERRORS
-        if more > 0:
-            listed += f"\n  ... and {more} more"
-        count = len({p.line for p in problems})
-        raise ManifestError(
-            f"The manifest has {count} invalid line{'s' if count != 1 else ''}:\n{listed}",
-            details={"errors": [p.to_dict() for p in problems]},
-        )
-    return lines
+        _refuse(problems)
+
+
+def _duplicate(line: ManifestLine, number: int, earlier: int) -> LineProblem:
+    if line.name:
+        return LineProblem(number, f"duplicate name {line.name!r}: line {earlier} has it too")
+    return LineProblem(
+        number,
+        f"repeats line {earlier} (same prompt, style, size, n and refs); give both a distinct name to generate it twice",
+    )
+
+
+def _refuse(problems: list[LineProblem]) -> None:
+    problems.sort(key=lambda p: p.line)
+    listed = "\n".join(f"  line {p.line}: {p.message}" for p in problems[:MAX_LISTED_ERRORS])
+    more = len(problems) - MAX_LISTED_ERRORS
+    if more > 0:
+        listed += f"\n  ... and {more} more"
+    count = len({p.line for p in problems})
+    raise ManifestError(
+        f"The manifest has {count} invalid line{'s' if count != 1 else ''}:\n{listed}",
+        details={"errors": [p.to_dict() for p in problems]},
+    )
 
 
 def load_manifest(source: str, *, fmt: str | None = None) -> list[ManifestLine]:
-    """Read ``source`` (a path, or ``-`` for stdin) and validate it."""
-    text, base = read_source(source)
-    return parse_manifest(text, fmt=fmt or detect_format(source, text), base=base)
+    """Read ``source`` (a path, or ``-`` for stdin) and validate it (``manifest_spill.spill_manifest`` for a run)."""
+    chunks, base = read_source(source)
+    fmt, chunks = with_format(source, fmt, chunks)
+    lines: list[ManifestLine] = []
+    validate_lines(chunks, fmt=fmt, base=base, keep=lines.append)
+    return lines

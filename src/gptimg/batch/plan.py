@@ -26,12 +26,10 @@ that is done. See :attr:`PlannedLine.forgotten`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+from typing import Any, Union, overload
 
 from gptimg import errors
 from gptimg.balance import check_balance
@@ -40,7 +38,7 @@ from gptimg.batch.report import FAILED, UNKNOWN, LineResult
 from gptimg.batch.saved_files import SavedFiles
 from gptimg.gateway.urls import is_loopback_host, origin
 from gptimg.jobs import journal as journal_states
-from gptimg.jobs.journal import JobJournal, JobRecord
+from gptimg.jobs.journal import BATCH_KEYS_PER_QUERY, JobJournal, JobRecord
 from gptimg.jobs.record import JOB_NOT_FOUND
 
 NEW = "new"  # submit (nothing paid yet, or earlier submits were refused)
@@ -197,11 +195,62 @@ def standing_result(planned: PlannedLine) -> LineResult:
     )
 
 
+class PlannedLines(Sequence[PlannedLine]):
+    """Every line's plan, compact: one kind byte per line, and a ``PlannedLine`` only where there is more to say.
+
+    A new line (the whole of a first run) is only its kind; its ``PlannedLine`` is made
+    again, from the manifest, when asked for. A 5,000-line batch held a ``PlannedLine``
+    and its ``ManifestLine`` per line from the plan to the end of the run.
+    """
+
+    def __init__(self, lines: Sequence[ManifestLine]) -> None:
+        self._lines = lines
+        self.kinds = bytearray()
+        self._kept: dict[int, PlannedLine] = {}
+
+    def add(self, planned: PlannedLine) -> None:
+        if planned.kind != NEW or planned.seen_row or planned.record is not None:
+            self._kept[len(self.kinds)] = planned
+        self.kinds.append(KINDS.index(planned.kind))
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    @overload
+    def __getitem__(self, index: int) -> PlannedLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[PlannedLine]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[PlannedLine, list[PlannedLine]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = range(len(self.kinds))[index]
+        kept = self._kept.get(position)  # a done line, once reported, comes back without its row
+        return kept if kept is not None else PlannedLine(self._lines[position], KINDS[self.kinds[position]])
+
+    def where(self, wanted: Callable[[str], bool]) -> Iterator[PlannedLine]:
+        """The lines whose kind is ``wanted``, in manifest order; a new line's plan only made when reached."""
+        codes = bytes(wanted(kind) for kind in KINDS)
+        for position, code in enumerate(self.kinds):
+            if codes[code]:
+                yield self[position]
+
+    def kept(self) -> Iterator[PlannedLine]:
+        """The lines that are more than new (a job, a journal row), in manifest order."""
+        return (self._kept[position] for position in sorted(self._kept))
+
+    def forget_done(self) -> None:
+        """Drop the done lines' rows once their results are out: a re-run holds nothing per finished line."""
+        for position in [p for p, planned in self._kept.items() if planned.kind == HAVE]:
+            del self._kept[position]
+
+
 @dataclass
 class BatchPlan:
     """Every line's plan, and the spend it asks for."""
 
-    lines: list[PlannedLine]
+    lines: PlannedLines
     #: Credits one submit costs (from the catalogue).
     cost: float
     #: Hard cap on credits this run commits to submits; None for no cap.
@@ -211,9 +260,7 @@ class BatchPlan:
     counts: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.counts = {kind: 0 for kind in KINDS}
-        for planned in self.lines:
-            self.counts[planned.kind] += 1
+        self.counts = {kind: self.lines.kinds.count(code) for code, kind in enumerate(KINDS)}
 
     def to_submit(self, kind: str) -> bool:
         """Whether a line planned as ``kind`` is submitted by this run (cap permitting)."""
@@ -231,7 +278,19 @@ class BatchPlan:
 
     def forgotten(self) -> list[PlannedLine]:
         """Lines whose job the gateway did not know when last asked (asked again, free, unless paid again)."""
-        return [p for p in self.lines if p.forgotten and p.kind in (RESUME, RETRY)]
+        return [p for p in self.lines.kept() if p.forgotten and p.kind in (RESUME, RETRY)]
+
+    def standing(self) -> Iterator[PlannedLine]:
+        """The lines this run leaves as they are, in manifest order: done, doubtful, and failed unless paid again."""
+        return (p for p in self.lines.kept()
+                if p.kind in (HAVE, ATTENTION) or (p.kind == RETRY and not self.resubmit_failed))
+
+    def queued(self) -> tuple[int, Iterator[PlannedLine]]:
+        """How many lines the workers take, and those lines: paid jobs first (they cost nothing more and free
+        their workers soonest), then the submits; each line's plan is made only when a worker reaches it."""
+        count = sum(self.counts[kind] for kind in KINDS if kind in (RESUME, FETCH) or self.to_submit(kind))
+        paid = self.lines.where(lambda kind: kind in (RESUME, FETCH))
+        return count, (planned for part in (paid, self.lines.where(self.to_submit)) for planned in part)
 
     @property
     def allowed(self) -> int:
@@ -298,7 +357,7 @@ def _finished(line: ManifestLine, rows: list[FinishedRow], saved: SavedFiles, ga
 
 def make_plan(
     journal: JobJournal,
-    lines: list[ManifestLine],
+    lines: Sequence[ManifestLine],
     *,
     out_dir: Path,
     gateway: str,
@@ -307,30 +366,39 @@ def make_plan(
     resubmit_failed: bool = False,
     new_images: bool = False,
 ) -> BatchPlan:
-    """Plan each line from its journal rows, read in one indexed query per 500 lines.
+    """Plan each line from its journal rows, 500 lines at a time, each 500 read in one indexed query.
 
     A finished line (the usual line of a re-run) is told from a few columns of its
     rows and one listing of the folder; only the lines left (none in a re-run, and
-    none in a first run: they have no rows) are planned from full records.
+    none in a first run: they have no rows) are planned from full records. The
+    manifest is read as a stream: only 500 lines are in memory at once.
     """
     saved = SavedFiles(out_dir)
-    by_key: dict[str, list[FinishedRow]] = {}
-    for row in journal.plan_rows([line.key for line in lines]):
-        by_key.setdefault(row[0], []).append(FinishedRow(row))
-    planned: list[PlannedLine] = []
-    unsettled: list[int] = []
+    planned = PlannedLines(lines)
+    chunk: list[ManifestLine] = []
     for line in lines:
-        rows = by_key.get(line.key)
-        finished = _finished(line, rows, saved, gateway) if rows else None
-        if finished is not None:
-            planned.append(PlannedLine(line, RENEW if new_images else HAVE, finished, max(r.id for r in rows or ())))
-        else:
-            planned.append(PlannedLine(line, NEW))
-            if rows:
-                unsettled.append(len(planned) - 1)
-    if unsettled:
-        records = journal.for_batch_keys([lines[i].key for i in unsettled])
-        for i in unsettled:
-            planned[i] = _plan_records(lines[i], records.get(lines[i].key, []), saved, gateway,
-                                       new_images=new_images, resubmit_failed=resubmit_failed)
+        chunk.append(line)
+        if len(chunk) == BATCH_KEYS_PER_QUERY:
+            _plan_chunk(journal, chunk, planned, saved, gateway, new_images=new_images, resubmit_failed=resubmit_failed)
+            chunk = []
+    if chunk:
+        _plan_chunk(journal, chunk, planned, saved, gateway, new_images=new_images, resubmit_failed=resubmit_failed)
     return BatchPlan(planned, cost=cost, max_credits=max_credits, resubmit_failed=resubmit_failed)
+
+
+def _plan_chunk(journal: JobJournal, chunk: list[ManifestLine], planned: PlannedLines, saved: SavedFiles,
+                gateway: str, *, new_images: bool, resubmit_failed: bool) -> None:
+    by_key: dict[str, list[FinishedRow]] = {}
+    for row in journal.plan_rows([line.key for line in chunk]):
+        by_key.setdefault(row[0], []).append(FinishedRow(row))
+    finished = [_finished(line, by_key[line.key], saved, gateway) if line.key in by_key else None for line in chunk]
+    unsettled = [line.key for line, done in zip(chunk, finished) if done is None and line.key in by_key]
+    records = journal.for_batch_keys(unsettled) if unsettled else {}
+    for line, done in zip(chunk, finished):
+        if done is not None:
+            planned.add(PlannedLine(line, RENEW if new_images else HAVE, done, max(r.id for r in by_key[line.key])))
+        elif line.key in by_key:
+            planned.add(_plan_records(line, records.get(line.key, []), saved, gateway, new_images=new_images,
+                                      resubmit_failed=resubmit_failed))
+        else:
+            planned.add(PlannedLine(line, NEW))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any
 
 from gptimg import errors
 from gptimg.batch.manifest import ManifestLine
@@ -117,44 +116,3 @@ class Tally:
             "credits_used": self.credits_used,
             "submits": self.submits,
         }
-
-
-#: A line that got its images, as kept: (status, job id, files, credits used); one file is kept as its str.
-_Saved = tuple[str, Optional[str], Union[str, tuple[str, ...]], Optional[float]]
-
-
-class KeptResults:
-    """Each line's result as a run keeps it, small: iterating rebuilds them in manifest order.
-
-    A line that got its images keeps (status, job id, file(s), credits), not a
-    ``LineResult``; only lines that need a word in the summary keep their whole
-    result (the same object the command printed and annotated). The contact sheet
-    and the summary stream over this, so a 5,000-line run holds no more per line
-    than it must. Iterable again and again.
-    """
-
-    def __init__(self, lines: list[ManifestLine]) -> None:
-        self._lines = lines
-        self._kept: dict[int, Union[_Saved, LineResult]] = {}
-
-    def keep(self, result: LineResult) -> None:
-        plain = result.status in SUCCESS_STATUSES and result.error is None and result.code is None
-        if plain and not result.hint:
-            files = result.files[0] if len(result.files) == 1 else tuple(result.files)
-            self._kept[result.line.line] = (result.status, result.job_id, files, result.credits_used)
-        else:
-            self._kept[result.line.line] = result
-
-    def result_of(self, line: ManifestLine) -> LineResult | None:
-        kept = self._kept.get(line.line)
-        if kept is None or isinstance(kept, LineResult):
-            return kept
-        status, job_id, files, credits_used = kept
-        return LineResult(line, status, job_id=job_id, files=[files] if isinstance(files, str) else list(files),
-                          credits_used=credits_used)
-
-    def __iter__(self) -> Iterator[LineResult]:
-        for line in sorted(self._lines, key=lambda manifest_line: manifest_line.line):
-            result = self.result_of(line)
-            if result is not None:
-                yield result

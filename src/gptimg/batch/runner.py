@@ -6,7 +6,7 @@ connection pool. The moment a job is done its download goes to a separate pool
 (``batch/download_pool.py``: threads started as jobs wait, at most 16) and the
 worker submits the next line, so saving images never holds a submit slot. Submits
 additionally pass the rate limiter and the shared backoff gate, so a 429 anywhere
-slows every worker, not just one. Results are kept small (``report.KeptResults``).
+slows every worker, not just one. Results are spilled to a temporary file (``kept_results.py``).
 
 What each line needs is planned beforehand (``batch/plan.py``); each job goes
 through the same two halves of the pipeline as ``generate`` and ``result``
@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, Callable, Optional
 
 from gptimg import errors
 from gptimg.batch.download_pool import MAX_DOWNLOAD_THREADS, DownloadPool
+from gptimg.batch.kept_results import KeptResults
 from gptimg.batch.manifest import ManifestLine
 from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules tests and callers use)
     ATTENTION,
@@ -43,13 +43,14 @@ from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules
     RETRY,
     BatchPlan,
     PlannedLine,
+    PlannedLines,
     claims_line,
     make_plan,
     same_gateway,
     standing_result,
 )
 from gptimg.batch.ratelimit import RateLimiter
-from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, KeptResults, LineResult, Tally
+from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.jobs import JobJournal, JobRecord, SilentObserver, await_job, save_job, submit_job
 from gptimg.params import GenerationRequest
@@ -85,7 +86,7 @@ class BatchRunner:
         self,
         client: GatewayClient,
         journal: JobJournal,
-        lines: list[ManifestLine],
+        lines: Sequence[ManifestLine],
         settings: BatchSettings,
         *,
         limiter: RateLimiter | None = None,
@@ -103,7 +104,7 @@ class BatchRunner:
         self.tally = Tally(total=len(lines))
         self._plan: BatchPlan | None = None
         self._lock = threading.Lock()
-        self._queue: deque[PlannedLine] = deque()
+        self._queue: Iterator[PlannedLine] = iter(())
         self._kept = KeptResults(lines)
         self._reported = 0
         self._threads: list[threading.Thread] = []
@@ -135,7 +136,7 @@ class BatchRunner:
             )
         return self._plan
 
-    def plan(self) -> list[PlannedLine]:
+    def plan(self) -> PlannedLines:
         return self.batch_plan.lines
 
     def count(self, kind: str) -> int:
@@ -150,17 +151,16 @@ class BatchRunner:
     def start(self) -> None:
         """Report lines that need no work, then start the workers. Returns at once."""
         plan = self.batch_plan
-        for planned in plan.lines:
+        for planned in plan.standing():
             if planned.kind == HAVE:
                 assert planned.record is not None
                 self._report(LineResult(planned.line, ALREADY_DONE, job_id=planned.record.job_id,
                                         files=list(planned.record.files)))
-            elif planned.kind == ATTENTION or (planned.kind == RETRY and not plan.resubmit_failed):
+            else:
                 self._report(standing_result(planned))
-        # Paid jobs first: they cost nothing more and free their workers soonest.
-        self._queue.extend(p for p in plan.lines if p.kind in (RESUME, FETCH))
-        self._queue.extend(p for p in plan.lines if plan.to_submit(p.kind))
-        workers = min(max(1, self.settings.concurrency), len(self._queue))
+        plan.lines.forget_done()
+        queued, self._queue = plan.queued()
+        workers = min(max(1, self.settings.concurrency), queued)
         if workers == 0:
             return
         self._downloads.size(threads=min(workers, MAX_DOWNLOAD_THREADS), backlog=workers)
@@ -189,8 +189,7 @@ class BatchRunner:
         return self.results()
 
     def results(self) -> list[LineResult]:
-        """Every line's result so far, in manifest order (a list: for tests and library use)."""
-        return list(self.outcomes())
+        return list(self.outcomes())  # every line's result so far, in manifest order (for tests and library use)
 
     def outcomes(self) -> KeptResults:
         """The results so far in manifest order, rebuilt as they are read; iterable again and again."""
@@ -253,9 +252,9 @@ class BatchRunner:
     def _take(self) -> tuple[PlannedLine | None, str | None]:
         """The next line, and why it is skipped (None to run it); reserves a new line's credits."""
         with self._lock:
-            if not self._queue:
+            planned = next(self._queue, None)
+            if planned is None:
                 return None, None
-            planned = self._queue.popleft()
             if planned.kind in (RESUME, FETCH):
                 return planned, None
             if self.stop.is_set():

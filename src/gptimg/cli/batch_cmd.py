@@ -42,6 +42,8 @@ from gptimg.cli.session import sandbox_delay
 from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gptimg.batch.manifest import ManifestLine
     from gptimg.batch.report import LineResult
     from gptimg.batch.runner import BatchRunner
@@ -105,7 +107,7 @@ def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float
     for label, value in rows:
         table.add_row(label, value)
     session.output.out.print(table)
-    unsettled = [r for r in runner.outcomes() if not r.succeeded]  # one pass; lines with images are not kept
+    unsettled = runner.outcomes().unsettled()  # kept in memory: no line with images is read back
     forgotten = [r for r in unsettled if r.code == errors.JobNotFound.code]
     problems = [r for r in unsettled if r.code != errors.JobNotFound.code]
     for result in forgotten:  # one unwrapped line each, so the command can be copied whole
@@ -146,14 +148,14 @@ def batch(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and its cost; submit nothing, spend nothing."),
 ) -> None:
     """Generate many images from a manifest (JSONL, CSV or .txt): concurrent, rate-limited, resumable."""
-    from gptimg.batch.manifest import load_manifest
+    from gptimg.batch.manifest_spill import spill_manifest
     from gptimg.gateway import BackoffGate, GatewayClient, RetryPolicy
     from gptimg.image_tool import DEFAULT_SUBMIT_COST
 
     # 1. Offline: every line checked, the output folder usable. A mistake here costs nothing.
     if manifest_format is not None and manifest_format not in ("jsonl", "csv", "txt"):
         raise errors.UsageError(f"--format must be jsonl, csv or txt, not {manifest_format!r}.")
-    lines = load_manifest(manifest, fmt=manifest_format)
+    lines = spill_manifest(manifest, fmt=manifest_format)  # read once; the run reads the checked copy, on disk
     out_dir = resolve_out_dir(out)
     delay = sandbox_delay() if sandbox else None
 
@@ -291,7 +293,7 @@ def _confirm_new_images(runner: BatchRunner, *, yes: bool) -> None:
         raise errors.Declined("Nothing was spent.")
 
 
-def _show_dry_run(runner: BatchRunner, lines: list[ManifestLine], balance: float | None, out_dir: Path) -> None:
+def _show_dry_run(runner: BatchRunner, lines: Sequence[ManifestLine], balance: float | None, out_dir: Path) -> None:
     """``--dry-run``: the plan and what it would cost; nothing is submitted."""
     plan = runner.batch_plan
     report = dry_run_report(lines, plan=plan.text(), to_submit=plan.allowed, cost=plan.cost, balance=balance,
@@ -355,7 +357,7 @@ def _settle_submits(runner: BatchRunner, signals: _Signals) -> None:
              "Run the same command again to fetch them (nothing is paid twice), or: gptimg result JOB_ID\n")
 
 
-def _run(client: GatewayClient, gate: BackoffGate, lines: list[ManifestLine], out_dir: Path, *, concurrency: int,
+def _run(client: GatewayClient, gate: BackoffGate, lines: Sequence[ManifestLine], out_dir: Path, *, concurrency: int,
          rate_limit: int, yes: bool, max_credits: float | None, sandbox: bool, manifest: str,
          resubmit_failed: bool, dry_run: bool = False, new_images: bool = False) -> None:
     """Everything after the client exists: plan, confirm, run, report."""

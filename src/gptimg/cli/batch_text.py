@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gptimg.batch.manifest import ManifestLine
     from gptimg.batch.report import Tally
 
@@ -46,7 +48,7 @@ def summary_counts(tally: Tally) -> list[tuple[str, str]]:
 
 
 def dry_run_report(
-    lines: list[ManifestLine],
+    lines: Sequence[ManifestLine],
     *,
     plan: str,
     to_submit: int,

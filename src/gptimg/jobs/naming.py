@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import time
 import unicodedata
+from array import array
 from pathlib import Path
 
 from gptimg.digests import sha256_hex
@@ -76,8 +78,11 @@ def existing_image(directory: Path, job_id: str, index: int, label: str | None =
 
     if label is not None:
         stem = stem or image_stem(label, job_id, index)  # the caller's, when it has made it already
+        folder = os.fspath(directory)
         for extension in EXTENSION_FOR_TYPE.values():
-            if _is_image(directory / f"{stem}.{extension}"):
+            # A str, not a Path, until found: pathlib interns every name it parses, and a batch's churn
+            # of unique names once doubled the interpreter's table of interned strings (~0.5 MiB).
+            if _is_image(os.path.join(folder, f"{stem}.{extension}")):
                 return directory / f"{stem}.{extension}"
     try:
         listing = _listing(directory)
@@ -89,7 +94,7 @@ def existing_image(directory: Path, job_id: str, index: int, label: str | None =
     return None
 
 
-def _is_image(path: Path) -> bool:
+def _is_image(path: str | Path) -> bool:
     from gptimg.imagetypes import SNIFF_BYTES, sniff_image_type
 
     try:
@@ -131,47 +136,110 @@ def _tail_key(stem: str) -> str:
 
 
 class _FolderListing:
-    """The non-hidden names of one folder, grouped by the tail a saved image's stem ends with.
+    """The non-hidden names of one folder, findable by the tail a saved image's stem ends with.
 
-    A tail almost always has one name: it is kept as the name itself, and becomes a list
-    only when a second name shares it. A list per tail (each name sits under two tails)
-    made the listing ~430 bytes a name, 1.9 MiB of a 5,000-line batch's peak.
+    Packed, not a dict of strings: the names sit one after another in one ``bytearray``
+    (NUL-terminated: no file name holds a NUL), and an open-addressing table of two
+    ``array``s maps the 31-bit hash of each tail (a name sits under one or two) to where
+    its name starts. ~25 bytes a name plus the name itself, in a few large blocks: a dict
+    of str (~300 bytes a name, and every name interned by ``pathlib``) made the listing
+    of a 5,000-file folder ~2 MiB of a batch's peak and grew with the folder.
     """
 
     def __init__(self, directory: Path) -> None:
         self.taken_at = time.monotonic()
-        self._by_tail: dict[str, str | list[str]] = {}
+        self._names = bytearray()
+        self._used = 0
+        # The folder's entries first (hash and start, two array items each), then a table sized for all of
+        # them at once: growing it step by step re-filed every entry six times for 20,000 files.
+        filed = array("q")
         with os.scandir(directory) as entries:
             for entry in entries:
-                self.add(entry.name)
+                self._file_name(entry.name, filed)
+        slots = _FIRST_SLOTS
+        while 3 * (len(filed) // 2) + 3 > 2 * slots:
+            slots *= 2
+        self._hashes = array("i", bytes(4 * slots))
+        self._starts = array("I", bytes(4 * slots))
+        for at in range(0, len(filed), 2):
+            self._insert(filed[at], filed[at + 1])
 
     def add(self, name: str) -> None:
-        if name.startswith("."):
+        filed = array("q")
+        self._file_name(name, filed)
+        for at in range(0, len(filed), 2):
+            self._insert(filed[at], filed[at + 1])
+
+    def _file_name(self, name: str, filed: array[int]) -> None:
+        """Append ``name`` to the packed names, and (hash, start) to ``filed`` for each tail it is found by."""
+        if name[:1] == ".":
             return
         stem = _stem(name)
-        tails = {_tail_key(stem)}
+        tail = _tail_key(stem)
+        start = len(self._names)
+        self._names += name.encode(_FS_ENCODING, _FS_ERRORS) + b"\0"  # os.fsencode, without its wrapper
+        filed.append(_slot_hash(tail))
+        filed.append(start)
         numbered = _COLLISION_NUMBER.search(stem)
         if numbered:  # ``<stem>-<job>-<index>-2``: a clash-renamed copy
-            tails.add(_tail_key(stem[: numbered.start()]))
-        for tail in tails:
-            held = self._by_tail.setdefault(tail, name)
-            if held is name:
-                continue
-            if isinstance(held, str):
-                self._by_tail[tail] = [held, name]
-            else:
-                held.append(name)
+            other = _tail_key(stem[: numbered.start()])
+            if other != tail:
+                filed.append(_slot_hash(other))
+                filed.append(start)
 
     def saved_as(self, suffix: str) -> list[str]:
         """Names whose stem is ``…<suffix>`` or ``…<suffix>-N``, in name order."""
-        found = []
-        held = self._by_tail.get(_tail_key(suffix), ())
-        for name in (held,) if isinstance(held, str) else held:
+        found = set()
+        for start in self._starts_under(_slot_hash(_tail_key(suffix))):
+            name = bytes(self._names[start:self._names.index(0, start)]).decode(_FS_ENCODING, _FS_ERRORS)
             stem = _stem(name)
             numbered = _COLLISION_NUMBER.search(stem)
             if stem.endswith(suffix) or (numbered and stem[: numbered.start()].endswith(suffix)):
-                found.append(name)
+                found.add(name)
         return sorted(found)
+
+    def _starts_under(self, wanted: int) -> list[int]:
+        """Where the names filed under hash ``wanted`` start (a hash shared by two tails: the caller re-checks)."""
+        mask = len(self._hashes) - 1
+        slot = wanted & mask
+        starts = []
+        while self._hashes[slot]:
+            if self._hashes[slot] == wanted:
+                starts.append(self._starts[slot])
+            slot = (slot + 1) & mask
+        return starts
+
+    def _insert(self, tail_hash: int, start: int) -> None:
+        hashes = self._hashes
+        if 3 * self._used + 3 > 2 * len(hashes):
+            self._grow()
+            hashes = self._hashes
+        mask = len(hashes) - 1
+        slot = tail_hash & mask
+        while hashes[slot]:
+            slot = (slot + 1) & mask
+        hashes[slot] = tail_hash
+        self._starts[slot] = start
+        self._used += 1
+
+    def _grow(self) -> None:
+        hashes, starts = self._hashes, self._starts
+        self._hashes = array("i", bytes(8 * len(hashes)))
+        self._starts = array("I", bytes(8 * len(hashes)))
+        self._used = 0
+        for slot, tail_hash in enumerate(hashes):
+            if tail_hash:
+                self._insert(tail_hash, starts[slot])
+
+
+#: Slots a new listing starts with (doubled whenever two thirds are taken).
+_FIRST_SLOTS = 1024
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def _slot_hash(tail: str) -> int:
+    """The tail's hash in 31 bits, never 0 (0 marks a free slot); names under a shared hash are re-checked."""
+    return (hash(tail) & 0x7FFFFFFF) or 1
 
 
 def _listing(directory: Path) -> _FolderListing:

@@ -1,0 +1,144 @@
+"""Each line's result as a run keeps it: spilled to a private temporary file, read back in manifest order.
+
+A 5,000-line batch kept a tuple (status, job id, path, credits) per finished line
+until the summary and the contact sheet were made at the end: ~300 bytes a line
+in small blocks, and about as much again in the allocator's fragmentation, which
+made the run's peak memory grow with its size. Now a finished line's outcome
+(status, job id, files, credits) is one JSON record in an unlinked temporary file,
+and what stays in memory per line is its record's place there: 8 bytes in an
+``array``. Read back, each is paired with its line from the manifest's own copy.
+
+A result that needs a word in the summary (failed, skipped, unknown, or carrying a
+hint) is still kept whole, in memory: the command annotates that very object while
+the run goes on (``result.hint``), and the summary lists it; such lines are what a
+person has to look at, not the bulk of a batch. If the temporary file cannot be
+written (a full ``/tmp``), results are kept in memory as before: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from typing import IO, Optional
+
+from gptimg.batch.manifest import ManifestLine
+from gptimg.batch.manifest_spill import read_at, write_at
+from gptimg.batch.report import SUCCESS_STATUSES, LineResult
+
+#: Marks a line with no result yet in the offsets array.
+_NONE = -1
+#: Marks a line whose result is kept in memory (``_whole``).
+_WHOLE = -2
+#: Records are written out this many bytes at a time (a write per line was a tenth of a re-run).
+_FLUSH_BYTES = 1 << 16
+_READ_BYTES = 1 << 16
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
+class KeptResults:
+    """Every line's result so far; iterating yields them in manifest order, again and again.
+
+    ``lines`` in manifest order (ascending line numbers), as the manifest reader makes them.
+    """
+
+    def __init__(self, lines: Sequence[ManifestLine]) -> None:
+        numbers = getattr(lines, "numbers", None)  # a spilled manifest's, ascending; a list is sorted here
+        if numbers is None:
+            lines = sorted(lines, key=lambda line: line.line)
+            numbers = array("q", (line.line for line in lines))
+        self._lines = lines
+        self._numbers = numbers
+        self._lock = threading.Lock()  # a download thread may still report while an interrupted run reads
+        self._block = (b"", 0)  # the last block read from the file, and where it starts
+        self._places = array("q", [_NONE]) * len(self._numbers)
+        self._whole: dict[int, LineResult] = {}
+        self._file: Optional[IO[bytes]] = None
+        self._end = 0
+        self._pending = bytearray()
+        self._spill_failed = False
+
+    def keep(self, result: LineResult) -> None:
+        position = bisect_left(self._numbers, result.line.line)
+        plain = (result.status in SUCCESS_STATUSES and result.error is None and result.code is None
+                 and not result.hint)
+        with self._lock:
+            if not (plain and self._spill(position, result)):
+                self._whole[position] = result
+                self._places[position] = _WHOLE
+
+    def unsettled(self) -> list[LineResult]:
+        """The results that are not a success, in manifest order (all kept in memory: no file is read)."""
+        return [self._whole[p] for p in sorted(self._whole) if not self._whole[p].succeeded]
+
+    def __iter__(self) -> Iterator[LineResult]:
+        """Each line's result, its line read back from the manifest's own copy (read in order, a block at a time)."""
+        if not any(place != _NONE for place in self._places):
+            return
+        for position, line in enumerate(self._lines):
+            place = self._places[position]
+            if place == _WHOLE:
+                yield self._whole[position]
+            elif place != _NONE:
+                with self._lock:
+                    result = self._read(line, place)
+                yield result
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _spill(self, position: int, result: LineResult) -> bool:
+        if self._spill_failed:
+            return False
+        outcome = _ENCODER.encode([result.status, result.job_id, result.files, result.credits_used])
+        self._places[position] = self._end + len(self._pending)
+        self._pending += outcome.encode("ascii") + b"\n"
+        if len(self._pending) >= _FLUSH_BYTES:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        """Write out the pending records; if the disk will not take them, they (and later ones) stay in memory."""
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="gptimg-batch-")
+            write_at(self._file, self._pending, self._end)
+        except OSError:
+            self._spill_failed = True  # a full /tmp: keep them in memory, as before
+            for held, place in enumerate(self._places):
+                if place >= self._end:
+                    self._whole[held] = self._read(self._lines[held], place)
+                    self._places[held] = _WHOLE
+            self._pending.clear()
+            return
+        self._end += len(self._pending)
+        self._pending.clear()
+
+    def _read(self, line: ManifestLine, place: int) -> LineResult:
+        status, job_id, files, credits_used = _DECODER.decode(self._record(place).decode("ascii"))
+        return LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
+
+    def _record(self, place: int) -> bytes:
+        """The record at ``place``, without its newline: from the pending bytes, the last block read, or the file."""
+        if place >= self._end:
+            start = place - self._end
+            return bytes(self._pending[start : self._pending.index(b"\n", start)])
+        block, at = self._block
+        end = block.find(b"\n", place - at) if at <= place < at + len(block) else -1
+        if end < 0:
+            assert self._file is not None
+            block, at = read_at(self._file, _READ_BYTES, place), place
+            while b"\n" not in block:
+                more = read_at(self._file, _READ_BYTES, at + len(block))
+                if not more:
+                    break
+                block += more
+            self._block = (block, at)
+            end = block.index(b"\n")
+        return block[place - at : end]
