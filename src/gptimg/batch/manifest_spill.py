@@ -21,9 +21,10 @@ import os
 import tempfile
 import threading
 from array import array
-from collections.abc import Iterator, Sequence
-from typing import IO, Any, Optional, Union, overload
+from collections.abc import Iterator
+from typing import IO, Any, Optional
 
+from gptimg.batch.lazy_sequence import LazySequence
 from gptimg.batch.manifest import ManifestLine, read_source, validate_lines, with_format
 
 #: Records are written out this many bytes at a time.
@@ -61,7 +62,7 @@ def write_at(file: IO[bytes], data: bytes | bytearray, offset: int) -> None:
         written += _PWRITE(file.fileno(), data[written:], offset + written)
 
 
-class SpilledManifest(Sequence[ManifestLine]):
+class SpilledManifest(LazySequence[ManifestLine]):
     """Checked lines in manifest order, on disk; ``numbers`` are their line numbers (ascending)."""
 
     def __init__(self) -> None:
@@ -109,19 +110,11 @@ class SpilledManifest(Sequence[ManifestLine]):
     def __len__(self) -> int:
         return len(self.numbers)
 
-    @overload
-    def __getitem__(self, index: int) -> ManifestLine: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[ManifestLine]: ...
-
-    def __getitem__(self, index: Union[int, slice]) -> Union[ManifestLine, list[ManifestLine]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _item(self, position: int) -> ManifestLine:
         if self._memory is not None:
-            return self._memory[index]
-        place = self._places[index]
-        end = self._places[index + 1] if index + 1 < len(self._places) and index != -1 else self._end
+            return self._memory[position]
+        place = self._places[position]
+        end = self._places[position + 1] if position + 1 < len(self._places) else self._end
         assert self._file is not None
         return _decode(read_at(self._file, end - place, place))
 

@@ -29,10 +29,11 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, overload
+from typing import Any
 
 from gptimg import errors
 from gptimg.balance import check_balance
+from gptimg.batch.lazy_sequence import LazySequence
 from gptimg.batch.manifest import ManifestLine
 from gptimg.batch.report import FAILED, UNKNOWN, LineResult
 from gptimg.batch.saved_files import SavedFiles
@@ -195,7 +196,7 @@ def standing_result(planned: PlannedLine) -> LineResult:
     )
 
 
-class PlannedLines(Sequence[PlannedLine]):
+class PlannedLines(LazySequence[PlannedLine]):
     """Every line's plan, compact: one kind byte per line, and a ``PlannedLine`` only where there is more to say.
 
     A new line (the whole of a first run) is only its kind; its ``PlannedLine`` is made
@@ -216,16 +217,7 @@ class PlannedLines(Sequence[PlannedLine]):
     def __len__(self) -> int:
         return len(self.kinds)
 
-    @overload
-    def __getitem__(self, index: int) -> PlannedLine: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[PlannedLine]: ...
-
-    def __getitem__(self, index: Union[int, slice]) -> Union[PlannedLine, list[PlannedLine]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        position = range(len(self.kinds))[index]
+    def _item(self, position: int) -> PlannedLine:
         kept = self._kept.get(position)  # a done line, once reported, comes back without its row
         return kept if kept is not None else PlannedLine(self._lines[position], KINDS[self.kinds[position]])
 
