@@ -122,6 +122,15 @@ def batch_for(start_sandbox: Callable[..., SandboxProcess], cli_runner: Callable
     return make
 
 
+@pytest.fixture
+def finished_batch(batch_for: Callable[..., Batch]) -> Batch:
+    """Three lines against an instant sandbox, already run and paid for: what the re-run tests start from."""
+    batch = batch_for("--delay", "0")
+    batch.write(3)
+    assert batch.run("--yes", "--json").returncode == 0
+    return batch
+
+
 def test_forty_lines_at_concurrency_eight_then_a_rerun_spends_nothing(batch_for: Callable[..., Batch]) -> None:
     batch = batch_for("--delay", "2")
     batch.write(40)
@@ -152,11 +161,9 @@ def test_forty_lines_at_concurrency_eight_then_a_rerun_spends_nothing(batch_for:
 
 
 def test_a_rerun_of_a_finished_batch_asks_the_gateway_nothing_and_loads_no_http_library(
-    batch_for: Callable[..., Batch],
+    finished_batch: Batch,
 ) -> None:
-    batch = batch_for("--delay", "0")
-    batch.write(3)
-    assert batch.run("--yes", "--json").returncode == 0
+    batch = finished_batch
     requests = batch.requests()
     rerun = batch.run("--json", python=("-X", "importtime"))
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -169,12 +176,10 @@ def test_a_rerun_of_a_finished_batch_asks_the_gateway_nothing_and_loads_no_http_
 
 
 def test_a_rerun_leaves_an_unchanged_contact_sheet_alone_and_rewrites_one_deleted_edited_or_outdated(
-    batch_for: Callable[..., Batch],
+    finished_batch: Batch,
 ) -> None:
     """The re-run's skipped rewrite, as a user meets it: only a sheet that would come out the same is kept."""
-    batch = batch_for("--delay", "0")
-    batch.write(3)
-    assert batch.run("--yes", "--json").returncode == 0
+    batch = finished_batch
     index = batch.out / "index.html"
     first = index.read_bytes()
 
