@@ -40,10 +40,34 @@ def test_header_block_reads_as_the_standard_library_reads_it(block: bytes) -> No
     ours_stream, theirs_stream = io.BytesIO(block + tail), io.BytesIO(block + tail)
     ours = read_header_block(ours_stream)
     theirs = http.client.parse_headers(theirs_stream)
-    assert type(ours) is type(theirs)
+    assert isinstance(ours, http.client.HTTPMessage)
     assert ours.items() == theirs.items()
     assert ours.get("Host") == theirs.get("Host") and ours.get_all("Dup") == theirs.get_all("Dup")
+    for name in [*theirs.keys(), "Missing"]:  # the indexed ``get`` answers as the scanning one, any case
+        for spelled in (name, name.upper(), name.lower()):
+            assert ours.get(spelled, "absent") == theirs.get(spelled, "absent")
     assert ours_stream.read() == theirs_stream.read()  # both stop at the same byte: the body is untouched
+
+
+def test_an_indexed_header_block_answers_get_after_every_kind_of_change() -> None:
+    """The index must never answer with a header that was deleted, replaced or shadowed since it was built."""
+    ours = read_header_block(io.BytesIO(b"Host: a\r\nX-One: 1\r\nX-One: 2\r\n\r\n"))
+    theirs = http.client.parse_headers(io.BytesIO(b"Host: a\r\nX-One: 1\r\nX-One: 2\r\n\r\n"))
+    changes = [
+        lambda m: m.get("x-one"),  # builds the index
+        lambda m: m.__delitem__("X-One"),
+        lambda m: m.__setitem__("X-One", "3"),
+        lambda m: m.replace_header("Host", "b"),
+        lambda m: m.add_header("X-Two", "4"),
+        lambda m: m.set_raw("X-Three", "5"),
+        lambda m: m.__delitem__("Host"),
+        lambda m: m.__setitem__("Host", "c"),
+    ]
+    for change in changes:
+        change(ours)
+        change(theirs)
+        for name in ("host", "X-ONE", "x-two", "X-Three", "missing"):
+            assert ours.get(name) == theirs.get(name), (name, ours.items(), theirs.items())
 
 
 def test_header_limits_are_http_clients() -> None:
