@@ -123,6 +123,30 @@ class TooDeep(ValueError):
     """A parsed answer nested deeper than ``MAX_ANSWER_DEPTH``."""
 
 
+def holds_nothing_to_scrub(raw: bytes, secrets: Iterable[str]) -> bool:
+    """True when ``json.loads(raw.decode("utf-8"))`` can hold none of ``secrets`` and nest no
+    deeper than ``MAX_ANSWER_DEPTH``: then ``scrub_answer`` would return an equal copy, and
+    the walk (and the copy) can be spared.
+
+    Without a backslash in ``raw``, every string JSON decodes is a verbatim run of its
+    bytes, so a secret in a string means the secret's bytes are in ``raw``; a secret
+    spelled with escapes (``\\u0075no_...``, ``\\/``) needs a backslash and takes the walk.
+    Nesting is at most the number of ``{`` and ``[`` bytes, strings' included. Why: the
+    walk was ~3 % of a batch client's CPU (46 nodes per answer, three answers an image).
+    """
+    if b"\\" in raw or raw.count(b"{") + raw.count(b"[") > MAX_ANSWER_DEPTH:
+        return False
+    for secret in secrets:
+        if not secret or len(secret) < 8:
+            continue  # scrub_answer leaves these alone too
+        try:
+            if secret.encode("utf-8") in raw:
+                return False
+        except UnicodeEncodeError:  # a lone surrogate: no valid UTF-8 answer decodes to one without an escape
+            continue
+    return True
+
+
 def scrub_answer(obj: Any, secrets: Iterable[str]) -> Any:
     """A gateway answer with every known secret value removed from every string, keys included.
 

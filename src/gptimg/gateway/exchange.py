@@ -24,7 +24,7 @@ from gptimg.gateway.errormap import CALL, NOT_JSON, OAUTH, http_error, is_retrya
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, validate_base_url
 from gptimg.gateway.wire import Headers, Timeouts, Wire, WireFailure
-from gptimg.redaction import TooDeep, redact_text, scrub_answer, strip_secrets
+from gptimg.redaction import TooDeep, holds_nothing_to_scrub, redact_text, scrub_answer, strip_secrets
 
 TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
 if TYPE_CHECKING:
@@ -227,7 +227,9 @@ class GatewayExchange:
                 status=response.status_code,
             )
         self._note_identity(response.headers)
-        body = self._scrubbed(_parse(raw))
+        body = _parse(raw)
+        if not holds_nothing_to_scrub(raw, (self._api_key,) if self._api_key else ()):
+            body = self._scrubbed(body)
         failure = http_error(
             response.status_code, body, response.headers, host=self._host, purpose=purpose, paid=paid, job_id=job_id
         )
