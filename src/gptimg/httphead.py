@@ -38,6 +38,7 @@ _plain_header: re.Pattern[str] | None = None
 
 
 _MISSING = object()
+_COMPAT32 = http.client.HTTPMessage().policy  # email's compat32, every HTTPMessage's policy (loaded with it)
 
 
 class IndexedMessage(http.client.HTTPMessage):
@@ -68,6 +69,8 @@ class IndexedMessage(http.client.HTTPMessage):
         if found is _MISSING:
             return failobj
         key, value = found  # type: ignore[misc]
+        if type(value) is str and value.isascii() and self.policy is _COMPAT32:
+            return value  # what compat32's header_fetch_parse returns for text without surrogates
         return self.policy.header_fetch_parse(key, value)
 
     def set_raw(self, name: str, value: str) -> None:
