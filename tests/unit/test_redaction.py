@@ -222,3 +222,15 @@ def test_a_key_echoed_with_json_escapes_is_still_masked_in_what_the_client_retur
     answer = make_client().call_tool("gpt-image-2__get_result", {"job_id": "job_1"}, timeout=5, retry=False)
     assert KEY not in json.dumps(answer, ensure_ascii=False)
     assert mask_token(KEY) in json.dumps(answer, ensure_ascii=False)
+
+
+def test_a_key_echoed_inside_an_mcp_text_answer_is_masked_once_the_text_is_parsed(gateway, make_client):
+    """MCP answers carry their JSON as text; escapes in that inner JSON only become the key when the
+    client parses it, after the outer answer was scrubbed, so the parsed text must be scrubbed too."""
+    inner_escaped = "".join(f"\\\\u{ord(c):04x}" for c in KEY)  # \\u0075... in the outer JSON: \u0075... in the text
+    outer = '{"data": {"content": [{"type": "text", "text": "{\\"status\\": \\"running as ' + inner_escaped + \
+        '\\", \\"job_id\\": \\"job_1\\"}"}]}}'
+    gateway.post("/v1/call").respond(200, content=outer.encode(), headers={"content-type": "application/json"})
+    answer = make_client().call_tool("gpt-image-2__get_result", {"job_id": "job_1"}, timeout=5, retry=False)
+    assert isinstance(answer.data, dict) and answer.data["job_id"] == "job_1"  # the text was parsed
+    assert KEY not in json.dumps(answer.data, ensure_ascii=False)

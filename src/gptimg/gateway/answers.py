@@ -37,11 +37,13 @@ class DownloadInfo(Record):
     size: int
 
 
-def flatten_mcp(data: Any) -> Any:
+def flatten_mcp(data: Any, secrets: tuple[str, ...] = ()) -> Any:
     """``{"content": [{"type": "text", "text": "<json>"}]}`` -> the parsed JSON.
 
     Some tools answer in MCP shape; callers should read ``data.status`` either way.
     Text that is not JSON stays text. An MCP ``isError`` result becomes an error.
+    ``secrets`` are masked in the parsed text: escapes in the inner JSON (``\\u0075no_...``)
+    only spell the key once it is parsed, after the outer answer was scrubbed.
     """
     if not isinstance(data, dict):
         return data
@@ -59,6 +61,6 @@ def flatten_mcp(data: Any) -> Any:
     from gptimg.redaction import scrub_answer
 
     try:
-        return scrub_answer(json.loads(text), ())  # checks the depth: a nested answer is an answer too
+        return scrub_answer(json.loads(text), secrets)  # and the depth: a nested answer is an answer too
     except (ValueError, RecursionError):
         return text
