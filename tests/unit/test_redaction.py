@@ -190,16 +190,27 @@ def _spellings(key: str) -> list[bytes]:
         ("[" * 64 + "1" + "]" * 64).encode(),
         ("[" * 65 + "1" + "]" * 65).encode(),
         ('{"a": "' + "{" * 70 + '"}').encode(),  # braces in a string: counted, so walked; harmless
+        # MCP shape: the inner JSON is text, full of \" and \\ escapes, with the key in it or not
+        json.dumps({"content": [{"type": "text", "text": json.dumps({"status": f"as {key}"})}]}).encode(),
+        json.dumps({"content": [{"type": "text", "text": json.dumps({"status": "running", "p": "a\\b"})}]}).encode(),
+        json.dumps({"note": key[:5] + '"' + key[5:]}).encode(),  # split by an escaped quote: not the key
+        json.dumps({"note": key[:5] + "\\" + key[5:]}).encode(),  # split by an escaped backslash
+        json.dumps({"note": key[:5] + "\n" + key[5:]}).encode(),  # split by \n
+        ('{"note": "' + key[:5] + '\\\\u0041' + key[5:] + '"}').encode(),  # \\ then a literal u0041
     ]
 
 
-@pytest.mark.parametrize("key", [KEY, "uno_with/slash_0123456789", "uno_caf\u00e9_0123456789"])
+@pytest.mark.parametrize("key", [KEY, "uno_with/slash_0123456789", "uno_caf\u00e9_0123456789",
+                                 'uno_with"quote_0123456789', "uno_with\\backslash_01234567"])
 def test_an_answer_is_spared_the_walk_only_when_the_walk_would_change_nothing(key: str) -> None:
     from gptimg.redaction import TooDeep, holds_nothing_to_scrub, scrub_answer
 
     spared = walked = 0
     for raw in _spellings(key):
-        parsed = json.loads(raw.decode("utf-8"))
+        try:
+            parsed = json.loads(raw.decode("utf-8"))
+        except ValueError:  # a hand-spelled answer a key with a quote breaks: not JSON, not scrubbed
+            continue
         try:
             scrubbed, too_deep = scrub_answer(parsed, [key]), False
         except TooDeep:
@@ -210,6 +221,8 @@ def test_an_answer_is_spared_the_walk_only_when_the_walk_would_change_nothing(ke
         else:
             walked += 1
     assert spared >= 2 and walked >= 5  # both paths are taken by these answers
+    for raw in _spellings(key):  # the text form (an MCP answer's inner JSON) agrees with the bytes form
+        assert holds_nothing_to_scrub(raw.decode("utf-8"), [key]) == holds_nothing_to_scrub(raw, [key])
 
 
 def test_a_key_echoed_with_json_escapes_is_still_masked_in_what_the_client_returns(gateway, make_client):
