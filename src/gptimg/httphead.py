@@ -96,6 +96,9 @@ def read_header_block(rfile: BinaryIO, message_class: type = IndexedMessage) -> 
     Raises :class:`http.client.LineTooLong` or :class:`http.client.HTTPException`
     past the same limits as ``http.client``.
     """
+    message = _buffered_block(rfile, message_class)
+    if message is not None:
+        return message
     lines: list[bytes] = []
     while True:
         line = rfile.readline(MAX_HEADER_LINE + 1)
@@ -117,6 +120,52 @@ def read_header_block(rfile: BinaryIO, message_class: type = IndexedMessage) -> 
             return _email_parsed(lines, message_class)
         name, _, value = text.partition(":")
         message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+    return message
+
+
+#: A block of plain ``Name: value`` lines, each ended by CRLF (the blank line not included).
+_PLAIN_BLOCK_TEXT = r"(?:[\041-\071\073-\176]+:[^\r\n]*\r\n)*"
+#: Each line's name, and its value without the blanks after the colon (``set_raw``'s arguments).
+_PLAIN_LINE_TEXT = r"([\041-\071\073-\176]+):[ \t]*([^\r\n]*)\r\n"
+_block_patterns: tuple[re.Pattern[str], re.Pattern[str]] | None = None
+
+
+def _buffered_block(rfile: BinaryIO, message_class: type) -> http.client.HTTPMessage | None:
+    """The header block parsed in one piece when it already sits whole in ``rfile``'s buffer; else None.
+
+    The answer's head usually arrives in one packet, and reading it a line at a time (seven
+    ``readline`` calls, a decode, a match and a ``set_raw`` per line) was ~5 % of a batch
+    client's CPU (cProfile). Only a block of plain ``Name: value`` lines ended by CRLF, with no
+    other CR or LF, under the header-count limit, is taken this way: two regular expressions
+    over the block give exactly the pairs the line loop would give. Anything else returns None
+    with nothing consumed, and the line loop reads it as before.
+    """
+    peek = getattr(rfile, "peek", None)
+    if peek is None:
+        return None
+    buffered = peek(MAX_HEADER_LINE)
+    end = buffered.find(b"\r\n\r\n")
+    if end < 0 or buffered.startswith(b"\r\n"):
+        return None
+    block = buffered[: end + 2]
+    lines = block.count(b"\r\n")
+    if lines >= MAX_HEADERS or block.count(b"\r") != lines or block.count(b"\n") != lines:
+        return None
+    global _block_patterns
+    if _block_patterns is None:
+        _block_patterns = (re.compile(_PLAIN_BLOCK_TEXT), re.compile(_PLAIN_LINE_TEXT))
+    plain_block, plain_line = _block_patterns
+    text = block.decode("iso-8859-1")
+    if not plain_block.fullmatch(text):
+        return None
+    pairs = plain_line.findall(text)
+    message = message_class()
+    if type(message) is IndexedMessage:
+        message._headers.extend(pairs)  # type: ignore[attr-defined]  # what set_raw appends, pair by pair
+    else:
+        for name, value in pairs:
+            message.set_raw(name, value)
+    rfile.read(end + 4)  # the block and its blank line, from the buffer
     return message
 
 
