@@ -465,6 +465,9 @@ def markdown(sections: list[Section], machine: dict[str, Any]) -> str:
     spread = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}" if counts else "0"
     lines.append(f"Each figure: median of {spread} runs, ours and the reference alternating; "
                  "ratio = ours / reference (lower is better).")
+    if machine.get("file_create_us") is not None:
+        lines.append(f"A new empty file cost {machine['file_create_us']:g} us of CPU at the start "
+                     f"(above {SLOW_CREATE_US:g} us the disk was still slow from a recent mass deletion).")
     for section in sections:
         if not section.available and section.reason:
             lines.append(f"- {section.title}: not available ({section.reason})")
@@ -495,6 +498,25 @@ def machine_info(quick: bool, runs: int, uno_version: str | None) -> dict[str, A
     }
 
 
+#: CPU per new empty file above which the disk is still paying for a recent mass deletion (see README).
+SLOW_CREATE_US = 80.0
+
+
+def file_create_cost(folder: Path, count: int = 1000) -> float:
+    """CPU microseconds per new empty file in ``folder`` (the files stay until the run's folder goes).
+
+    Each batch image is a new file, and on ext4 without a journal a new inode costs a scan past
+    every inode deleted in the last 60-300 s: ~30 us a file on a quiet disk here, ~190 us right
+    after 5,000 files were removed. Recorded so a slow batch figure can be told from a slow disk.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    before = os.times()
+    for number in range(count):
+        os.close(os.open(folder / f"probe-{number}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    after = os.times()
+    return (after.user - before.user + after.system - before.system) / count * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 runs, N=10 at C=8 only, short delays (smoke test)")
@@ -513,6 +535,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gptimg-bench-") as tmp:
         ws = Workspace(Path(tmp), uno_cmd, uno_version)
         ws.home.mkdir()
+        create_us = file_create_cost(ws.root / "disk-probe")
+        if create_us > SLOW_CREATE_US:
+            print(f"warning: a new file costs {create_us:.0f} us of CPU here (quiet: ~30 us); the disk may still "
+                  "be paying for files deleted in the last few minutes, which inflates the batch figures "
+                  "(benchmarks/README.md)", file=sys.stderr, flush=True)
         has_generate, _ = gptimg_has(ws, "generate")
         has_batch, _ = gptimg_has(ws, "batch")
         plan: list[tuple[str, Callable[[], list[Section]]]] = [
@@ -544,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     order = list(TITLES)
     sections.sort(key=lambda s: order.index(s.key) if s.key in order else len(order))
     machine = machine_info(args.quick, runs, uno_version)
+    machine["file_create_us"] = round(create_us, 1)
     table = markdown(sections, machine)
     results = {
         "schema": 1,

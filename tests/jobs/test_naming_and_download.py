@@ -265,7 +265,7 @@ def test_a_folder_is_probed_once_and_one_that_stops_taking_files_still_fails_in_
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(download.tempfile, "mkstemp", full_disk)
+    monkeypatch.setattr(download, "_partial_file", full_disk)
     for saved in out.iterdir():  # the images are gone, so the next save downloads again
         saved.unlink()
     naming_module._LISTINGS.clear()

@@ -31,25 +31,65 @@ BLOCKS = [
     b"X-Latin: caf\xe9\r\nHost: a\r\n\r\n",
     b"Connection: close\r\nExpect: 100-continue\r\n\r\n",
     b"Host: a\r\n",  # the stream ends before the blank line
+    b"X-Trail: value  \t \r\nX-Lead:\t\t v\r\nX-Only-Blanks: \t \r\n\r\n",
+    b"Host: a\r\nX-Lf: b\nX-After: c\r\n\r\n",  # one bare LF among CRLF lines
+    b"Host: a\r\n\nX-Not-A-Header: body\r\n\r\n",  # a bare-LF blank line ends the block early
+    b"".join(b"X-%d: v\r\n" % i for i in range(MAX_HEADERS - 1)) + b"\r\n",  # the most http.client takes
 ]
+#: A body that itself holds a blank line and header-like text: never read as headers.
+TAILS = [b"BODY", b"\r\n\r\nX-Body: not a header\r\n\r\n"]
 
 
+@pytest.mark.parametrize("buffered", [False, True], ids=["stream", "buffered"])
+@pytest.mark.parametrize("tail", TAILS, ids=["body", "body-with-blank-line"])
 @pytest.mark.parametrize("block", BLOCKS)
-def test_header_block_reads_as_the_standard_library_reads_it(block: bytes) -> None:
-    tail = b"BODY"
-    ours_stream, theirs_stream = io.BytesIO(block + tail), io.BytesIO(block + tail)
+def test_header_block_reads_as_the_standard_library_reads_it(block: bytes, tail: bytes, buffered: bool) -> None:
+    """``buffered``: a socket's reader, whose whole head can be peeked and parsed in one piece."""
+    ours_stream = io.BufferedReader(io.BytesIO(block + tail)) if buffered else io.BytesIO(block + tail)
+    theirs_stream = io.BytesIO(block + tail)
     ours = read_header_block(ours_stream)
     theirs = http.client.parse_headers(theirs_stream)
-    assert type(ours) is type(theirs)
+    assert isinstance(ours, http.client.HTTPMessage)
     assert ours.items() == theirs.items()
     assert ours.get("Host") == theirs.get("Host") and ours.get_all("Dup") == theirs.get_all("Dup")
+    for name in [*theirs.keys(), "Missing"]:  # the indexed ``get`` answers as the scanning one, any case
+        for spelled in (name, name.upper(), name.lower()):
+            assert ours.get(spelled, "absent") == theirs.get(spelled, "absent")
     assert ours_stream.read() == theirs_stream.read()  # both stop at the same byte: the body is untouched
 
 
-def test_header_limits_are_http_clients() -> None:
-    many = b"".join(b"X-%d: v\r\n" % i for i in range(MAX_HEADERS + 1)) + b"\r\n"
-    with pytest.raises(http.client.HTTPException):
-        read_header_block(io.BytesIO(many))
+def test_an_indexed_header_block_answers_get_after_every_kind_of_change() -> None:
+    """The index must never answer with a header that was deleted, replaced or shadowed since it was built."""
+    ours = read_header_block(io.BytesIO(b"Host: a\r\nX-One: 1\r\nX-One: 2\r\n\r\n"))
+    theirs = http.client.parse_headers(io.BytesIO(b"Host: a\r\nX-One: 1\r\nX-One: 2\r\n\r\n"))
+    changes = [
+        lambda m: m.get("x-one"),  # builds the index
+        lambda m: m.__delitem__("X-One"),
+        lambda m: m.__setitem__("X-One", "3"),
+        lambda m: m.replace_header("Host", "b"),
+        lambda m: m.add_header("X-Two", "4"),
+        lambda m: m.set_raw("X-Three", "5"),
+        lambda m: m.__delitem__("Host"),
+        lambda m: m.__setitem__("Host", "c"),
+    ]
+    for change in changes:
+        change(ours)
+        change(theirs)
+        for name in ("host", "X-ONE", "x-two", "X-Three", "missing"):
+            assert ours.get(name) == theirs.get(name), (name, ours.items(), theirs.items())
+
+
+@pytest.mark.parametrize("count", [MAX_HEADERS - 1, MAX_HEADERS, MAX_HEADERS + 1])
+def test_header_limits_are_http_clients(count: int) -> None:
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(count)) + b"\r\n"
+    for stream in (io.BytesIO(many), io.BufferedReader(io.BytesIO(many))):
+        try:
+            http.client.parse_headers(io.BytesIO(many))
+        except http.client.HTTPException:
+            with pytest.raises(http.client.HTTPException):
+                read_header_block(stream)
+        else:
+            assert len(read_header_block(stream)) == count
     with pytest.raises(http.client.LineTooLong):
         read_header_block(io.BytesIO(b"X: " + b"v" * 70000 + b"\r\n\r\n"))
 

@@ -169,3 +169,81 @@ def test_json_lines_match_the_masking_copy_on_random_documents() -> None:
         secrets = rng.sample(TRICKY_SECRETS, rng.randint(0, 2))
         documents = [value(1) for _ in range(rng.randint(1, 12))]
         assert json_lines_without_secrets(documents, secrets) == "\n".join(_slow(d, secrets) for d in documents)
+
+
+# --- the fast path: an answer that cannot hold the key is not walked -------------------------------
+
+
+def _spellings(key: str) -> list[bytes]:
+    """Answers holding ``key`` every way JSON can spell it, and answers that hold none of it."""
+    escaped_u = "".join(f"\\u{ord(c):04x}" for c in key)
+    first_escaped = f"\\u{ord(key[0]):04x}" + key[1:]
+    slashed = key[:4] + "\\/" + key[4:]  # "\/" decodes to "/": the key with a slash in it
+    return [
+        json.dumps({"data": {"status": f"running as {key}"}}).encode(),
+        json.dumps({"meta": {key: 1}}).encode(),  # the key as a name, not a value
+        ('{"data": {"status": "running as ' + escaped_u + '"}}').encode(),
+        ('{"items": [{"url": "https://cdn.test/0.png?token=' + first_escaped + '"}]}').encode(),
+        ('{"note": "' + slashed + '"}').encode(),
+        json.dumps({"data": {"status": "done", "items": [{"url": "https://cdn.test/0.png"}]}}).encode(),
+        json.dumps({"data": {"status": f"caf\u00e9 {key[:-1]}"}}, ensure_ascii=False).encode(),
+        ("[" * 64 + "1" + "]" * 64).encode(),
+        ("[" * 65 + "1" + "]" * 65).encode(),
+        ('{"a": "' + "{" * 70 + '"}').encode(),  # braces in a string: counted, so walked; harmless
+        # MCP shape: the inner JSON is text, full of \" and \\ escapes, with the key in it or not
+        json.dumps({"content": [{"type": "text", "text": json.dumps({"status": f"as {key}"})}]}).encode(),
+        json.dumps({"content": [{"type": "text", "text": json.dumps({"status": "running", "p": "a\\b"})}]}).encode(),
+        json.dumps({"note": key[:5] + '"' + key[5:]}).encode(),  # split by an escaped quote: not the key
+        json.dumps({"note": key[:5] + "\\" + key[5:]}).encode(),  # split by an escaped backslash
+        json.dumps({"note": key[:5] + "\n" + key[5:]}).encode(),  # split by \n
+        ('{"note": "' + key[:5] + '\\\\u0041' + key[5:] + '"}').encode(),  # \\ then a literal u0041
+    ]
+
+
+@pytest.mark.parametrize("key", [KEY, "uno_with/slash_0123456789", "uno_caf\u00e9_0123456789",
+                                 'uno_with"quote_0123456789', "uno_with\\backslash_01234567"])
+def test_an_answer_is_spared_the_walk_only_when_the_walk_would_change_nothing(key: str) -> None:
+    from gptimg.redaction import TooDeep, holds_nothing_to_scrub, scrub_answer
+
+    spared = walked = 0
+    for raw in _spellings(key):
+        try:
+            parsed = json.loads(raw.decode("utf-8"))
+        except ValueError:  # a hand-spelled answer a key with a quote breaks: not JSON, not scrubbed
+            continue
+        try:
+            scrubbed, too_deep = scrub_answer(parsed, [key]), False
+        except TooDeep:
+            scrubbed, too_deep = None, True
+        if holds_nothing_to_scrub(raw, [key]):
+            spared += 1
+            assert not too_deep and scrubbed == parsed, raw
+        else:
+            walked += 1
+    assert spared >= 2 and walked >= 5  # both paths are taken by these answers
+    for raw in _spellings(key):  # the text form (an MCP answer's inner JSON) agrees with the bytes form
+        assert holds_nothing_to_scrub(raw.decode("utf-8"), [key]) == holds_nothing_to_scrub(raw, [key])
+
+
+def test_a_key_echoed_with_json_escapes_is_still_masked_in_what_the_client_returns(gateway, make_client):
+    """A hostile gateway spells the key with \\u escapes so no byte of the answer matches it."""
+    escaped = "".join(f"\\u{ord(c):04x}" for c in KEY)
+    gateway.post("/v1/call").respond(
+        200, content=('{"data": {"status": "running as ' + escaped + '", "job_id": "job_1"}}').encode(),
+        headers={"content-type": "application/json"},
+    )
+    answer = make_client().call_tool("gpt-image-2__get_result", {"job_id": "job_1"}, timeout=5, retry=False)
+    assert KEY not in json.dumps(answer, ensure_ascii=False)
+    assert mask_token(KEY) in json.dumps(answer, ensure_ascii=False)
+
+
+def test_a_key_echoed_inside_an_mcp_text_answer_is_masked_once_the_text_is_parsed(gateway, make_client):
+    """MCP answers carry their JSON as text; escapes in that inner JSON only become the key when the
+    client parses it, after the outer answer was scrubbed, so the parsed text must be scrubbed too."""
+    inner_escaped = "".join(f"\\\\u{ord(c):04x}" for c in KEY)  # \\u0075... in the outer JSON: \u0075... in the text
+    outer = '{"data": {"content": [{"type": "text", "text": "{\\"status\\": \\"running as ' + inner_escaped + \
+        '\\", \\"job_id\\": \\"job_1\\"}"}]}}'
+    gateway.post("/v1/call").respond(200, content=outer.encode(), headers={"content-type": "application/json"})
+    answer = make_client().call_tool("gpt-image-2__get_result", {"job_id": "job_1"}, timeout=5, retry=False)
+    assert isinstance(answer.data, dict) and answer.data["job_id"] == "job_1"  # the text was parsed
+    assert KEY not in json.dumps(answer.data, ensure_ascii=False)

@@ -57,3 +57,14 @@ def test_ascii_text_is_escaped_as_the_full_class_escapes_it() -> None:
                 assert neutralise(text, one_line=one_line) == _by_the_full_class(text, one_line=one_line), \
                     (hex(code), one_line)
             assert has_unsafe(text) == (_by_the_full_class(text) != text), hex(code)
+
+
+def test_a_download_url_is_refused_for_exactly_the_characters_python_calls_white_space() -> None:
+    """``check_download_url`` tests white space with one regular expression; it must agree with
+    ``str.isspace`` on every code point, or a URL with an odd space would be fetched."""
+    import sys
+
+    from gptimg.gateway.bodies import _has_space
+
+    disagree = [c for c in map(chr, range(sys.maxunicode + 1)) if _has_space(f"https://a.test/{c}") != c.isspace()]
+    assert disagree == []

@@ -24,7 +24,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -51,10 +50,10 @@ from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules
 )
 from gptimg.batch.ratelimit import RateLimiter
 from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
+from gptimg.batch.uploads import ReferenceUploads
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.jobs import JobJournal, JobRecord, SilentObserver, await_job, save_job, submit_job
 from gptimg.params import GenerationRequest
-from gptimg.references import check_reference
 
 #: A submit answered 429 (nothing charged) is tried again after the backoff this many times.
 SUBMIT_ATTEMPTS = 5
@@ -117,7 +116,7 @@ class BatchRunner:
         self._committed = 0.0
         self._running = 0
         self._spent = 0.0
-        self._uploads: dict[str, str] = {}
+        self._uploads = ReferenceUploads(client)
         #: Submits sent and not yet answered; the main thread waits on this before leaving.
         self._submitting = 0
         self._submits_settled = threading.Condition(self._lock)
@@ -299,50 +298,35 @@ class BatchRunner:
             return self._await_job(planned.line, record.job_id, credits_used=None)
         return self._submit_and_await(planned.line, planned.seen_row)
 
-    def _reference_field(self, line: ManifestLine) -> str | None:
-        """Upload local references once per batch (many lines often share one product photo)."""
-        if not line.refs:
-            return None
-        locators: list[str] = []
-        for ref in line.refs:
-            with self._lock:
-                known = self._uploads.get(ref)
-            if known is None:
-                checked = check_reference(ref, strict=True)
-                if checked.needs_upload:
-                    assert checked.data is not None and checked.media_type is not None
-                    known = self.client.upload(checked.data, checked.media_type)
-                else:
-                    assert checked.locator is not None
-                    known = checked.locator
-                with self._lock:
-                    self._uploads[ref] = known
-            locators.append(known)
-        return ",".join(locators)
-
     def _claimed_elsewhere(self, line: ManifestLine, seen_row: int) -> Callable[[JobRecord], bool]:
         gateway = self.client.base_url
         return lambda record: claims_line(record, line, gateway, after_row=seen_row)
 
-    @contextmanager
-    def _in_flight(self) -> Iterator[None]:
-        """Counts a submit from before it is sent until it is answered (or failed), for ``wait_for_submits``."""
-        with self._lock:
-            self._submitting += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._submitting -= 1
-                self._submits_settled.notify_all()
+    def _settled(self) -> None:
+        """A submit counted by ``_submitting`` was answered or failed (called with the lock held).
 
-    def _paid(self, line: ManifestLine, job_id: str, credits_used: float | None) -> float:
-        """Count a submit the gateway answered with a job id; the credits it cost."""
+        Only a stopping run waits for submits (``wait_for_submits``, which also re-checks
+        every 0.2 s): notifying on every submit was a Condition round per image for nobody.
+        """
+        self._submitting -= 1
+        if self.stop.is_set():
+            self._submits_settled.notify_all()
+
+    def _paid(self, line: ManifestLine, job_id: str, credits_used: float | None, *, answered: bool = False) -> float:
+        """Count a submit the gateway answered with a job id; the credits it cost.
+
+        ``answered``: the submit was in flight, and its job is polled next. Settling it and
+        counting it as running take the same turn of the lock (each turn is a GIL hand-over
+        when 64 workers contend for it).
+        """
         credits = credits_used if credits_used is not None else self.settings.cost
         with self._lock:
             self.tally.submits += 1
             self._spent += credits
             self._open_jobs[line.line] = job_id
+            if answered:
+                self._settled()
+                self._running += 1
         return credits
 
     def _submit_once(self, line: ManifestLine, attempt: int, seen_row: int = 0) -> tuple[str, float] | LineResult | None:
@@ -350,14 +334,20 @@ class BatchRunner:
         request = GenerationRequest(prompt=line.prompt, size=line.size, n=line.n, style=line.style,
                                     references=line.refs)
         try:
-            reference_field = self._reference_field(line)
-            with self._in_flight():
+            reference_field = self._uploads.field(line.refs)
+            with self._lock:  # in flight from before it is sent until it is answered, for ``wait_for_submits``
+                self._submitting += 1
+            try:
                 submitted = submit_job(
                     self.client, self.journal, request,
                     reference_field=reference_field, account=self.settings.account,
                     out_dir=self.settings.out_dir, batch_key=line.key, name=line.name,
                     conflicts=self._claimed_elsewhere(line, seen_row),
                 )
+            except BaseException:
+                with self._lock:
+                    self._settled()
+                raise
         except errors.LineAlreadySubmitted as exc:
             # Another run took this line between our plan and our submit: it pays, we don't.
             self._release()
@@ -386,7 +376,7 @@ class BatchRunner:
         except errors.GptimgError as exc:
             self._release()
             return LineResult.from_error(line, FAILED, exc)
-        return submitted.job_id, self._paid(line, submitted.job_id, submitted.credits_used)
+        return submitted.job_id, self._paid(line, submitted.job_id, submitted.credits_used, answered=True)
 
     def _submit_and_await(self, line: ManifestLine, seen_row: int = 0) -> LineResult | None:
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
@@ -397,17 +387,21 @@ class BatchRunner:
             outcome = self._submit_once(line, attempt, seen_row)
             if isinstance(outcome, tuple):
                 job_id, credits = outcome
-                return self._await_job(line, job_id, credits_used=credits)
+                return self._await_job(line, job_id, credits_used=credits, counted=True)
             if outcome is not None:
                 return outcome
         self._release()
         return LineResult(line, FAILED, error="The gateway kept refusing the submit as rate limited (nothing charged).",
                           code=errors.RateLimited.code)
 
-    def _await_job(self, line: ManifestLine, job_id: str, *, credits_used: float | None) -> LineResult | None:
-        """The poll half (``await_job``, shared with ``generate``), then hand off the download."""
-        with self._lock:
-            self._running += 1
+    def _await_job(self, line: ManifestLine, job_id: str, *, credits_used: float | None,
+                   counted: bool = False) -> LineResult | None:
+        """The poll half (``await_job``, shared with ``generate``), then hand off the download.
+
+        ``counted``: ``_paid`` already counted the job as running."""
+        if not counted:
+            with self._lock:
+                self._running += 1
         try:
             record = self.journal.ensure_job(job_id, gateway=self.client.base_url)  # one read: poll and stamp
             items = await_job(self.client, self.journal, job_id, timeout=None, observer=SilentObserver(),

@@ -37,11 +37,13 @@ class DownloadInfo(Record):
     size: int
 
 
-def flatten_mcp(data: Any) -> Any:
+def flatten_mcp(data: Any, secrets: tuple[str, ...] = ()) -> Any:
     """``{"content": [{"type": "text", "text": "<json>"}]}`` -> the parsed JSON.
 
     Some tools answer in MCP shape; callers should read ``data.status`` either way.
     Text that is not JSON stays text. An MCP ``isError`` result becomes an error.
+    ``secrets`` are masked in the parsed text: escapes in the inner JSON (``\\u0075no_...``)
+    only spell the key once it is parsed, after the outer answer was scrubbed.
     """
     if not isinstance(data, dict):
         return data
@@ -56,9 +58,12 @@ def flatten_mcp(data: Any) -> Any:
         raise errors.GatewayError(text or "The tool reported an error.", code="tool_error", body=data)
     if isinstance(data.get("structuredContent"), (dict, list)):
         return data["structuredContent"]
-    from gptimg.redaction import scrub_answer
+    from gptimg.redaction import holds_nothing_to_scrub, scrub_answer
 
     try:
-        return scrub_answer(json.loads(text), ())  # checks the depth: a nested answer is an answer too
-    except (ValueError, RecursionError):
+        parsed = json.loads(text)
+        if holds_nothing_to_scrub(text, secrets):
+            return parsed
+        return scrub_answer(parsed, secrets)  # and the depth: a nested answer is an answer too
+    except (ValueError, RecursionError):  # not JSON, or nested too deep (TooDeep)
         return text

@@ -11,6 +11,7 @@ second never trips a per-read timeout, but it does trip this.
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -141,11 +142,23 @@ def read_capped(response: Response, limit: int, until: float | None) -> bytes | 
         return None
 
 
+def _has_space(text: str) -> bool:
+    """Any character ``str.isspace`` calls white space (``re``'s ``\\s`` is the same test, without a
+    generator step per character: ~1 % of a batch client's CPU)."""
+    global _space
+    if _space is None:
+        _space = re.compile(r"\s")
+    return _space.search(text) is not None
+
+
+_space: re.Pattern[str] | None = None
+
+
 def check_download_url(url: str) -> None:
     """An image URL from an answer: http(s), one line, a real port; else a typed error, not a crash."""
     from gptimg.terminal import has_unsafe
 
-    if any(char.isspace() for char in url) or has_unsafe(url):
+    if _has_space(url) or has_unsafe(url):
         raise errors.InvalidResponse("Refusing to download from a URL with spaces or control characters.")
     scheme = url.split(":", 1)[0].lower()
     if scheme not in ("http", "https"):

@@ -36,6 +36,10 @@ def _checks() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
         _patterns = (re.compile(_BAD_TARGET_TEXT), re.compile(_HEADER_NAME_TEXT), re.compile(_BAD_VALUE_TEXT))
     return _patterns
 _METHODS_WITH_BODY = frozenset({"PATCH", "POST", "PUT"})
+#: Header (name, value) pairs that passed the checks, with their line: a client sends the same few
+#: headers on every request, and checking them each time was ~2 % of a batch client's CPU (cProfile).
+_checked_lines: dict[tuple[str, str], str] = {}
+MAX_CHECKED_LINES = 256
 #: Bodies up to this size go out in the same ``send`` as the head (one copy, one system call).
 JOIN_BODY_BYTES = 64 * 1024
 
@@ -69,12 +73,20 @@ def request_bytes(method: str, target: str, host: str, headers: dict[str, str], 
         lines.append(f"Host: {host}")
     if "content-length" not in names and (body is not None or method.upper() in _METHODS_WITH_BODY):
         lines.append(f"Content-Length: {0 if body is None else len(body)}")
-    for name, value in headers.items():
-        if not header_name.fullmatch(name):
-            raise ValueError(f"Invalid header name {name!r}")
-        if bad_value.search(value):
-            raise ValueError(f"Invalid value for the header {name!r}")
-        lines.append(f"{name}: {value}")
+    checked = _checked_lines
+    for pair in headers.items():
+        line = checked.get(pair)
+        if line is None:
+            name, value = pair
+            if not header_name.fullmatch(name):
+                raise ValueError(f"Invalid header name {name!r}")
+            if bad_value.search(value):
+                raise ValueError(f"Invalid value for the header {name!r}")
+            line = f"{name}: {value}"
+            if len(checked) >= MAX_CHECKED_LINES:
+                checked.clear()
+            checked[pair] = line
+        lines.append(line)
     lines.append("\r\n")
     try:
         head = request_line + "\r\n".join(lines).encode("latin-1")

@@ -123,7 +123,8 @@ class ToolCalls(GatewayExchange):
                 # An empty (or ``{}``) 200 to a submit says nothing about the charge.
                 raise errors.SubmitOutcomeUnknown(f"{self._host} answered the submit with an empty body.", status=200)
             try:
-                data = flatten_mcp(body["data"] if "data" in body else body)
+                data = flatten_mcp(body["data"] if "data" in body else body,
+                                   (self._api_key,) if self._api_key else ())
             except errors.GatewayError as exc:
                 exc.details.setdefault("meta", meta)  # whether an MCP error result was charged
                 raise

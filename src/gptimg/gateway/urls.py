@@ -8,6 +8,7 @@ plain HTTP to a loopback address, where the sandbox gateway lives.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from gptimg.errors import InsecureTransport, InvalidConfig
@@ -50,8 +51,13 @@ def validate_base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+@lru_cache(maxsize=128)
 def origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) with default ports filled in, for same-origin checks."""
+    """(scheme, host, port) with default ports filled in, for same-origin checks.
+
+    Remembered: each download asks it of the gateway's URL and of the image's, three or
+    four times over (~2.5 % of a batch client's CPU in ``urlsplit``, cProfile).
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)

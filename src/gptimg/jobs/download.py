@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import random
 import tempfile
 import threading
 import time
@@ -139,11 +140,8 @@ _FILE_MODE: int | None = None
 
 
 def _new_file_mode() -> int:
-    """The mode a plainly created file gets here (0o666 less the umask), read once.
-
-    Temporary files are private (0600) while incomplete; a finished image should be
-    as readable as any file the user saves.
-    """
+    """The mode a plainly created file gets here (0o666 less the umask), read once (for the
+    no-hard-links fallback, where the finished file may be a copy that needs it said again)."""
     global _FILE_MODE
     if _FILE_MODE is None:
         umask = os.umask(0o022)
@@ -152,19 +150,29 @@ def _new_file_mode() -> int:
     return _FILE_MODE
 
 
+def _plain_name(name: str) -> bool:
+    """A single path component that names an entry of the folder itself (no separator, not ``.``/``..``)."""
+    return name not in ("", ".", "..") and "/" not in name and not (os.altsep and os.altsep in name) \
+        and os.sep not in name and "\0" not in name
+
+
 def _claim_final_name(directory: Path, stem: str, extension: str, temp: Path) -> Path:
     """Move ``temp`` to ``stem.extension`` without replacing anything that exists."""
     for attempt in range(1, 1000):
         name = f"{stem}.{extension}" if attempt == 1 else f"{stem}-{attempt}.{extension}"
-        final = directory / name
-        if not inside(directory, final):
+        if not _plain_name(name):
             raise errors.InvalidResponse(f"Refusing a file name outside the output folder: {name!r}")
+        final = directory / name
         try:
+            # link() never follows or replaces what is at ``final`` (a file, a link): it fails with
+            # EEXIST, so a plain name cannot land outside the folder and no lstat is needed first.
             os.link(temp, final)
         except FileExistsError:
             continue
         except OSError:
             # No hard links here (some network or FAT filesystems): check-then-rename instead.
+            if not inside(directory, final):
+                raise errors.InvalidResponse(f"Refusing a file name outside the output folder: {name!r}") from None
             if final.exists():
                 continue
             os.replace(temp, final)
@@ -228,7 +236,8 @@ def save_image(
     temp = Path(temp_name)
     claimed = False
     try:
-        with os.fdopen(fd, "w+b", buffering=WRITE_BUFFER_BYTES) as sink:
+        # Write-only and buffered: "w+b" (BufferedRandom) cost three more lseek calls an image.
+        with open(fd, "wb", buffering=WRITE_BUFFER_BYTES) as sink:
             try:
                 info, stamped, head = _download(client, url, sink, stamp, index, deadline)
             except errors.GptimgError as exc:
@@ -239,15 +248,16 @@ def save_image(
                     f"The file at {url} is not an image ({info.content_type or 'no type given'}).", job_id=job_id
                 )
             rewrite = stamp is not None and media == "image/png" and not stamped
-            downloaded = os.fstat(sink.fileno()).st_ino
-            if not rewrite:
+            if rewrite:
+                downloaded = os.fstat(sink.fileno()).st_ino
+            else:
                 os.fsync(sink.fileno())
         if rewrite:
             assert stamp is not None
             stamp(temp, index)
             if os.stat(temp).st_ino == downloaded:  # left as downloaded (not a PNG it could walk)
                 _fsync_path(temp)
-        if os.name == "posix":
+        if rewrite and os.name == "posix":  # the stamp's own temporary file replaced ours: 0600
             os.chmod(temp, _new_file_mode())
         final = _claim_final_name(directory, stem, EXTENSION_FOR_TYPE[media], temp)
         claimed = True  # the temporary name is gone: linked and unlinked, or renamed
@@ -266,13 +276,31 @@ def save_image(
                 temp.unlink()
 
 
+#: The partial file's flags: new (never an existing file or a link planted under its name), write-only.
+_PARTIAL_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_partial_names = random.Random()
+_PARTIAL_TRIES = 100
+
+
 def _partial_file(directory: Path, stem: str) -> tuple[int, str]:
-    """A new hidden ``.part`` file in ``directory`` (made again if it was removed since it was prepared)."""
-    try:
-        return tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
-    except FileNotFoundError:
-        directory.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{stem[:40]}-", suffix=PARTIAL_SUFFIX, dir=directory)
+    """A new hidden ``.part`` file in ``directory`` (made again if it was removed since it was prepared).
+
+    Created with the mode the finished image gets (0o666 less the umask), so no ``chmod``
+    follows: ``mkstemp``'s 0600 needed one per image, and its ``fdopen`` two system calls
+    more. The name is random and ``O_EXCL`` makes it ours; a clash (two processes forked
+    with one generator state) draws another name.
+    """
+    for attempt in range(_PARTIAL_TRIES):
+        name = os.path.join(directory, f".{stem[:40]}-{_partial_names.getrandbits(48):012x}{PARTIAL_SUFFIX}")
+        try:
+            return os.open(name, _PARTIAL_FLAGS, 0o666), name
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            if attempt:
+                raise
+            directory.mkdir(parents=True, exist_ok=True)
+    raise FileExistsError(errno.EEXIST, "No unused name for a partial file", os.fspath(directory))
 
 
 def save_job_images(

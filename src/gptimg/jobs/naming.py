@@ -97,6 +97,8 @@ def existing_image(directory: Path, job_id: str, index: int, label: str | None =
 def _is_image(path: str | Path) -> bool:
     from gptimg.imagetypes import SNIFF_BYTES, sniff_image_type
 
+    if not os.access(path, os.F_OK):  # the usual answer (four names probed an image), without an exception
+        return False
     try:
         with open(path, "rb") as handle:
             return sniff_image_type(handle.read(SNIFF_BYTES)) is not None

@@ -15,12 +15,14 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 
-from gptimg.httphead import MAX_HEADER_LINE, MAX_HEADERS, read_header_block  # noqa: F401  (re-exported)
+from gptimg.httphead import MAX_HEADER_LINE, MAX_HEADERS, IndexedMessage, read_header_block  # noqa: F401  (re-exported)
 
 
 class RequestHead(BaseHTTPRequestHandler):
     """``parse_request`` with :func:`read_header_block`, and a ``Date`` header formatted once a second."""
 
+    #: Headers looked up by a dict (``gptimg.httphead.IndexedMessage``), not a scan per ``get``.
+    MessageClass = IndexedMessage
     #: (second, formatted): one attribute, so a reader never pairs one second with another's text.
     _date: tuple[int, str] = (-1, "")
 
