@@ -57,9 +57,9 @@ class _Write:
         self.handed = False
         self.result: Any = None
         self.error: BaseException | None = None
-        #: Released once: when the write is done, or when it is this caller's turn to lead.
-        self.wake = threading.Lock()
-        self.wake.acquire()
+        #: Released once: when the write is done, or when it is this caller's turn to lead. Made only
+        #: for a caller that waits (``_take_turn``): a leader's or a ``write_later``'s is never used.
+        self.wake: Any = None
 
 
 class GroupCommit:
@@ -151,6 +151,8 @@ class GroupCommit:
             if not self._busy:
                 self._busy = True
                 return True
+            mine.wake = threading.Lock()
+            mine.wake.acquire()
             self._pending.append(mine)
         try:
             mine.wake.acquire()

@@ -20,11 +20,15 @@ process exclude each other exactly as two processes do.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 from gptimg.digests import sha256_hex
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock, the old behaviour
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_FOLDER = "locks"
 #: How many lock files a journal's folder can hold, whatever the number of jobs.
@@ -37,26 +41,42 @@ def lock_name(job_id: str) -> str:
     return f"stripe-{int(digest[:8], 16) % LOCK_STRIPES:03d}.lock"
 
 
-@contextmanager
-def job_lock(directory: Path, job_id: str) -> Iterator[None]:
-    """Hold the job's lock for the block; a lock that cannot be made is skipped, never an error."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield
-        return
-    path = directory / LOCK_FOLDER / lock_name(job_id)
-    try:
+class job_lock:  # noqa: N801  (used as ``with job_lock(...)``, as the generator it replaced)
+    """Hold the job's lock for the block; a lock that cannot be made is skipped, never an error.
+
+    A class rather than a ``@contextmanager`` generator, and the path joined as text, not
+    with ``pathlib``: per saved image those were two thirds of the lock's CPU (two ``Path``
+    joins and a generator resumed twice, cProfile of a 3,000-line batch); the three system
+    calls (open, flock, close) are the same.
+    """
+
+    __slots__ = ("_path", "_fd")
+
+    def __init__(self, directory: Path | str, job_id: str) -> None:
+        self._path = f"{os.fspath(directory)}{os.sep}{LOCK_FOLDER}{os.sep}{lock_name(job_id)}"
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        if fcntl is None:
+            return
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except FileNotFoundError:  # made on first use, not checked per job (two system calls an image)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+            try:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:  # made on first use, not checked per job (two system calls an image)
+                os.makedirs(os.path.dirname(self._path), exist_ok=True)
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)  # closing releases the lock

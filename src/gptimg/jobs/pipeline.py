@@ -377,7 +377,7 @@ def save_job(
     next group commit and this returns at once; ``on_journaled(images, None)``, or the
     journal's failure, comes from the thread that commits them (``GroupCommit.write_later``).
     """
-    with job_lock(journal.path.parent, job_id):
+    with job_lock(journal.folder, job_id):
         try:
             from gptimg.provenance import png_stamper
 
