@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Optional
 
 from gptimg.batch.manifest import ManifestLine
-from gptimg.batch.manifest_spill import read_at, write_at
+from gptimg.batch.manifest_spill import MARSHAL_VERSION, read_at, write_at
 from gptimg.batch.report import SUCCESS_STATUSES, LineResult
 
 #: Marks a line with no result yet in the offsets array.
@@ -100,7 +100,8 @@ class KeptResults:
         if self._spill_failed:
             return False
         try:
-            outcome = marshal.dumps((result.status, result.job_id, list(result.files), result.credits_used))
+            outcome = marshal.dumps((result.status, result.job_id, list(result.files), result.credits_used),
+                                    MARSHAL_VERSION)
         except ValueError:  # not a plain str, float or None (marshal takes nothing else): kept whole
             return False
         self._places[position] = self._end + len(self._pending)

@@ -16,10 +16,10 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, NamedTuple
 
 from gptimg import errors
 from gptimg.params import check_n, check_prompt, check_size, check_style
@@ -42,9 +42,15 @@ class ManifestError(errors.BadInput):
     hint = "Fix the lines named above and run the batch again; nothing was spent."
 
 
-@dataclass(frozen=True)
-class ManifestLine:
-    """One validated line. ``refs`` are as checked (local paths made absolute), not yet uploaded."""
+class ManifestLine(NamedTuple):
+    """One validated line. ``refs`` are as checked (local paths made absolute), not yet uploaded.
+
+    A NamedTuple, not a frozen dataclass: a batch makes one per line when it checks
+    the manifest and again each time it reads a line back from its spilled copy
+    (``manifest_spill``), two or three times per line in a re-run. A frozen
+    dataclass's ``__init__`` (a ``setattr`` per field) and ``__dict__`` made that a
+    fifth of a re-run's per-line work; a tuple is built from the record in one call.
+    """
 
     line: int
     key: str
@@ -336,7 +342,7 @@ def validate_lines(chunks: Iterable[str], *, fmt: str, base: Path, keep: Callabl
         if earlier != number and fmt == "txt":
             # A prompt written twice in a list of prompts asks for it twice: each copy its own key.
             copies[line.key] = copies.get(line.key, 1) + 1
-            line = replace(line, key=f"{line.key}#{copies[line.key]}")
+            line = line._replace(key=f"{line.key}#{copies[line.key]}")
             first_with_key[line.key] = number
         elif earlier != number:
             problems.append(_duplicate(line, number, earlier))
