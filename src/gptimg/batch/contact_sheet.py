@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from gptimg.batch.report import LineResult
+from gptimg.batch.saved_files import SavedFiles
 from gptimg.imagepage import Tile, page_parts, write_page
 
 INDEX_NAME = "index.html"
@@ -56,11 +57,12 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
     count = 0
     missing: set[str] = set()
     pending: list[str] = []  # reprs are self-delimiting: hashed 512 at a time, the digest is the same
+    is_file = SavedFiles(out_dir, compact=True).has_file  # one listing of the folder, not a stat per image
     for result in results:
         line = result.line
         for file in result.files:
             count += 1
-            exists = os.path.isfile(file)
+            exists = is_file(file)
             if not exists:
                 missing.add(file)
             # A file right in the folder is shown by its name; anywhere else, by where it resolves to now.
