@@ -50,11 +50,11 @@ class SavedFiles:
         created after the listing is for the caller to check on disk.
         """
         prefix = self._prefix
-        if not name.startswith(prefix):  # the folder as the batch spells it (absolute, normalised), or not answered
+        if not name.startswith(prefix):  # the folder as the batch spells it, or not answered
             return False
         tail = name[len(prefix):]
-        return (tail not in ("", ".", "..") and os.sep not in tail and not (os.altsep and os.altsep in tail)
-                and tail in self._listed())
+        names = self._names if self._names is not None else self._listed()
+        return tail in names and tail not in _NOT_NAMES and _SEP not in tail and not (_ALTSEP and _ALTSEP in tail)
 
     def has_file(self, name: str) -> bool:
         """``os.path.isfile(name)``, answered from the listing when it can be (one ``stat`` otherwise)."""
@@ -75,6 +75,11 @@ class SavedFiles:
             except OSError:  # no folder yet (a first run), or not readable: every name is checked on disk
                 self._names = frozenset()
         return self._names
+
+
+#: Tails that name no file of the folder (the folder itself, its parent), and the separators a name may not hold.
+_NOT_NAMES = ("", ".", "..")
+_SEP, _ALTSEP = os.sep, os.altsep
 
 
 class _NameHashes:
