@@ -58,6 +58,7 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
     missing: set[str] = set()
     pending: list[str] = []  # reprs are self-delimiting: hashed 512 at a time, the digest is the same
     is_file = SavedFiles(out_dir, compact=True).has_file  # one listing of the folder, not a stat per image
+    sep, add = os.sep, pending.append
     for result in results:
         line = result.line
         for file in result.files:
@@ -66,9 +67,8 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
             if not exists:
                 missing.add(file)
             # A file right in the folder is shown by its name; anywhere else, by where it resolves to now.
-            where = "" if file.rpartition(os.sep)[0] == page_dir or not exists else str(Path(file).resolve())
-            pending.append(repr((line.line, line.name, line.style, line.size, line.prompt, result.job_id, file,
-                                 exists, where)))
+            where = "" if file.rpartition(sep)[0] == page_dir or not exists else str(Path(file).resolve())
+            add(repr((line.line, line.name, line.style, line.size, line.prompt, result.job_id, file, exists, where)))
             if len(pending) == 512:
                 digest.update("".join(pending).encode("utf-8", "surrogatepass"))
                 pending.clear()

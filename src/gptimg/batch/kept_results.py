@@ -80,16 +80,18 @@ class KeptResults:
 
     def __iter__(self) -> Iterator[LineResult]:
         """Each line's result, its line read back from the manifest's own copy (read in order, a block at a time)."""
-        if not any(place != _NONE for place in self._places):
+        places, whole, lock, loads = self._places, self._whole, self._lock, marshal.loads
+        if not any(place != _NONE for place in places):
             return
         for position, line in enumerate(self._lines):
-            place = self._places[position]
-            if place == _WHOLE:
-                yield self._whole[position]
-            elif place != _NONE:
-                with self._lock:
-                    result = self._read(line, place)
-                yield result
+            place = places[position]
+            if place >= 0:
+                with lock:
+                    record = self._record(place)
+                status, job_id, files, credits_used = loads(record)
+                yield LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
+            elif place == _WHOLE:
+                yield whole[position]
 
     def close(self) -> None:
         if self._file is not None:
@@ -133,23 +135,28 @@ class KeptResults:
         return LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
 
     def _record(self, place: int) -> bytes:
-        """The record at ``place``, without its length: from the pending bytes, the last block read, or the file."""
+        """The record at ``place``, without its length: from the last block read (the usual case, inline), the
+        pending bytes, or the file."""
+        block, at = self._block
+        start = place - at
+        if start >= 0 and place < self._end:
+            body = start + _LENGTH_BYTES
+            end = body + int.from_bytes(block[start:body], "little")
+            if end <= len(block):
+                return block[body:end]
         if place >= self._end:
             pending = _framed(self._pending, place - self._end)
             assert pending is not None
             return pending
-        block, at = self._block
-        record = _framed(block, place - at) if at <= place else None
-        if record is None:
-            assert self._file is not None
-            block, at = read_at(self._file, _READ_BYTES, place), place
+        assert self._file is not None
+        block = read_at(self._file, _READ_BYTES, place)
+        record = _framed(block, 0)
+        if record is None:  # longer than a block: read it whole
+            size = int.from_bytes(block[:_LENGTH_BYTES], "little")
+            block = read_at(self._file, _LENGTH_BYTES + size, place)
             record = _framed(block, 0)
-            if record is None:  # longer than a block: read it whole
-                size = int.from_bytes(block[:_LENGTH_BYTES], "little")
-                block = read_at(self._file, _LENGTH_BYTES + size, place)
-                record = _framed(block, 0)
-                assert record is not None
-            self._block = (block, at)
+            assert record is not None
+        self._block = (block, place)
         return record
 
 
