@@ -27,7 +27,7 @@ from gptimg.references import check_references, split_reference_list
 
 FIELDS = ("prompt", "style", "size", "n", "refs", "name")
 _FIELD_SET = frozenset(FIELDS)
-_DECODER = json.JSONDecoder()
+_SCAN_JSON = json.JSONDecoder().scan_once
 #: A name becomes a journal key and part of a file name; longer than this is a mistake.
 MAX_NAME_CHARS = 200
 #: The error message lists at most this many problems; ``details["errors"]`` has them all.
@@ -178,16 +178,16 @@ def _txt_rows(chunks: Iterable[str], problems: list[LineProblem]) -> Iterator[tu
 
 
 def _json_value(raw: str) -> Any:
-    """``json.loads(raw)``, without its two whitespace scans for the usual line (a value and nothing around it).
+    """``json.loads(raw)``, in one call to the C scanner for the usual line (a value and nothing around it).
 
     Anything else (spaces around it, a second value, a BOM, an error) goes to ``json.loads``
     itself, so what is accepted, and every error's wording, stay exactly its own.
     """
     try:
-        value, end = _DECODER.raw_decode(raw)
+        value, end = _SCAN_JSON(raw, 0)
         if end == len(raw):
             return value
-    except ValueError:
+    except (ValueError, StopIteration):
         pass
     return json.loads(raw)
 
@@ -283,9 +283,11 @@ def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[Manife
         prompt = None
     else:
         prompt = _attempt(problems, number, check_prompt, fields["prompt"])
-    size = _attempt(problems, number, check_size, fields.get("size"))
-    n = _attempt(problems, number, check_n, fields.get("n"))
-    style = _attempt(problems, number, check_style, fields.get("style"))
+    # An absent optional field is its check's default, which cannot fail: no _attempt around it.
+    raw_size, raw_n, raw_style = fields.get("size"), fields.get("n"), fields.get("style")
+    size = check_size(None) if raw_size is None else _attempt(problems, number, check_size, raw_size)
+    n = check_n(None) if raw_n is None else _attempt(problems, number, check_n, raw_n)
+    style = check_style(None) if raw_style is None else _attempt(problems, number, check_style, raw_style)
     raw_refs = _attempt(problems, number, _refs_of, fields.get("refs")) if "refs" in fields else None
     refs: tuple[str, ...] = ()
     if raw_refs:
@@ -306,13 +308,14 @@ def _check_name(problems: list[LineProblem], number: int, name: Any) -> str | No
         return None
     if isinstance(name, (int, float)) and not isinstance(name, bool):
         name = str(name)
-    if not isinstance(name, str) or not name.strip():
+    stripped = name.strip() if isinstance(name, str) else ""
+    if not stripped:
         problems.append(LineProblem(number, "name must be a non-empty string"))
         return None
-    if len(name.strip()) > MAX_NAME_CHARS or "\x00" in name:
+    if len(stripped) > MAX_NAME_CHARS or "\x00" in name:
         problems.append(LineProblem(number, f"name must be at most {MAX_NAME_CHARS} characters, without NUL"))
         return None
-    return name.strip()
+    return stripped
 
 
 def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:

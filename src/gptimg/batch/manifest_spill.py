@@ -43,7 +43,7 @@ _PREAD, _PWRITE = getattr(os, "pread", None), getattr(os, "pwrite", None)
 _SEEKING = threading.Lock()
 #: marshal's version 2: no back-references, so writing a record builds no table of the objects seen.
 MARSHAL_VERSION = 2
-_LOADS = marshal.loads
+_LOADS, _DUMPS = marshal.loads, marshal.dumps
 _NEW_TUPLE = tuple.__new__
 
 
@@ -91,7 +91,7 @@ class SpilledManifest(LazySequence[ManifestLine]):
             self._memory.append(line)
             return
         self._places.append(self._end + len(self._pending))
-        self._pending += _encode(line)
+        self._pending += _DUMPS(tuple(line), MARSHAL_VERSION)  # _encode's record, without its frame
         if len(self._pending) >= _FLUSH_BYTES:
             self.seal()
 
