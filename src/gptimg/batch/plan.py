@@ -231,7 +231,7 @@ class PlannedLines(LazySequence[PlannedLine]):
 
     def kept(self) -> Iterator[PlannedLine]:
         """The lines that are more than new (a job, a journal row), in manifest order."""
-        return (self._kept[position] for position in sorted(self._kept))
+        return map(self._kept.__getitem__, sorted(self._kept))  # no Python frame per line (5,000 in a re-run)
 
     def forget_done(self) -> None:
         """Drop the done lines' rows once their results are out: a re-run holds nothing per finished line."""

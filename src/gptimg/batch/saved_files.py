@@ -70,8 +70,7 @@ class SavedFiles:
         if self._names is None:
             keep = _NameHashes if self._compact else frozenset
             try:
-                with os.scandir(self.path) as entries:
-                    self._names = keep(entry.name for entry in entries if _is_plain_file(entry))
+                self._names = keep(_plain_files(self.path))
             except OSError:  # no folder yet (a first run), or not readable: every name is checked on disk
                 self._names = frozenset()
         return self._names
@@ -94,6 +93,22 @@ class _NameHashes:
         wanted = hash(name)
         at = bisect_left(self._hashes, wanted)
         return at < len(self._hashes) and self._hashes[at] == wanted
+
+
+def _plain_files(folder: str) -> list[str]:
+    """The names of the regular files (not links) in ``folder``: one comprehension, no Python call per entry.
+
+    ``is_file`` reads the type the listing carries; it needs a ``stat`` (which may fail) only where the file
+    system does not say, and then the listing is read again with each entry's failure counted as "not a file".
+    """
+    try:
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        raise
+    except OSError:
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if _is_plain_file(entry)]
 
 
 def _is_plain_file(entry: os.DirEntry[str]) -> bool:
