@@ -58,6 +58,8 @@ class KeptResults:
         self._numbers = numbers
         self._lock = threading.Lock()  # a download thread may still report while an interrupted run reads
         self._block = (b"", 0)  # the last block read from the file, and where it starts
+        #: Where the line after the last one kept is: a re-run keeps its finished lines in manifest order.
+        self._next = 0
         self._places = array("q", [_NONE]) * len(self._numbers)
         self._whole: dict[int, LineResult] = {}
         self._file: Optional[IO[bytes]] = None
@@ -66,7 +68,10 @@ class KeptResults:
         self._spill_failed = False
 
     def keep(self, result: LineResult) -> None:
-        position = bisect_left(self._numbers, result.line.line)
+        number, numbers, position = result.line.line, self._numbers, self._next
+        if not (position < len(numbers) and numbers[position] == number):  # not the line after the last one
+            position = bisect_left(numbers, number)
+        self._next = position + 1
         plain = (result.status in SUCCESS_STATUSES and result.error is None and result.code is None
                  and not result.hint)
         with self._lock:
