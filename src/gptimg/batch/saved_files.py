@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from array import array
 from bisect import bisect_left
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 
 
@@ -70,9 +70,12 @@ class SavedFiles:
         if self._names is None:
             keep = _NameHashes if self._compact else frozenset
             try:
-                self._names = keep(_plain_files(self.path))
-            except OSError:  # no folder yet (a first run), or not readable: every name is checked on disk
+                with os.scandir(self.path) as entries:  # streamed: a list of the names would be the sheet's peak
+                    self._names = keep(entry.name for entry in entries if entry.is_file(follow_symlinks=False))
+            except FileNotFoundError:  # no folder yet (a first run): every name is checked on disk
                 self._names = frozenset()
+            except OSError:  # an entry whose type needed a stat that failed, or an unreadable folder
+                self._names = keep(_plain_files(self.path))
         return self._names
 
 
@@ -87,7 +90,7 @@ class _NameHashes:
     __slots__ = ("_hashes",)
 
     def __init__(self, names: Iterable[str]) -> None:
-        self._hashes = array("q", sorted(map(hash, names)))
+        self._hashes = array("q", sorted(map(hash, names)))  # the names are streamed in, never a list
 
     def __contains__(self, name: object) -> bool:
         wanted = hash(name)
@@ -95,20 +98,13 @@ class _NameHashes:
         return at < len(self._hashes) and self._hashes[at] == wanted
 
 
-def _plain_files(folder: str) -> list[str]:
-    """The names of the regular files (not links) in ``folder``: one comprehension, no Python call per entry.
-
-    ``is_file`` reads the type the listing carries; it needs a ``stat`` (which may fail) only where the file
-    system does not say, and then the listing is read again with each entry's failure counted as "not a file".
-    """
+def _plain_files(folder: str) -> Iterator[str]:
+    """The names of the regular files (not links) in ``folder``, an entry that cannot say counted as not one."""
     try:
         with os.scandir(folder) as entries:
-            return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
-    except FileNotFoundError:
-        raise
-    except OSError:
-        with os.scandir(folder) as entries:
-            return [entry.name for entry in entries if _is_plain_file(entry)]
+            yield from (entry.name for entry in entries if _is_plain_file(entry))
+    except OSError:  # not readable: every name is checked on disk
+        return
 
 
 def _is_plain_file(entry: os.DirEntry[str]) -> bool:
