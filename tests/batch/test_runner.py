@@ -307,3 +307,20 @@ def test_a_rerun_plans_from_one_folder_listing_without_trusting_what_is_not_a_pl
     assert plan[3].record.files == [str(files[3])]
     again = make_runner(lines, new_images=True).plan()
     assert {p.kind for p in again} == {"renew"}, "--new-images pays again for a finished line, whichever way it was planned"
+
+
+@pytest.mark.parametrize("text", ['["/out/a.png"]', '["/out/a.png", "/out/\\u00e9 b.png"]', '[]', ' ["x"] ', '["x"]\n',
+                                  '{"a": 1}', '"x"', '["x"] ["y"]', '["x"', '', 'nul'])
+def test_the_plans_quick_read_of_a_files_column_is_json_loads_exactly(text: str) -> None:
+    """The planner reads each done row's ``files`` with the C scanner alone; anything unusual is json.loads' own."""
+    import json
+
+    from gptimg.batch.plan import _json_list
+
+    try:
+        expected: object = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=str(exc).split(":")[0]):
+            _json_list(text)
+    else:
+        assert _json_list(text) == expected

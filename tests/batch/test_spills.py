@@ -100,12 +100,14 @@ def _same(a: LineResult, b: LineResult) -> bool:
     return a.to_dict() == b.to_dict() and a.line == b.line and a.hint == b.hint
 
 
-@pytest.mark.parametrize("flush_bytes", [1 << 16, 512])
+@pytest.mark.parametrize(("flush_bytes", "read_bytes"), [(1 << 16, 1 << 16), (512, 1 << 16), (512, 48)])
 @pytest.mark.parametrize("positioned", [True, False], ids=["pread", "seek"])
 def test_kept_results_come_back_exactly_in_manifest_order_whatever_order_they_arrived_in(
-    monkeypatch: pytest.MonkeyPatch, flush_bytes: int, positioned: bool
+    monkeypatch: pytest.MonkeyPatch, flush_bytes: int, read_bytes: int, positioned: bool
 ) -> None:
+    """Records straddle the blocks they are read in, and (``read_bytes`` 48) most are longer than a block."""
     monkeypatch.setattr(kept_module, "_FLUSH_BYTES", flush_bytes)
+    monkeypatch.setattr(kept_module, "_READ_BYTES", read_bytes)
     if not positioned:  # where there is no os.pread (Windows): a seek and a read under a lock
         monkeypatch.setattr(manifest_spill, "_PREAD", None)
         monkeypatch.setattr(manifest_spill, "_PWRITE", None)

@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from gptimg.batch.report import LineResult
+from gptimg.batch.saved_files import SavedFiles
 from gptimg.imagepage import Tile, page_parts, write_page
 
 INDEX_NAME = "index.html"
@@ -56,17 +57,18 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
     count = 0
     missing: set[str] = set()
     pending: list[str] = []  # reprs are self-delimiting: hashed 512 at a time, the digest is the same
+    is_file = SavedFiles(out_dir, compact=True).has_file  # one listing of the folder, not a stat per image
+    sep, add = os.sep, pending.append
     for result in results:
         line = result.line
         for file in result.files:
             count += 1
-            exists = os.path.isfile(file)
+            exists = is_file(file)
             if not exists:
                 missing.add(file)
             # A file right in the folder is shown by its name; anywhere else, by where it resolves to now.
-            where = "" if file.rpartition(os.sep)[0] == page_dir or not exists else str(Path(file).resolve())
-            pending.append(repr((line.line, line.name, line.style, line.size, line.prompt, result.job_id, file,
-                                 exists, where)))
+            where = "" if file.rpartition(sep)[0] == page_dir or not exists else str(Path(file).resolve())
+            add(repr((line.line, line.name, line.style, line.size, line.prompt, result.job_id, file, exists, where)))
             if len(pending) == 512:
                 digest.update("".join(pending).encode("utf-8", "surrogatepass"))
                 pending.clear()

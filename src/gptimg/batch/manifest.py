@@ -16,10 +16,10 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, NamedTuple
 
 from gptimg import errors
 from gptimg.params import check_n, check_prompt, check_size, check_style
@@ -27,7 +27,7 @@ from gptimg.references import check_references, split_reference_list
 
 FIELDS = ("prompt", "style", "size", "n", "refs", "name")
 _FIELD_SET = frozenset(FIELDS)
-_DECODER = json.JSONDecoder()
+_SCAN_JSON = json.JSONDecoder().scan_once
 #: A name becomes a journal key and part of a file name; longer than this is a mistake.
 MAX_NAME_CHARS = 200
 #: The error message lists at most this many problems; ``details["errors"]`` has them all.
@@ -42,9 +42,15 @@ class ManifestError(errors.BadInput):
     hint = "Fix the lines named above and run the batch again; nothing was spent."
 
 
-@dataclass(frozen=True)
-class ManifestLine:
-    """One validated line. ``refs`` are as checked (local paths made absolute), not yet uploaded."""
+class ManifestLine(NamedTuple):
+    """One validated line. ``refs`` are as checked (local paths made absolute), not yet uploaded.
+
+    A NamedTuple, not a frozen dataclass: a batch makes one per line when it checks
+    the manifest and again each time it reads a line back from its spilled copy
+    (``manifest_spill``), two or three times per line in a re-run. A frozen
+    dataclass's ``__init__`` (a ``setattr`` per field) and ``__dict__`` made that a
+    fifth of a re-run's per-line work; a tuple is built from the record in one call.
+    """
 
     line: int
     key: str
@@ -172,16 +178,16 @@ def _txt_rows(chunks: Iterable[str], problems: list[LineProblem]) -> Iterator[tu
 
 
 def _json_value(raw: str) -> Any:
-    """``json.loads(raw)``, without its two whitespace scans for the usual line (a value and nothing around it).
+    """``json.loads(raw)``, in one call to the C scanner for the usual line (a value and nothing around it).
 
     Anything else (spaces around it, a second value, a BOM, an error) goes to ``json.loads``
     itself, so what is accepted, and every error's wording, stay exactly its own.
     """
     try:
-        value, end = _DECODER.raw_decode(raw)
+        value, end = _SCAN_JSON(raw, 0)
         if end == len(raw):
             return value
-    except ValueError:
+    except (ValueError, StopIteration):
         pass
     return json.loads(raw)
 
@@ -277,9 +283,11 @@ def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[Manife
         prompt = None
     else:
         prompt = _attempt(problems, number, check_prompt, fields["prompt"])
-    size = _attempt(problems, number, check_size, fields.get("size"))
-    n = _attempt(problems, number, check_n, fields.get("n"))
-    style = _attempt(problems, number, check_style, fields.get("style"))
+    # An absent optional field is its check's default, which cannot fail: no _attempt around it.
+    raw_size, raw_n, raw_style = fields.get("size"), fields.get("n"), fields.get("style")
+    size = check_size(None) if raw_size is None else _attempt(problems, number, check_size, raw_size)
+    n = check_n(None) if raw_n is None else _attempt(problems, number, check_n, raw_n)
+    style = check_style(None) if raw_style is None else _attempt(problems, number, check_style, raw_style)
     raw_refs = _attempt(problems, number, _refs_of, fields.get("refs")) if "refs" in fields else None
     refs: tuple[str, ...] = ()
     if raw_refs:
@@ -300,13 +308,14 @@ def _check_name(problems: list[LineProblem], number: int, name: Any) -> str | No
         return None
     if isinstance(name, (int, float)) and not isinstance(name, bool):
         name = str(name)
-    if not isinstance(name, str) or not name.strip():
+    stripped = name.strip() if isinstance(name, str) else ""
+    if not stripped:
         problems.append(LineProblem(number, "name must be a non-empty string"))
         return None
-    if len(name.strip()) > MAX_NAME_CHARS or "\x00" in name:
+    if len(stripped) > MAX_NAME_CHARS or "\x00" in name:
         problems.append(LineProblem(number, f"name must be at most {MAX_NAME_CHARS} characters, without NUL"))
         return None
-    return name.strip()
+    return stripped
 
 
 def parse_manifest(text: str, *, fmt: str, base: Path) -> list[ManifestLine]:
@@ -336,7 +345,7 @@ def validate_lines(chunks: Iterable[str], *, fmt: str, base: Path, keep: Callabl
         if earlier != number and fmt == "txt":
             # A prompt written twice in a list of prompts asks for it twice: each copy its own key.
             copies[line.key] = copies.get(line.key, 1) + 1
-            line = replace(line, key=f"{line.key}#{copies[line.key]}")
+            line = line._replace(key=f"{line.key}#{copies[line.key]}")
             first_with_key[line.key] = number
         elif earlier != number:
             problems.append(_duplicate(line, number, earlier))

@@ -9,22 +9,38 @@ name outside the folder or a name written another way is not answered here, and
 the caller judges it the slow, exact way, as before.
 
 The listing is taken on first use and never refreshed: it answers for the moment
-the plan (or the sheet) is made, as the per-file checks it replaces did.
+the plan (or the sheet) is made, as the per-file checks it replaces did; the plan
+and the sheet each take their own.
+
+The contact sheet is written with memory that does not grow with the batch, so its
+listing is ``compact``: the names' 64-bit hashes, sorted in one ``array`` (8 bytes a
+name, where a set of the names took ~290). A hash found stands for its name; two
+names sharing one (a chance of about one in 10^15 for a 5,000-file folder, with
+Python's per-process hash key) would show a missing image as present on the page,
+nothing more. The plan, which decides what is fetched, keeps the exact names.
 """
 
 from __future__ import annotations
 
 import os
+from array import array
+from bisect import bisect_left
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 
 
 class SavedFiles:
     """The regular files (not links) right in one folder, listed once."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | str, *, compact: bool = False) -> None:
         self.folder = Path(folder)
-        self.path = os.path.abspath(folder)
-        self._names: frozenset[str] | None = None
+        # Spelled as the batch spells the names it saves (``--out`` made absolute, ``..`` left to the kernel),
+        # so a name that starts with it is looked up through the very path the listing was read from.
+        self.path = str(self.folder) if self.folder.is_absolute() else os.path.abspath(folder)
+        #: What a name right in the folder starts with (the folder's own spelling and one separator).
+        self._prefix = self.path if self.path.endswith(os.sep) else self.path + os.sep
+        self._compact = compact
+        self._names: Container[str] | None = None
         self._real: Path | None = None
 
     def holds(self, name: str) -> bool:
@@ -33,12 +49,16 @@ class SavedFiles:
         False is not "missing": a link, a relative or unnormalised spelling, or a file
         created after the listing is for the caller to check on disk.
         """
-        head, tail = os.path.split(name)
-        if head != self.path:
-            head, tail = os.path.split(os.path.abspath(name))
-            if head != self.path:
-                return False
-        return tail in self._listed()
+        prefix = self._prefix
+        if not name.startswith(prefix):  # the folder as the batch spells it, or not answered
+            return False
+        tail = name[len(prefix):]
+        names = self._names if self._names is not None else self._listed()
+        return tail in names and tail not in _NOT_NAMES and _SEP not in tail and not (_ALTSEP and _ALTSEP in tail)
+
+    def has_file(self, name: str) -> bool:
+        """``os.path.isfile(name)``, answered from the listing when it can be (one ``stat`` otherwise)."""
+        return self.holds(name) or os.path.isfile(name)
 
     def real_folder(self) -> Path:
         """The folder with every link resolved (once)."""
@@ -46,14 +66,45 @@ class SavedFiles:
             self._real = self.folder.resolve()
         return self._real
 
-    def _listed(self) -> frozenset[str]:
+    def _listed(self) -> Container[str]:
         if self._names is None:
+            keep = _NameHashes if self._compact else frozenset
             try:
-                with os.scandir(self.path) as entries:
-                    self._names = frozenset(entry.name for entry in entries if _is_plain_file(entry))
-            except OSError:  # no folder yet (a first run), or not readable: every name is checked on disk
+                with os.scandir(self.path) as entries:  # streamed: a list of the names would be the sheet's peak
+                    self._names = keep(entry.name for entry in entries if entry.is_file(follow_symlinks=False))
+            except FileNotFoundError:  # no folder yet (a first run): every name is checked on disk
                 self._names = frozenset()
+            except OSError:  # an entry whose type needed a stat that failed, or an unreadable folder
+                self._names = keep(_plain_files(self.path))
         return self._names
+
+
+#: Tails that name no file of the folder (the folder itself, its parent), and the separators a name may not hold.
+_NOT_NAMES = ("", ".", "..")
+_SEP, _ALTSEP = os.sep, os.altsep
+
+
+class _NameHashes:
+    """A set of names kept as their sorted hashes (see the module's docstring)."""
+
+    __slots__ = ("_hashes",)
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._hashes = array("q", sorted(map(hash, names)))  # the names are streamed in, never a list
+
+    def __contains__(self, name: object) -> bool:
+        wanted = hash(name)
+        at = bisect_left(self._hashes, wanted)
+        return at < len(self._hashes) and self._hashes[at] == wanted
+
+
+def _plain_files(folder: str) -> Iterator[str]:
+    """The names of the regular files (not links) in ``folder``, an entry that cannot say counted as not one."""
+    try:
+        with os.scandir(folder) as entries:
+            yield from (entry.name for entry in entries if _is_plain_file(entry))
+    except OSError:  # not readable: every name is checked on disk
+        return
 
 
 def _is_plain_file(entry: os.DirEntry[str]) -> bool:

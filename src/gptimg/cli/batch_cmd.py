@@ -58,6 +58,8 @@ class _Progress:
 
     def __init__(self, total: int) -> None:
         self._bar: Any = None
+        #: Whether the bar is drawn: an attribute, not a property, as it is read once per line.
+        self.shown = False
         if not session.output.err.is_terminal:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -68,10 +70,7 @@ class _Progress:
         )
         self._task = self._bar.add_task("batch", total=total, counts="")
         self._bar.start()
-
-    @property
-    def shown(self) -> bool:
-        return self._bar is not None
+        self.shown = True
 
     def update(self, counts: dict[str, float]) -> None:
         if self._bar is None:
@@ -83,6 +82,7 @@ class _Progress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+            self.shown = False
 
 
 def _summary(runner: BatchRunner, out_dir: Path, index: Path | None, wall: float, interrupted: bool) -> None:
