@@ -17,12 +17,6 @@ _SUBMIT_MARKS = ",".join("?" * 15)
 
 #: A submit's row, before the money can move.
 INSERT_SUBMIT = f"INSERT INTO jobs ({_SUBMIT_COLUMNS}) VALUES ({_SUBMIT_MARKS})"  # noqa: S608
-#: The same row, written only when no row holds its batch line yet (one more ``?``: the line's key):
-#: a line's first submit is claimed in one statement instead of a read and an insert.
-INSERT_FIRST_OF_LINE = (
-    f"INSERT INTO jobs ({_SUBMIT_COLUMNS}) SELECT {_SUBMIT_MARKS}"  # noqa: S608
-    " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE batch_key = ?)"
-)
 #: The gateway's answer to a submit: (status, job_id, estimated_seconds, credits_used, updated_at, row id).
 UPDATE_JOB_ID = "UPDATE jobs SET status = ?, job_id = ?, estimated_seconds = ?, credits_used = ?, updated_at = ? WHERE id = ?"
 #: A done job's items: (status, items, updated_at, job_id); the error of an earlier attempt is cleared.
