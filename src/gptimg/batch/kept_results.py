@@ -38,7 +38,9 @@ _NONE = -1
 _WHOLE = -2
 #: Records are written out this many bytes at a time (a write per line was a tenth of a re-run).
 _FLUSH_BYTES = 1 << 16
-_READ_BYTES = 1 << 16
+#: Read back this many bytes at a time: the block read last is held while the results are read in order,
+#: and 64 KiB of it put the contact sheet's peak (for 2,000 lines against 200) within 2 % of its bound.
+_READ_BYTES = 1 << 14
 #: Each record starts with its length, in this many bytes (little-endian).
 _LENGTH_BYTES = 4
 
