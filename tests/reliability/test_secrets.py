@@ -279,3 +279,38 @@ def test_login_key_dash_reads_the_key_from_stdin_so_it_is_never_an_argument(
     assert empty.code == (errors.EXIT_BAD_INPUT if which == "gptimg" else 1), empty
     assert "stdin" in empty.json().get("message", "") + empty.json()["error"], empty
     assert "Traceback" not in empty.err
+
+
+@pytest.mark.e2e
+def test_a_key_spelled_with_escapes_inside_an_mcp_text_answer_is_never_shown_or_stored(
+    make_scripted: Callable[..., ScriptedGateway], cli: Callable[..., Cli]
+) -> None:
+    """An MCP-shaped answer carries its JSON as text; escapes in that inner JSON (\\u0075no_...) spell the
+    key only once the client parses the text, after the outer answer was scrubbed."""
+    key = "uno_mcptext_" + "fedcba9876543210" * 2
+    polls: list[int] = []
+
+    def result(request: object) -> Answer:
+        job_id = getattr(request, "arguments", {}).get("job_id")
+        sent = getattr(request, "headers", {}).get("authorization", "").removeprefix("Bearer ")
+        escaped = "".join(f"\\u{ord(c):04x}" for c in sent)  # the inner JSON's own escapes
+        polls.append(1)
+        if len(polls) == 1:
+            inner = '{"status": "running as ' + escaped + '", "job_id": "' + str(job_id) + '"}'
+        else:
+            url = f"{scripted.base_url}/cdn/{job_id}/0.png"
+            inner = ('{"status": "done", "job_id": "' + str(job_id) + '", "note": "' + escaped + '", "items": [{"url": "'
+                     + url + '"}]}')
+        return Answer(body={"data": {"content": [{"type": "text", "text": inner}]}})
+
+    scripted = make_scripted({f"CALL {RESULT_TOOL}": result})
+    user = cli(scripted.base_url)
+    user.login(key, email=EMAIL)
+    out = user.home / "out"
+    runs = [user.gptimg("generate", "a fox", "--yes", "--out", str(out)),
+            user.gptimg("result", scripted.job_id, "--json", "--out", str(out)), user.gptimg("jobs", "--json")]
+    assert runs[0].code == 0, runs[0]
+    assert "running as" in runs[0].err  # the status line was shown, masked
+    for ran in runs:
+        assert_absent(key, "output", ran.out + ran.err)
+    assert_no_file_holds(key, user.data_dir, out, allowed=(user.credentials,))
