@@ -173,6 +173,13 @@ def _other_escape_text() -> re.Pattern[str]:
     return _escape_patterns[1]
 
 
+def scrub_parsed(raw: bytes | str, parsed: Any, secrets: Iterable[str]) -> Any:
+    """``parsed`` (the JSON ``raw`` parsed) with ``secrets`` masked: as it is when ``raw`` cannot hold
+    one (``holds_nothing_to_scrub``), else through ``scrub_answer`` (which raises ``TooDeep``)."""
+    secrets = tuple(secrets)
+    return parsed if holds_nothing_to_scrub(raw, secrets) else scrub_answer(parsed, secrets)
+
+
 def scrub_answer(obj: Any, secrets: Iterable[str]) -> Any:
     """A gateway answer with every known secret value removed from every string, keys included.
 

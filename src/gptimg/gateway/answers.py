@@ -58,12 +58,9 @@ def flatten_mcp(data: Any, secrets: tuple[str, ...] = ()) -> Any:
         raise errors.GatewayError(text or "The tool reported an error.", code="tool_error", body=data)
     if isinstance(data.get("structuredContent"), (dict, list)):
         return data["structuredContent"]
-    from gptimg.redaction import holds_nothing_to_scrub, scrub_answer
+    from gptimg.redaction import scrub_parsed
 
     try:
-        parsed = json.loads(text)
-        if holds_nothing_to_scrub(text, secrets):
-            return parsed
-        return scrub_answer(parsed, secrets)  # and the depth: a nested answer is an answer too
+        return scrub_parsed(text, json.loads(text), secrets)  # and the depth: a nested answer is an answer too
     except (ValueError, RecursionError):  # not JSON, or nested too deep (TooDeep)
         return text

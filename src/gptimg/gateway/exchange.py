@@ -24,7 +24,7 @@ from gptimg.gateway.errormap import CALL, NOT_JSON, OAUTH, http_error, is_retrya
 from gptimg.gateway.retry import NO_RETRY, RetryPolicy
 from gptimg.gateway.urls import origin, validate_base_url
 from gptimg.gateway.wire import Headers, Timeouts, Wire, WireFailure
-from gptimg.redaction import TooDeep, holds_nothing_to_scrub, redact_text, scrub_answer, strip_secrets
+from gptimg.redaction import TooDeep, redact_text, scrub_answer, scrub_parsed, strip_secrets
 
 TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class GatewayExchange:
             return Timeouts(connect=min(CONNECT_TIMEOUT, left), read=min(read, left), write=min(30.0, left))
         return Timeouts(connect=CONNECT_TIMEOUT, read=read)
 
-    def _scrubbed(self, body: Any) -> Any:
+    def _scrubbed(self, body: Any, raw: bytes | None = None) -> Any:
         """The one place gateway answers come in: the key is taken out of every string here.
 
         An answer nested too deeply to walk is ``NOT_JSON`` for ``errormap`` to judge.
@@ -163,6 +163,8 @@ class GatewayExchange:
         if body is NOT_JSON:
             return body
         try:
+            if raw is not None:  # the answer's own bytes: an answer that cannot hold the key is not walked
+                return scrub_parsed(raw, body, (self._api_key,) if self._api_key else ())
             return scrub_answer(body, [self._api_key] if self._api_key else [])
         except (TooDeep, RecursionError):
             return NOT_JSON
@@ -227,9 +229,7 @@ class GatewayExchange:
                 status=response.status_code,
             )
         self._note_identity(response.headers)
-        body = _parse(raw)
-        if not holds_nothing_to_scrub(raw, (self._api_key,) if self._api_key else ()):
-            body = self._scrubbed(body)
+        body = self._scrubbed(_parse(raw), raw)
         failure = http_error(
             response.status_code, body, response.headers, host=self._host, purpose=purpose, paid=paid, job_id=job_id
         )
