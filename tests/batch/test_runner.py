@@ -74,6 +74,41 @@ def test_lines_submitted_by_a_killed_run_are_polled_not_resubmitted(
     assert runner.tally.submits == 3
 
 
+def test_only_jobs_an_earlier_run_paid_for_are_looked_for_under_other_labels(
+    make_runner: MakeRunner, client: GatewayClient, journal: JobJournal, sandbox: SandboxGateway, out_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job this run submits cannot have been saved by an earlier run: its images are looked for under
+    their own names only, and the folder it fills is never listed for it (the listing grew the run's memory
+    with the folder). A job an earlier run paid for may have been saved under another label: still found."""
+    from gptimg.jobs import naming
+
+    lines = manifest_lines(6)
+    earlier = [submit_job(client, journal, GenerationRequest(prompt=line.prompt, size=line.size, n=line.n),
+                          out_dir=out_dir, batch_key=line.key, name=line.name).job_id for line in lines[:3]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    theirs = out_dir / f"an-old-label-{earlier[0]}-1.png"  # saved by the killed run under the label it had then
+    theirs.write_bytes(b"\x89PNG\r\n\x1a\n" + b"saved before the crash")
+    listed: list[Path] = []
+
+    class CountedListing(naming._FolderListing):
+        def __init__(self, directory: Path) -> None:
+            listed.append(directory)
+            super().__init__(directory)
+
+    monkeypatch.setattr(naming, "_FolderListing", CountedListing)
+    monkeypatch.setattr(naming, "LISTING_REUSE_SECONDS", -1.0)  # every lookup lists afresh: each one is seen
+    naming._LISTINGS.clear()
+    runner = make_runner(lines, concurrency=3)
+    assert [p.kind for p in runner.plan()] == [RESUME] * 3 + [NEW] * 3
+    results = runner.run()
+    assert [r.status for r in results] == [report.DONE] * 6
+    assert results[0].files == [str(theirs)], "the resumed job's image, saved under another label, is reused"
+    assert theirs.read_bytes().endswith(b"saved before the crash")
+    assert len(listed) == 3, "a listing for each resumed job (not found under its own name), none for new jobs"
+    assert submits(sandbox) == 6
+
+
 def test_a_done_line_whose_files_are_gone_is_downloaded_again_for_free(
     make_runner: MakeRunner, sandbox: SandboxGateway
 ) -> None:

@@ -57,7 +57,8 @@ from gptimg.params import GenerationRequest
 
 #: A submit answered 429 (nothing charged) is tried again after the backoff this many times.
 SUBMIT_ATTEMPTS = 5
-_DownloadItem = tuple[ManifestLine, str, list[dict[str, Any]], Optional[float], Optional[JobRecord]]
+#: A done job to save: its line, id, items, credits this run paid, row, and whether this run submitted it.
+_DownloadItem = tuple[ManifestLine, str, list[dict[str, Any]], Optional[float], Optional[JobRecord], bool]
 
 ResultListener = Callable[[LineResult], None]
 
@@ -398,7 +399,7 @@ class BatchRunner:
                    counted: bool = False) -> LineResult | None:
         """The poll half (``await_job``, shared with ``generate``), then hand off the download.
 
-        ``counted``: ``_paid`` already counted the job as running."""
+        ``counted``: ``_paid`` already counted the job as running (this run submitted it)."""
         if not counted:
             with self._lock:
                 self._running += 1
@@ -420,24 +421,24 @@ class BatchRunner:
         finally:
             with self._lock:
                 self._running -= 1
-        return self._hand_off(line, job_id, items, credits_used=credits_used, record=record)
+        return self._hand_off(line, job_id, items, credits_used=credits_used, record=record, new_job=counted)
 
     def _hand_off(
         self, line: ManifestLine, job_id: str, items: list[dict[str, Any]], *, credits_used: float | None,
-        record: JobRecord | None = None,
+        record: JobRecord | None = None, new_job: bool = False,
     ) -> LineResult | None:
         """Queue the download so this worker can submit the next line at once; a thread is started when none is free."""
-        self._downloads.put((line, job_id, items, credits_used, record))
+        self._downloads.put((line, job_id, items, credits_used, record, new_job))
 
     def _save(self, item: _DownloadItem) -> None:
-        line, job_id, items, credits_used, record = item
+        line, job_id, items, credits_used, record, new_job = item
         def saved(images: list[Any], failure: BaseException | None) -> None:  # reported once its row is written
             self._report(LineResult(line, DONE, job_id=job_id, files=[str(i.path) for i in images],
                                     credits_used=credits_used) if failure is None else
                          LineResult.from_error(line, FAILED, failure, job_id=job_id, credits_used=credits_used))
         try:  # the thread saves its next job at once: ``saved`` comes with the commit of this one's row
             save_job(self.client, self.journal, job_id, items, out_dir=self.settings.out_dir, label=line.label,
-                     observer=SilentObserver(), record=record, on_journaled=saved)
+                     observer=SilentObserver(), record=record, on_journaled=saved, new_job=new_job)
         except BaseException as exc:  # reported, never lost in a download thread
             saved([], exc)
 

@@ -313,11 +313,14 @@ def save_job_images(
     on_saved: Callable[[SavedImage], None] | None = None,
     deadline: float | None = None,
     stamp: Stamp | None = None,
+    new_job: bool = False,
 ) -> list[SavedImage]:
     """Download every item of a done job into ``out_dir``; files saved before are reused.
 
     At most ``MAX_IMAGES`` items (callers cut to the job's own ``n`` with ``asked_items``);
-    ``deadline`` (``time.monotonic``) bounds every download.
+    ``deadline`` (``time.monotonic``) bounds every download. ``new_job``: the caller
+    submitted the job in this run, so only ``label``'s own names can hold it already
+    (``existing_image``'s ``other_labels``); the folder is not listed.
     """
     directory = prepare_output_dir(out_dir, job_id)
     items = items[:MAX_IMAGES]
@@ -330,7 +333,7 @@ def save_job_images(
         if not isinstance(url, str) or not url:
             raise errors.DownloadFailed(f"Image {index} of job {job_id} has no URL.", job_id=job_id)
         stem = image_stem(label, job_id, index)
-        earlier = existing_image(directory, job_id, index, label, stem=stem)
+        earlier = existing_image(directory, job_id, index, label, stem=stem, other_labels=not new_job)
         if earlier is not None:
             saved = SavedImage(url, earlier, downloaded=False)
         else:

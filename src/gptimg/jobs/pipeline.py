@@ -365,6 +365,7 @@ def save_job(
     target: OutputTarget | None = None,
     record: JobRecord | None = None,
     on_journaled: Journaled | None = None,
+    new_job: bool = False,
 ) -> list[SavedImage]:
     """The download half: each image of a done job saved once into ``out_dir``, even by two processes at once.
 
@@ -376,6 +377,7 @@ def save_job(
     ``on_journaled`` (a batch's download threads): the files go into the journal with the
     next group commit and this returns at once; ``on_journaled(images, None)``, or the
     journal's failure, comes from the thread that commits them (``GroupCommit.write_later``).
+    ``new_job``: the caller submitted the job in this run (see ``save_job_images``).
     """
     with job_lock(journal.folder, job_id):
         try:
@@ -395,7 +397,8 @@ def save_job(
                 )
             else:
                 images = save_job_images(
-                    client, job_id, items, out_dir, label, on_saved=observer.saved, deadline=deadline, stamp=stamp
+                    client, job_id, items, out_dir, label, on_saved=observer.saved, deadline=deadline, stamp=stamp,
+                    new_job=new_job,
                 )
         except errors.JobError as exc:
             journal.note_problem(job_id, exc.message)
