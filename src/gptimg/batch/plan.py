@@ -99,9 +99,9 @@ def same_gateway(row_gateway: str, current: str) -> bool:
 def _files_present(files: list[str], saved: SavedFiles) -> bool:
     if not files:
         return False
-    holds = saved.holds
+    listed = saved.paths()
     for name in files:
-        if holds(name):
+        if name in listed:
             continue  # the usual case, a name from one folder listing: a stat, or a resolve, per line made re-runs slow
         path = Path(name)
         if not path.is_file() or path.resolve().parent != saved.real_folder():

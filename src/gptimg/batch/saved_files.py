@@ -12,12 +12,14 @@ The listing is taken on first use and never refreshed: it answers for the moment
 the plan (or the sheet) is made, as the per-file checks it replaces did; the plan
 and the sheet each take their own.
 
-The contact sheet is written with memory that does not grow with the batch, so its
-listing is ``compact``: the names' 64-bit hashes, sorted in one ``array`` (8 bytes a
-name, where a set of the names took ~290). A hash found stands for its name; two
-names sharing one (a chance of about one in 10^15 for a 5,000-file folder, with
-Python's per-process hash key) would show a missing image as present on the page,
-nothing more. The plan, which decides what is fetched, keeps the exact names.
+A file is held as its whole path, spelled as the batch spells the paths it saves,
+so a question is one lookup, with no Python call per name. The contact sheet is
+written with memory that does not grow with the batch, so its listing is
+``compact``: the paths' 64-bit hashes, sorted in one ``array`` (8 bytes a file,
+where a set of the names took ~290). A hash found stands for its path; two paths
+sharing one (a chance of about one in 10^15 for a 5,000-file folder, with Python's
+per-process hash key) would show a missing image as present on the page, nothing
+more. The plan, which decides what is fetched, keeps the exact paths.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class SavedFiles:
         #: What a name right in the folder starts with (the folder's own spelling and one separator).
         self._prefix = self.path if self.path.endswith(os.sep) else self.path + os.sep
         self._compact = compact
-        self._names: Container[str] | None = None
+        self._paths: Container[str] | None = None
         self._real: Path | None = None
 
     def holds(self, name: str) -> bool:
@@ -49,12 +51,13 @@ class SavedFiles:
         False is not "missing": a link, a relative or unnormalised spelling, or a file
         created after the listing is for the caller to check on disk.
         """
-        prefix = self._prefix
-        if not name.startswith(prefix):  # the folder as the batch spells it, or not answered
-            return False
-        tail = name[len(prefix):]
-        names = self._names if self._names is not None else self._listed()
-        return tail in names and tail not in _NOT_NAMES and _SEP not in tail and not (_ALTSEP and _ALTSEP in tail)
+        return name in self.paths()
+
+    def paths(self) -> Container[str]:
+        """The listing itself: each plain file's path spelled as the batch spells it (the folder's own spelling,
+        one separator, the name). ``name in paths()`` is ``holds(name)`` without a call per name (a re-run asks
+        for every line's files, twice)."""
+        return self._paths if self._paths is not None else self._listed()
 
     def has_file(self, name: str) -> bool:
         """``os.path.isfile(name)``, answered from the listing when it can be (one ``stat`` otherwise)."""
@@ -67,30 +70,25 @@ class SavedFiles:
         return self._real
 
     def _listed(self) -> Container[str]:
-        if self._names is None:
-            keep = _NameHashes if self._compact else frozenset
+        if self._paths is None:
+            keep, prefix = _NameHashes if self._compact else frozenset, self._prefix
             try:
                 with os.scandir(self.path) as entries:  # streamed: a list of the names would be the sheet's peak
-                    self._names = keep(entry.name for entry in entries if entry.is_file(follow_symlinks=False))
+                    self._paths = keep(prefix + entry.name for entry in entries if entry.is_file(follow_symlinks=False))
             except FileNotFoundError:  # no folder yet (a first run): every name is checked on disk
-                self._names = frozenset()
+                self._paths = frozenset()
             except OSError:  # an entry whose type needed a stat that failed, or an unreadable folder
-                self._names = keep(_plain_files(self.path))
-        return self._names
-
-
-#: Tails that name no file of the folder (the folder itself, its parent), and the separators a name may not hold.
-_NOT_NAMES = ("", ".", "..")
-_SEP, _ALTSEP = os.sep, os.altsep
+                self._paths = keep(prefix + name for name in _plain_files(self.path))
+        return self._paths
 
 
 class _NameHashes:
-    """A set of names kept as their sorted hashes (see the module's docstring)."""
+    """A set of strings kept as their sorted hashes (see the module's docstring)."""
 
     __slots__ = ("_hashes",)
 
     def __init__(self, names: Iterable[str]) -> None:
-        self._hashes = array("q", sorted(map(hash, names)))  # the names are streamed in, never a list
+        self._hashes = array("q", sorted(map(hash, names)))  # streamed in, never a list of the strings
 
     def __contains__(self, name: object) -> bool:
         wanted = hash(name)
