@@ -126,9 +126,9 @@ def test_many_lines_rows_come_in_a_few_queries_and_match_one_query_per_line(tmp_
         reads = journal._reads
         real_fetchall = reads.fetchall
 
-        def counting_fetchall(sql: str, params: tuple = ()) -> list:
+        def counting_fetchall(sql: str, params: tuple = (), **options: bool) -> list:
             queries.append(sql)
-            return real_fetchall(sql, params)
+            return real_fetchall(sql, params, **options)
 
         reads.fetchall = counting_fetchall  # type: ignore[method-assign]
         together = journal.for_batch_keys(keys)

@@ -16,9 +16,9 @@ def counted_reads(journal: JobJournal, monkeypatch: pytest.MonkeyPatch) -> list[
     reads: list[str] = []
     real = journal._reads.fetchall
 
-    def fetchall(sql: str, params: Any = ()) -> Any:
+    def fetchall(sql: str, params: Any = (), **options: bool) -> Any:
         reads.append(sql)
-        return real(sql, params)
+        return real(sql, params, **options)
 
     monkeypatch.setattr(journal._reads, "fetchall", fetchall)
     return reads

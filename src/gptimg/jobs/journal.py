@@ -154,9 +154,9 @@ class JobJournal:
             return self._writes.write_later(work, later)
         return self._writes.write(work, durable=durable)
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: tuple[Any, ...] = (), *, plain: bool = False) -> list[Any]:
         try:
-            return self._reads.fetchall(sql, params)
+            return self._reads.fetchall(sql, params, plain=plain)
         except sqlite3.Error as exc:
             raise _failure(self.path, exc) from None
 
@@ -420,19 +420,20 @@ class JobJournal:
                 found.setdefault(row["batch_key"], []).append(record)
         return found
 
-    def plan_rows(self, batch_keys: list[str]) -> list[sqlite3.Row]:
+    def plan_rows(self, batch_keys: list[str]) -> list[tuple[Any, ...]]:
         """Every row under these keys, oldest first, with only the columns a batch plan reads (``PLAN_COLUMNS``).
 
         A re-run of a finished 5,000-line batch spent a quarter of its time turning every
         column of every row into a ``JobRecord``; telling that a line is done needs ten of
         them. The planner asks ``for_batch_keys`` for full records of the few lines left.
         """
-        rows: list[sqlite3.Row] = []
+        rows: list[tuple[Any, ...]] = []
         unique = list(dict.fromkeys(batch_keys))
         for start in range(0, len(unique), BATCH_KEYS_PER_QUERY):
             chunk = unique[start : start + BATCH_KEYS_PER_QUERY]
             marks = ",".join("?" * len(chunk))
-            rows += self._read(f"SELECT {PLAN_COLUMNS} FROM jobs WHERE batch_key IN ({marks}) ORDER BY id", tuple(chunk))
+            rows += self._read(f"SELECT {PLAN_COLUMNS} FROM jobs WHERE batch_key IN ({marks}) ORDER BY id", tuple(chunk),
+                               plain=True)
         return rows
 
 
