@@ -97,6 +97,11 @@ def _fresh_batch(ws: Workspace, sandbox: Sandbox, n: int, c: int, *,
     return proc, manifest, home, out
 
 
+def _bare_python(ws: Workspace, sandbox: Sandbox) -> float:
+    """One ``python -c pass`` (this interpreter, the same environment): its wall time."""
+    return run_measured([sys.executable, "-c", "pass"], ws.env(sandbox)).check("python -c pass").wall
+
+
 def _abba_block(ws: Workspace, sandbox: Sandbox, plan: ScalePlan, record: Callable[[str, Proc], None],
                 rerun: list[float], bare: list[float]) -> list[float]:
     """C, wide, wide, C at N=large: each batch ``record``ed ("large" or "wide"), each finished C batch run again
@@ -113,7 +118,7 @@ def _abba_block(ws: Workspace, sandbox: Sandbox, plan: ScalePlan, record: Callab
             if key == "large":  # the finished batch, run again: nothing to do
                 for _ in range(RERUNS_PER_BATCH):
                     rerun.append(_batch(ws, sandbox, manifest, out, home, plan.concurrency, plan.large).wall)
-                    bare.append(run_measured([sys.executable, "-c", "pass"], ws.env(sandbox)).check("python").wall)
+                    bare.append(_bare_python(ws, sandbox))
         ratios.append(pair["wide"] / pair["large"])
     return ratios
 

@@ -47,6 +47,7 @@ def test_the_wider_figure_comes_from_abba_pairs_and_cancels_a_steady_drift(
     monkeypatch.setattr(scale, "Sandbox", _NoSandbox)
     monkeypatch.setattr(scale, "_fresh_batch", fake_batch)
     monkeypatch.setattr(scale, "_batch", lambda *args, **kwargs: harness.Proc(0.1, 1024, 0, b"", b""))
+    monkeypatch.setattr(scale, "_bare_python", lambda *args: 0.05)
     monkeypatch.setattr(harness.Workspace, "log_in", lambda self, sandbox: None)
     section = scale.bench_scale(harness.Workspace(tmp_path, None, None), plan)
 
@@ -55,4 +56,5 @@ def test_the_wider_figure_comes_from_abba_pairs_and_cancels_a_steady_drift(
     wider = next(f for f in section.figures if f.id == "scale.wider")
     assert wider.ratio == pytest.approx(TRUE_RATIO, rel=1e-9)
     assert wider.runs == 4 and len(wider.samples["pair_ratios"]) == 4
-    assert next(f for f in section.figures if f.id == "scale.rerun").runs == 4
+    rerun = next(f for f in section.figures if f.id == "scale.rerun")
+    assert rerun.runs == 4 * scale.RERUNS_PER_BATCH == len(rerun.samples["bare_python"])
