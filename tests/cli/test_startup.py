@@ -93,7 +93,8 @@ def test_each_command_is_registered_by_the_module_the_index_names() -> None:
 @pytest.mark.parametrize(("argv", "loaded", "not_loaded"), [
     (["--json", "styles"], "gptimg.cli.styles_cmd", "gptimg.cli.batch_cmd"),
     (["--base-url", "http://127.0.0.1:9", "generate", "x", "--dry-run", "--json"], "gptimg.cli.generate_flow",
-     "typer"),  # a spelled-out generate line is read without Typer (fast_generate)
+     "typer"),  # a spelled-out generate line is read without Typer (quick_line)
+    (["batch", "m.jsonl", "--dry-run", "--json"], "gptimg.cli.batch_flow", "typer"),  # so is a batch line
     (["generate", "x", "-n1", "--dry-run", "--json"], "gptimg.cli.generate_cmd", "gptimg.cli.mcp_cmd"),
     (["--help"], "gptimg.cli.mcp_cmd", None),
     (["generat", "x"], "gptimg.cli.mcp_cmd", None),

@@ -12,7 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typer import Typer
 
-    from gptimg.cli.fast_generate import QuickLine
+    from gptimg.cli.quick_line import QuickLine
 
 
 def _hoist_global_options(argv: list[str]) -> list[str]:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _streams_that_never_break()
     args = _hoist_global_options([_recover_utf8(a) for a in raw])
-    quick = _quick_generate(args)
+    quick = _quick_line(args)
     app = _typer_app(args) if quick is None else None
     session.output.json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     session.output.emitted = False
@@ -121,15 +121,15 @@ def _dataclasses_without_inspect() -> None:
             import dataclasses  # noqa: F401
 
 
-def _quick_generate(args: list[str]) -> QuickLine | None:
-    """A spelled-out ``generate`` line read without Typer (``fast_generate``), or None for Typer to read."""
+def _quick_line(args: list[str]) -> QuickLine | None:
+    """A spelled-out ``generate`` or ``batch`` line read without Typer (``quick_line``), or None for Typer to read."""
+    from gptimg.cli import quick_line
     from gptimg.cli.command_modules import named_command
 
-    if named_command(args) != "generate" or "_GPTIMG_COMPLETE" in os.environ:
+    command = named_command(args)
+    if command not in quick_line.COMMANDS or "_GPTIMG_COMPLETE" in os.environ:
         return None
-    from gptimg.cli import fast_generate
-
-    return fast_generate.read_line(args)
+    return quick_line.read_line(args, command)
 
 
 def _typer_app(args: list[str]) -> Typer:
@@ -150,10 +150,9 @@ def _run(app: Typer | None, args: list[str], quick: QuickLine | None) -> int:
 
     try:
         if quick is not None:
-            from gptimg.cli import fast_generate
+            from gptimg.cli import quick_line
 
-            fast_generate.run(quick)
-            return 0
+            return quick_line.run(quick)
         assert app is not None
         result = app(args=args, prog_name="gptimg", standalone_mode=False)
         if result == errors.EXIT_INTERRUPTED:

@@ -1,21 +1,17 @@
 """``gptimg generate`` as a Typer command, built from the one table of its arguments.
 
 The parameters come from :data:`gptimg.cli.generate_options.PARAMETERS`, the same
-table the Typer-free quick parser (``fast_generate``) reads, so ``--help``,
-completion and error messages stay Typer's while both ways of reading a line
-agree on every flag. The work itself is :func:`gptimg.cli.generate_flow.run_generate`.
+table the Typer-free quick reader (``quick_line``) reads. The work itself is
+:func:`gptimg.cli.generate_flow.run_generate`.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Optional
-
-import typer
+from typing import Any
 
 from gptimg.cli import generate_flow
-from gptimg.cli.app import app
-from gptimg.cli.generate_options import PARAMETERS, Parameter
+from gptimg.cli.generate_options import PARAMETERS
+from gptimg.cli.table_command import register
 
 EXAMPLES = """[bold]Examples[/]
 
@@ -26,39 +22,10 @@ EXAMPLES = """[bold]Examples[/]
   gptimg generate --prompt-file brief.txt --size 1536x1024 --dry-run
 """
 
-#: Each kind of value as the type Typer reads from the annotation.
-ANNOTATIONS: dict[str, Any] = {
-    "text": Optional[str],
-    "int": Optional[int],
-    "float": float,
-    "flag": bool,
-    "texts": Optional[list[str]],
-}
+
+def _generate(**arguments: Any) -> None:
+    generate_flow.run_generate(**arguments)  # looked up at each call: tests replace it
 
 
-def _typer_default(parameter: Parameter) -> Any:
-    """``typer.Argument(...)`` for the PROMPT, ``typer.Option(...)`` for each flag, as one would write them."""
-    if not parameter.flags:
-        return typer.Argument(parameter.default, metavar=parameter.metavar, help=parameter.help)
-    return typer.Option(parameter.default, *parameter.flags, metavar=parameter.metavar, help=parameter.help)
-
-
-def generate(**arguments: Any) -> None:
-    """Generate images: confirm the cost, submit, wait with progress, save them where -o says."""
-    generate_flow.run_generate(**arguments)
-
-
-generate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        inspect.Parameter(
-            parameter.name,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=_typer_default(parameter),
-            annotation=ANNOTATIONS[parameter.kind],
-        )
-        for parameter in PARAMETERS
-    ],
-    return_annotation=None,
-)
-generate.__annotations__ = {parameter.name: ANNOTATIONS[parameter.kind] for parameter in PARAMETERS}
-app.command("generate", epilog=EXAMPLES)(generate)
+register("generate", PARAMETERS, _generate,
+         "Generate images: confirm the cost, submit, wait with progress, save them where -o says.", epilog=EXAMPLES)

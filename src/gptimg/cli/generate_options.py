@@ -1,46 +1,10 @@
-"""``generate``'s arguments, written once: the Typer command and the quick parser both read this table.
-
-``gptimg generate "…" --yes --json`` is the line agents run most, and Typer's import
-and set-up cost more than the rest of the command's start. So a fully spelled-out
-``generate`` line is read by :mod:`gptimg.cli.fast_generate` without Typer, and
-everything else (help, completion, errors, abbreviations) goes through Typer as
-always. Both must mean the same thing by every option, so neither declares its
-own: ``generate_cmd`` builds the Typer command from :data:`PARAMETERS`, and the
-quick parser looks its flags up here. Importing this module loads no Typer.
-"""
+"""``generate``'s arguments, written once (see ``option_table``): its Typer command and the quick reader read this."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from gptimg.cli.jobflow import DEFAULT_TIMEOUT
+from gptimg.cli.option_table import Parameter
 from gptimg.image_tool import SIZES
-
-#: What a parameter's value is. ``text``/``int``: optional, ``None`` unless given; ``float``: has a
-#: default; ``flag``: ``False`` unless named; ``texts``: repeatable, ``None`` unless given at least once.
-KINDS = ("text", "int", "float", "flag", "texts")
-
-
-class Parameter:
-    """One parameter of ``generate``: the keyword the command takes, its flags, value kind and help."""
-
-    __slots__ = ("name", "flags", "kind", "default", "metavar", "help")
-
-    def __init__(self, name: str, flags: tuple[str, ...], kind: str, help: str, *,
-                 default: Any = None, metavar: str | None = None) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r} for {name}")
-        self.name = name
-        self.flags = flags  # empty for the positional PROMPT
-        self.kind = kind
-        self.default = False if kind == "flag" else default
-        self.metavar = metavar
-        self.help = help
-
-    @property
-    def takes_value(self) -> bool:
-        return self.kind != "flag"
-
 
 #: In the order ``gptimg generate --help`` lists them; the first is the positional PROMPT.
 PARAMETERS: tuple[Parameter, ...] = (
@@ -65,8 +29,3 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("sandbox", ("--sandbox",), "flag", help="Run against an embedded local sandbox (no real credits)."),
     Parameter("open_files", ("--open",), "flag", help="Open the saved images in the system viewer."),
 )
-
-
-def by_flag(parameters: tuple[Parameter, ...] = PARAMETERS) -> dict[str, Parameter]:
-    """Every flag (``--out``, ``-o``, …) -> its parameter."""
-    return {flag: parameter for parameter in parameters for flag in parameter.flags}
