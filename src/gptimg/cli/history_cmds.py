@@ -140,17 +140,13 @@ def again(
 
 
 def run_generate(**given: Any) -> None:
-    """Call ``generate`` itself with ``given``; every other parameter takes its declared default.
+    """Run ``generate``'s body with ``given``; every other parameter takes its default from the command's table.
 
-    Going through the command's own function keeps one submit path (checks,
+    Going through the command's own body keeps one submit path (checks,
     confirmation, journal, progress) and stays right when ``generate`` gains options.
     """
-    import inspect
+    from gptimg.cli import generate_flow
+    from gptimg.cli.generate_options import PARAMETERS
 
-    from gptimg.cli.generate_cmd import generate
-
-    arguments: dict[str, Any] = {}
-    for name, parameter in inspect.signature(generate).parameters.items():
-        default = parameter.default
-        arguments[name] = getattr(default, "default", default) if name not in given else given[name]
-    generate(**arguments)
+    generate_flow.run_generate(**{parameter.name: given.get(parameter.name, parameter.default)
+                                  for parameter in PARAMETERS})
