@@ -260,6 +260,7 @@ def test_first_ctrl_c_stops_new_submits_and_finishes_paid_jobs(batch_for: Callab
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
+    assert stderr.rstrip().endswith("Interrupted."), stderr  # as every command stopped by Ctrl-C says
     items = json_lines(stdout)
     assert items[-1]["data"]["interrupted"] is True
     assert [i["status"] for i in items[:-1]].count("done") == 2

@@ -152,11 +152,13 @@ def _run(app: Typer | None, args: list[str], quick: QuickLine | None) -> int:
         if quick is not None:
             from gptimg.cli import quick_line
 
-            return quick_line.run(quick)
-        assert app is not None
-        result = app(args=args, prog_name="gptimg", standalone_mode=False)
+            result = quick_line.run(quick)
+        else:
+            assert app is not None
+            result = app(args=args, prog_name="gptimg", standalone_mode=False)
         if result == errors.EXIT_INTERRUPTED:
-            # Typer catches Ctrl-C itself and returns a bare 130: still say so, and leave the envelope.
+            # Typer catches Ctrl-C itself and returns a bare 130 (and a command may end with 130):
+            # still say so, and leave the envelope, whichever way the line was read.
             return _interrupted()
         return result if isinstance(result, int) else 0
     except errors.Declined as exc:
