@@ -324,3 +324,31 @@ def test_a_packed_listing_whose_tails_all_share_one_hash_still_finds_exactly_eac
     assert listing.saved_as("-job3-1") == ["img0003-job3-1.png", "other-job3-1-2.png"]
     assert listing.saved_as("-job3-2") == ["x-job3-2.png"]
     assert listing.saved_as("-job9999-1") == []
+
+
+def test_saving_an_image_interns_no_name_of_its_partial_file(
+    sandbox_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pathlib interns every name it parses; a unique name per image, dropped a moment later, churned the
+    interpreter's table of interned strings until it doubled (~0.5 MiB, once, a few thousand images into a
+    batch). The partial file is handled as a str."""
+    import pathlib
+    import sys
+    import types
+
+    from gptimg.jobs.download import PARTIAL_SUFFIX
+
+    interned: list[str] = []
+
+    class RecordingSys(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            return getattr(sys, name)
+
+    recording = RecordingSys("sys")
+    recording.intern = lambda text: interned.append(text) or sys.intern(text)  # type: ignore[attr-defined]
+    monkeypatch.setattr(pathlib, "sys", recording)
+    client, job, items = sandbox_job
+    saved = save_job_images(client, job, items, tmp_path / "out", "fox")
+    assert [image.path.is_file() for image in saved] == [True, True]
+    assert interned, "the recording must see pathlib's interning (else this test proves nothing)"
+    assert not [text for text in interned if PARTIAL_SUFFIX in text]

@@ -156,7 +156,7 @@ def _plain_name(name: str) -> bool:
         and os.sep not in name and "\0" not in name
 
 
-def _claim_final_name(directory: Path, stem: str, extension: str, temp: Path) -> Path:
+def _claim_final_name(directory: Path, stem: str, extension: str, temp: str) -> Path:
     """Move ``temp`` to ``stem.extension`` without replacing anything that exists."""
     for attempt in range(1, 1000):
         name = f"{stem}.{extension}" if attempt == 1 else f"{stem}-{attempt}.{extension}"
@@ -233,7 +233,10 @@ def save_image(
             job_id=job_id,
             hint=f"Pick another folder; the job is kept: gptimg result {job_id} --out DIR",
         ) from None
-    temp = Path(temp_name)
+    # A str, not a Path: pathlib interns every name it parses, and a unique name an image (dropped a moment
+    # later) churned the interpreter's table of interned strings until it doubled (~0.5 MiB, once, a few
+    # thousand images into a batch: the late step in its peak memory).
+    temp = temp_name
     claimed = False
     try:
         # Write-only and buffered: "w+b" (BufferedRandom) cost three more lseek calls an image.
@@ -254,7 +257,7 @@ def save_image(
                 os.fsync(sink.fileno())
         if rewrite:
             assert stamp is not None
-            stamp(temp, index)
+            stamp(Path(temp), index)
             if os.stat(temp).st_ino == downloaded:  # left as downloaded (not a PNG it could walk)
                 _fsync_path(temp)
         if rewrite and os.name == "posix":  # the stamp's own temporary file replaced ours: 0600
@@ -273,7 +276,7 @@ def save_image(
     finally:
         if not claimed:
             with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+                os.unlink(temp)
 
 
 #: The partial file's flags: new (never an existing file or a link planted under its name), write-only.
