@@ -29,9 +29,6 @@ from typing import Callable
 from harness import Figure, Proc, Sandbox, Section, Workspace, median, ratio_of, run_measured
 
 TITLE = "7. Batches at scale"
-#: Each finished C=64 batch is run again this many times: a re-run is half a second, and on a VM whose speed
-#: moves by half within minutes, two samples made a noisy median.
-RERUNS_PER_BATCH = 3
 
 
 @dataclass
@@ -47,13 +44,16 @@ class ScalePlan:
     #: ABBA blocks of the largest batches (C, wide, wide, C: four batches each); they take minutes on a busy
     #: 2-core machine, so fewer of them.
     large_runs: int
+    #: Each finished C batch is run again this many times: a re-run is half a second, and on a VM whose speed
+    #: moves by half within minutes, two samples made a noisy median.
+    reruns: int = 3
 
 
 FULL = ScalePlan(small=500, large=5000, concurrency=64, wide=256, delay=0.2, folder_lines=200,
                  folder_files=20_000, runs=3, large_runs=1)
 #: A smoke test, not a measurement: 0.1 s jobs keep the whole ``--quick`` run under a minute with the ABBA blocks.
 QUICK = ScalePlan(small=4, large=16, concurrency=4, wide=16, delay=0.1, folder_lines=4,
-                  folder_files=500, runs=3, large_runs=2)
+                  folder_files=500, runs=3, large_runs=2, reruns=1)
 
 
 def sandbox_cpu(sandbox: Sandbox) -> float | None:
@@ -116,7 +116,7 @@ def _abba_block(ws: Workspace, sandbox: Sandbox, plan: ScalePlan, record: Callab
             record(key, proc)
             pair[key] = proc.wall
             if key == "large":  # the finished batch, run again: nothing to do
-                for _ in range(RERUNS_PER_BATCH):
+                for _ in range(plan.reruns):
                     rerun.append(_batch(ws, sandbox, manifest, out, home, plan.concurrency, plan.large).wall)
                     bare.append(_bare_python(ws, sandbox))
         ratios.append(pair["wide"] / pair["large"])

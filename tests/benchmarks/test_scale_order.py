@@ -57,4 +57,4 @@ def test_the_wider_figure_comes_from_abba_pairs_and_cancels_a_steady_drift(
     assert wider.ratio == pytest.approx(TRUE_RATIO, rel=1e-9)
     assert wider.runs == 4 and len(wider.samples["pair_ratios"]) == 4
     rerun = next(f for f in section.figures if f.id == "scale.rerun")
-    assert rerun.runs == 4 * scale.RERUNS_PER_BATCH == len(rerun.samples["bare_python"])
+    assert rerun.runs == 4 * plan.reruns == len(rerun.samples["bare_python"]) == 12
