@@ -22,6 +22,7 @@ import pytest
 
 from gptimg import errors
 from gptimg.cli import _hoist_global_options, quick_line
+from gptimg.cli.command_modules import COMMAND_MODULES
 from gptimg.cli.option_table import Parameter
 
 from ._support import Run
@@ -39,7 +40,7 @@ ODD_TOKENS = ["--", "-h", "--help", "--version", "-V", "--ov", "--dry", "--YES",
               "--max-credits=", "--rate=5"]
 URLS = ["http://127.0.0.1:9", "", "--json", "-x", "https://example.invalid/a b"]
 #: Each command the reader reads: its Typer module (registers it), and its body's module and function.
-COMMANDS = {name: ("gptimg.cli." + {"generate": "generate_cmd", "batch": "batch_cmd"}[name], module, function)
+COMMANDS = {name: ("gptimg.cli." + COMMAND_MODULES[name], module, function)
             for name, (_, module, function) in quick_line.COMMANDS.items()}
 
 
