@@ -69,6 +69,8 @@ class ManifestLine(NamedTuple):
 
 @dataclass(frozen=True)
 class LineProblem:
+    """One thing wrong with one line (a docstring: without one, ``dataclasses`` loads ``inspect`` to write it)."""
+
     line: int
     message: str
 

@@ -65,6 +65,8 @@ ResultListener = Callable[[LineResult], None]
 
 @dataclass
 class BatchSettings:
+    """How a run goes (a docstring: without one, ``dataclasses`` loads ``inspect`` to write one: 26 M instructions)."""
+
     out_dir: Path
     concurrency: int = 4
     #: Credits one submit costs (from the catalogue); used for the cap and the estimate.
