@@ -9,8 +9,6 @@ journal stores it so a re-run finds what it already paid for.
 from __future__ import annotations
 
 import codecs
-import csv
-import hashlib
 import io
 import json
 import os
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, NamedTuple
 
 from gptimg import errors
+from gptimg.digests import sha256_hex
 from gptimg.params import check_n, check_prompt, check_size, check_style
 from gptimg.references import check_references, split_reference_list
 
@@ -86,7 +85,7 @@ def content_key(prompt: str, style: str | None, size: str, n: int, refs: tuple[s
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return sha256_hex(canonical.encode("utf-8", "surrogatepass"))[:16]  # built in: no OpenSSL to load
 
 
 def read_source(source: str) -> tuple[Iterator[str], Path]:
@@ -210,6 +209,8 @@ def _jsonl_rows(chunks: Iterable[str], problems: list[LineProblem]) -> Iterator[
 
 
 def _csv_rows(chunks: Iterable[str], problems: list[LineProblem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    import csv  # a CSV manifest's only: JSONL and plain text never load it
+
     # Each piece split as one StringIO of the whole text would split it (at \r, \n or \r\n, kept).
     reader = csv.reader(piece for chunk in chunks for piece in io.StringIO(chunk, newline=""))
     header: list[str] | None = None
