@@ -28,11 +28,14 @@ from __future__ import annotations
 import marshal
 import os
 import zlib
+from array import array
+from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
+from gptimg.batch.manifest import ManifestLine
 from gptimg.batch.report import LineResult
-from gptimg.batch.saved_files import SavedFiles
+from gptimg.batch.saved_files import SavedFiles, name_hashes
 from gptimg.digests import blake2b_256
 from gptimg.imagepage import Tile, page_parts, write_page
 
@@ -68,24 +71,32 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
     count = 0
     missing: set[str] = set()
     pending: list[bytes] = []  # marshal records are self-delimiting: hashed 512 at a time, the digest is the same
-    listed = SavedFiles(out_dir, compact=True).paths()  # one listing of the folder, not a stat per image
-    isfile, sep, add, dumps = os.path.isfile, os.sep, pending.append, marshal.dumps
-    for result in results:
-        line = result.line
-        for file in result.files:
+    # One listing of the folder, not a stat per image; searched here, not through a call per image.
+    hashes = name_hashes(SavedFiles(out_dir, compact=True).paths()) or array("q")
+    size, isfile, sep, add, dumps = len(hashes), os.path.isfile, os.sep, pending.append, marshal.dumps
+    for line, job_id, files in _saved(results):
+        for file in files:
             count += 1
-            exists = file in listed or isfile(file)
+            wanted = hash(file)
+            at = bisect_left(hashes, wanted)
+            exists = (at < size and hashes[at] == wanted) or isfile(file)
             if not exists:
                 missing.add(file)
             # A file right in the folder is shown by its name; anywhere else, by where it resolves to now.
             where = "" if file.rpartition(sep)[0] == page_dir or not exists else str(Path(file).resolve())
-            add(dumps((line.line, line.name, line.style, line.size, line.prompt, result.job_id, file, exists, where),
+            add(dumps((line.line, line.name, line.style, line.size, line.prompt, job_id, file, exists, where),
                       _RECORD_VERSION))
             if len(pending) == 512:
                 digest.update(b"".join(pending))
                 pending.clear()
     digest.update(b"".join(pending))
     return count, missing, digest.hexdigest()
+
+
+def _saved(results: Iterable[LineResult]) -> Iterator[tuple[ManifestLine, str | None, list[str]]]:
+    """Each result's line, job id and files: the runner's kept results give them without a ``LineResult`` each."""
+    saved = getattr(results, "saved", None)
+    return saved() if saved is not None else ((r.line, r.job_id, r.files) for r in results)
 
 
 def _probe(out_dir: Path, title: str) -> Iterator[str]:

@@ -87,18 +87,36 @@ class KeptResults:
 
     def __iter__(self) -> Iterator[LineResult]:
         """Each line's result, its line read back from the manifest's own copy (read in order, a block at a time)."""
-        places, whole, lock, loads = self._places, self._whole, self._lock, marshal.loads
-        if not any(place != _NONE for place in places):
+        places, whole, lock, loads, record = self._places, self._whole, self._lock, marshal.loads, self._record
+        if places.count(_NONE) == len(places):
             return
         for position, line in enumerate(self._lines):
             place = places[position]
             if place >= 0:
                 with lock:
-                    record = self._record(place)
-                status, job_id, files, credits_used = loads(record)
+                    status, job_id, files, credits_used = loads(record(place))
                 yield LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
             elif place == _WHOLE:
                 yield whole[position]
+
+    def saved(self) -> Iterator[tuple[ManifestLine, str | None, list[str]]]:
+        """Each result's line, job id and files, in manifest order: all the contact sheet reads of it.
+
+        The sheet reads every line's result once per re-run (to tell whether the page
+        changed); a ``LineResult`` built for each was a tenth of that (callgrind).
+        """
+        places, whole, lock, loads, record = self._places, self._whole, self._lock, marshal.loads, self._record
+        if places.count(_NONE) == len(places):
+            return
+        for position, line in enumerate(self._lines):
+            place = places[position]
+            if place >= 0:
+                with lock:
+                    _, job_id, files, _ = loads(record(place))
+                yield line, job_id, files
+            elif place == _WHOLE:
+                result = whole[position]
+                yield line, result.job_id, result.files
 
     def close(self) -> None:
         if self._file is not None:

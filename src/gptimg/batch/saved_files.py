@@ -85,15 +85,21 @@ class SavedFiles:
 class _NameHashes:
     """A set of strings kept as their sorted hashes (see the module's docstring)."""
 
-    __slots__ = ("_hashes",)
+    __slots__ = ("hashes",)
 
     def __init__(self, names: Iterable[str]) -> None:
-        self._hashes = array("q", sorted(map(hash, names)))  # streamed in, never a list of the strings
+        #: Sorted; a caller asking for thousands of names may search it itself (``name_hashes``).
+        self.hashes = array("q", sorted(map(hash, names)))  # streamed in, never a list of the strings
 
     def __contains__(self, name: object) -> bool:
         wanted = hash(name)
-        at = bisect_left(self._hashes, wanted)
-        return at < len(self._hashes) and self._hashes[at] == wanted
+        at = bisect_left(self.hashes, wanted)
+        return at < len(self.hashes) and self.hashes[at] == wanted
+
+
+def name_hashes(listing: Container[str]) -> array[int] | None:
+    """A compact listing's sorted hashes (``name in listing`` is: ``hash(name)`` found in them), else None."""
+    return listing.hashes if isinstance(listing, _NameHashes) else None
 
 
 def _plain_files(folder: str) -> Iterator[str]:
