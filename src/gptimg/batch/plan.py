@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from gptimg import errors
 from gptimg.balance import check_balance
 from gptimg.batch.lazy_sequence import LazySequence
 from gptimg.batch.manifest import ManifestLine
-from gptimg.batch.report import FAILED, UNKNOWN, LineResult
+from gptimg.batch.report import ALREADY_DONE, FAILED, UNKNOWN, LineResult
 from gptimg.batch.saved_files import SavedFiles
 from gptimg.gateway.urls import is_loopback_host, origin
 from gptimg.jobs import journal as journal_states
@@ -50,6 +51,8 @@ ATTENTION = "attention"  # a submit may have been charged without a job id: a pe
 RETRY = "retry"  # the gateway failed (or forgot) the line's job: paid for again only with --resubmit-failed
 RENEW = "renew"  # the line already has a job; paid for again for new images (--new-images)
 KINDS = (NEW, RESUME, FETCH, HAVE, ATTENTION, RETRY, RENEW)
+#: The lines a run leaves as they are (all of a finished batch's re-run) are reported this many at a time.
+STANDING_AT_ONCE = 256
 
 
 @dataclass(init=False)
@@ -195,6 +198,21 @@ def standing_result(planned: PlannedLine) -> LineResult:
         code=errors.JobFailed.code,
         hint="To pay for it again, run the same command with --resubmit-failed.",
     )
+
+
+def standing_results(plan: BatchPlan) -> Iterator[list[LineResult]]:
+    """The results of the lines this run leaves as they are (``BatchPlan.standing``), in manifest order, in lists
+    of up to ``STANDING_AT_ONCE``: a re-run reports its finished lines a list at a time."""
+    results = (_standing(planned) for planned in plan.standing())
+    return iter(lambda: list(islice(results, STANDING_AT_ONCE)), [])
+
+
+def _standing(planned: PlannedLine) -> LineResult:
+    record = planned.record
+    if planned.kind == HAVE:
+        assert record is not None
+        return LineResult(planned.line, ALREADY_DONE, job_id=record.job_id, files=list(record.files))
+    return standing_result(planned)
 
 
 class PlannedLines(LazySequence[PlannedLine]):

@@ -47,9 +47,10 @@ from gptimg.batch.plan import (  # noqa: F401  (re-exported: the kinds and rules
     make_plan,
     same_gateway,
     standing_result,
+    standing_results,
 )
 from gptimg.batch.ratelimit import RateLimiter
-from gptimg.batch.report import ALREADY_DONE, DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
+from gptimg.batch.report import DONE, FAILED, SKIPPED, UNKNOWN, LineResult, Tally
 from gptimg.batch.uploads import ReferenceUploads
 from gptimg.gateway import BackoffGate, GatewayClient
 from gptimg.jobs import JobJournal, JobRecord, SilentObserver, await_job, save_job, submit_job
@@ -153,13 +154,8 @@ class BatchRunner:
     def start(self) -> None:
         """Report lines that need no work, then start the workers. Returns at once."""
         plan = self.batch_plan
-        for planned in plan.standing():
-            if planned.kind == HAVE:
-                assert planned.record is not None
-                self._report(LineResult(planned.line, ALREADY_DONE, job_id=planned.record.job_id,
-                                        files=list(planned.record.files)))
-            else:
-                self._report(standing_result(planned))
+        for results in standing_results(plan):  # a few hundred at a time: a turn of the lock each, not one a line
+            self._report_all(results)
         plan.lines.forget_done()
         queued, self._queue = plan.queued()
         workers = min(max(1, self.settings.concurrency), queued)
@@ -239,14 +235,21 @@ class BatchRunner:
     # --- workers ----------------------------------------------------------------------
 
     def _report(self, result: LineResult) -> None:
+        self._report_all((result,))
+
+    def _report_all(self, results: Sequence[LineResult]) -> None:
+        """Keep, count and pass on ``results`` (a worker's one, or a re-run's lines already done, many at once)."""
+        keep, count, open_jobs = self._kept.keep, self.tally.add, self._open_jobs
         with self._lock:
-            self._kept.keep(result)
-            self._reported += 1
-            self.tally.add(result)
-            self._open_jobs.pop(result.line.line, None)
+            for result in results:
+                keep(result)
+                count(result)
+                open_jobs.pop(result.line.line, None)
+            self._reported += len(results)
             last = self._reported == len(self.lines)
         if self.on_result is not None:
-            self.on_result(result)
+            for result in results:
+                self.on_result(result)
         if last:
             self._finished.set()
             self._downloads.close()
