@@ -66,6 +66,11 @@ class ManifestLine(NamedTuple):
         return self.name or self.prompt
 
 
+#: An absent optional field's value: its check's default (which cannot fail), made once, not once a line.
+_DEFAULT_SIZE, _DEFAULT_N, _DEFAULT_STYLE = check_size(None), check_n(None), check_style(None)
+_NEW_TUPLE = tuple.__new__
+
+
 @dataclass(frozen=True)
 class LineProblem:
     """One thing wrong with one line (a docstring: without one, ``dataclasses`` loads ``inspect`` to write it)."""
@@ -288,9 +293,9 @@ def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[Manife
         prompt = _attempt(problems, number, check_prompt, fields["prompt"])
     # An absent optional field is its check's default, which cannot fail: no _attempt around it.
     raw_size, raw_n, raw_style = fields.get("size"), fields.get("n"), fields.get("style")
-    size = check_size(None) if raw_size is None else _attempt(problems, number, check_size, raw_size)
-    n = check_n(None) if raw_n is None else _attempt(problems, number, check_n, raw_n)
-    style = check_style(None) if raw_style is None else _attempt(problems, number, check_style, raw_style)
+    size = _DEFAULT_SIZE if raw_size is None else _attempt(problems, number, check_size, raw_size)
+    n = _DEFAULT_N if raw_n is None else _attempt(problems, number, check_n, raw_n)
+    style = _DEFAULT_STYLE if raw_style is None else _attempt(problems, number, check_style, raw_style)
     raw_refs = _attempt(problems, number, _refs_of, fields.get("refs")) if "refs" in fields else None
     refs: tuple[str, ...] = ()
     if raw_refs:
@@ -303,7 +308,8 @@ def _check_line(number: int, fields: dict[str, Any], base: Path) -> tuple[Manife
         return None, problems
     # The key hashes the references as written, so moving the manifest folder keeps the keys.
     key = name or content_key(prompt, style, size, n, tuple(raw_refs or ()))
-    return ManifestLine(line=number, key=key, prompt=prompt, size=size, n=n, style=style, refs=refs, name=name), []
+    # The tuple made directly: ManifestLine(...) runs its Python ``__new__`` (a frame per line).
+    return _NEW_TUPLE(ManifestLine, (number, key, prompt, size, n, style, refs, name)), problems
 
 
 def _check_name(problems: list[LineProblem], number: int, name: Any) -> str | None:
