@@ -98,19 +98,20 @@ def _json_tools(secrets: tuple[str, ...]) -> tuple[Callable[[Any], str], Callabl
     state = _JSON_STATE
     if not state:
         import json
-        import re
 
         state["encode"] = _plain_encoder(json)
-        names = "|".join(sorted(re.escape(name) for name in SECRET_FIELD_NAMES))
-        state["key"] = re.compile(f'"(?:{names})": ').search  # json's own key separator
-    encode, secret_key = state["encode"], state["key"]
+        # Each name as a key, with json's own key separator: plain searches (a regular expression's
+        # alternation of them, trying each at every quote, was 2 % of a finished batch's re-run).
+        state["keys"] = tuple(f'"{name}": ' for name in sorted(SECRET_FIELD_NAMES))
+    encode, secret_keys = state["encode"], state["keys"]
     known = state.get("known")  # (secrets, their JSON forms): one object, so threads never mix two pairs
     if known is None or known[0] != secrets:
         known = state["known"] = (secrets, [encode(s)[1:-1] for s in secrets if s and len(s) >= 8])
     encoded = known[1]
 
     def may_mask(text: str) -> bool:
-        return secret_key(text.lower()) is not None or any(form in text for form in encoded)
+        lowered = text.lower()
+        return any(key in lowered for key in secret_keys) or any(form in text for form in encoded)
 
     return encode, may_mask
 
