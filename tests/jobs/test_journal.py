@@ -139,3 +139,20 @@ def test_many_lines_rows_come_in_a_few_queries_and_match_one_query_per_line(tmp_
             assert [r.job_id for r in together.get(key, [])] == [r.job_id for r in one]
         assert [r.job_id for r in together["k7"]] == ["job-7-0", "job-7-1"], "oldest first"
         assert "never-submitted" not in together
+
+
+def test_plan_rows_give_each_keys_rows_oldest_first(tmp_path: Path) -> None:
+    """The planner takes a key's last row as its newest: rows of keys submitted in turns, and keys that sort
+    against the order they were submitted in, still come oldest first within each key."""
+    with JobJournal(tmp_path / "j.sqlite3") as journal:
+        for attempt in range(3):
+            for key in ("zz", "aa", "mm"):
+                row = journal.record_submit(gateway="http://127.0.0.1:1", prompt=key, style=None, size=None, n=1,
+                                            batch_key=key)
+                journal.record_job_id(row, f"{key}-{attempt}", estimated_seconds=None, credits_used=None)
+        rows = journal.plan_rows(["mm", "zz", "aa", "mm"])
+    by_key: dict[str, list[str]] = {}
+    for row in rows:
+        by_key.setdefault(row[0], []).append(row[3])
+    assert by_key == {key: [f"{key}-{attempt}" for attempt in range(3)] for key in ("aa", "mm", "zz")}
+    assert len(rows) == 9, "each row once, however often its key is asked for"

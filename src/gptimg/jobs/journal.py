@@ -421,7 +421,10 @@ class JobJournal:
         return found
 
     def plan_rows(self, batch_keys: list[str]) -> list[tuple[Any, ...]]:
-        """Every row under these keys, oldest first, with only the columns a batch plan reads (``PLAN_COLUMNS``).
+        """Every row under these keys, each key's oldest first, with only the columns a batch plan reads (``PLAN_COLUMNS``).
+
+        By key, then id: the order the key's index already gives, so SQLite sorts nothing (ordered by id
+        alone, sorting each query's rows was a tenth of its cost); the planner groups the rows by key.
 
         A re-run of a finished 5,000-line batch spent a quarter of its time turning every
         column of every row into a ``JobRecord``; telling that a line is done needs ten of
@@ -432,8 +435,8 @@ class JobJournal:
         for start in range(0, len(unique), BATCH_KEYS_PER_QUERY):
             chunk = unique[start : start + BATCH_KEYS_PER_QUERY]
             marks = ",".join("?" * len(chunk))
-            rows += self._read(f"SELECT {PLAN_COLUMNS} FROM jobs WHERE batch_key IN ({marks}) ORDER BY id", tuple(chunk),
-                               plain=True)
+            rows += self._read(f"SELECT {PLAN_COLUMNS} FROM jobs WHERE batch_key IN ({marks}) ORDER BY batch_key, id",
+                               tuple(chunk), plain=True)
         return rows
 
 
