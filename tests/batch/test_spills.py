@@ -119,6 +119,9 @@ def test_kept_results_come_back_exactly_in_manifest_order_whatever_order_they_ar
     for _ in range(2):  # iterable again
         back = list(kept)
         assert len(back) == len(results) and all(_same(a, b) for a, b in zip(back, results))
+        # What the contact sheet reads (spilled and in-memory results alike), without a LineResult each.
+        assert list(kept.saved()) == [(r.line.line, r.line.name, r.line.style, r.line.size, r.line.prompt, r.job_id,
+                                       r.files) for r in results]
     assert [r.line.line for r in kept.unsettled()] == [r.line.line for r in results if r.status == FAILED]
     assert all(r in kept.unsettled() for r in results if r.status == FAILED)  # the very objects (hints are set later)
 

@@ -33,7 +33,7 @@ from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
-from gptimg.batch.manifest import ManifestLine
+from gptimg.batch.kept_results import SheetRow
 from gptimg.batch.report import LineResult
 from gptimg.batch.saved_files import SavedFiles, name_hashes
 from gptimg.digests import blake2b_256
@@ -73,19 +73,18 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
     pending: list[bytes] = []  # marshal records are self-delimiting: hashed 512 at a time, the digest is the same
     # One listing of the folder, not a stat per image; searched here, not through a call per image.
     hashes = name_hashes(SavedFiles(out_dir, compact=True).paths()) or array("q")
-    size, isfile, sep, add, dumps = len(hashes), os.path.isfile, os.sep, pending.append, marshal.dumps
-    for line, job_id, files in _saved(results):
+    listed, isfile, sep, add, dumps = len(hashes), os.path.isfile, os.sep, pending.append, marshal.dumps
+    for number, name, style, size, prompt, job_id, files in _saved(results):
         for file in files:
             count += 1
             wanted = hash(file)
             at = bisect_left(hashes, wanted)
-            exists = (at < size and hashes[at] == wanted) or isfile(file)
+            exists = (at < listed and hashes[at] == wanted) or isfile(file)
             if not exists:
                 missing.add(file)
             # A file right in the folder is shown by its name; anywhere else, by where it resolves to now.
             where = "" if file.rpartition(sep)[0] == page_dir or not exists else str(Path(file).resolve())
-            add(dumps((line.line, line.name, line.style, line.size, line.prompt, job_id, file, exists, where),
-                      _RECORD_VERSION))
+            add(dumps((number, name, style, size, prompt, job_id, file, exists, where), _RECORD_VERSION))
             if len(pending) == 512:
                 digest.update(b"".join(pending))
                 pending.clear()
@@ -93,10 +92,12 @@ def _survey(results: Iterable[LineResult], out_dir: Path, title: str) -> tuple[i
     return count, missing, digest.hexdigest()
 
 
-def _saved(results: Iterable[LineResult]) -> Iterator[tuple[ManifestLine, str | None, list[str]]]:
-    """Each result's line, job id and files: the runner's kept results give them without a ``LineResult`` each."""
+def _saved(results: Iterable[LineResult]) -> Iterator[SheetRow]:
+    """Each result's ``SheetRow``: the runner's kept results give them without a ``LineResult`` or manifest line each."""
     saved = getattr(results, "saved", None)
-    return saved() if saved is not None else ((r.line, r.job_id, r.files) for r in results)
+    if saved is not None:
+        return saved()  # type: ignore[no-any-return]
+    return ((r.line.line, r.line.name, r.line.style, r.line.size, r.line.prompt, r.job_id, r.files) for r in results)
 
 
 def _probe(out_dir: Path, title: str) -> Iterator[str]:

@@ -9,7 +9,9 @@ and what stays in memory per line is its record's place there: 8 bytes in an
 ``array``. Read back, each is paired with its line from the manifest's own copy.
 A record is its length (4 bytes) and the outcome in ``marshal``'s format, as the
 spilled manifest's (``manifest_spill``): this process's own file, no code runs
-on load, and a third of the cost of the JSON round trip it replaced.
+on load, and a third of the cost of the JSON round trip it replaced. The outcome
+is followed by what the contact sheet shows of the line (``SheetRow``), so the
+sheet never reads the manifest's copy back.
 
 A result that needs a word in the summary (failed, skipped, unknown, or carrying a
 hint) is still kept whole, in memory: the command annotates that very object while
@@ -26,12 +28,14 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from typing import IO, Optional
+from typing import IO, Any, Optional
 
 from gptimg.batch.manifest import ManifestLine
 from gptimg.batch.manifest_spill import MARSHAL_VERSION, read_at, write_at
 from gptimg.batch.report import SUCCESS_STATUSES, LineResult
 
+#: What the contact sheet reads of a line's result: its line number, name, style, size and prompt, job id and files.
+SheetRow = tuple[int, Optional[str], Optional[str], str, str, Optional[str], list[str]]
 #: Marks a line with no result yet in the offsets array.
 _NONE = -1
 #: Marks a line whose result is kept in memory (``_whole``).
@@ -94,29 +98,30 @@ class KeptResults:
             place = places[position]
             if place >= 0:
                 with lock:
-                    status, job_id, files, credits_used = loads(record(place))
+                    status, job_id, files, credits_used = _outcome(loads(record(place)))
                 yield LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
             elif place == _WHOLE:
                 yield whole[position]
 
-    def saved(self) -> Iterator[tuple[ManifestLine, str | None, list[str]]]:
-        """Each result's line, job id and files, in manifest order: all the contact sheet reads of it.
+    def saved(self) -> Iterator[SheetRow]:
+        """Each result's ``SheetRow``, in manifest order: all the contact sheet reads of it.
 
         The sheet reads every line's result once per re-run (to tell whether the page
-        changed); a ``LineResult`` built for each was a tenth of that (callgrind).
+        changed). A spilled record carries the line's fields the sheet shows, so this
+        reads no line back from the manifest's copy, and builds no ``LineResult``: the
+        two were half of the sheet's cost (callgrind).
         """
         places, whole, lock, loads, record = self._places, self._whole, self._lock, marshal.loads, self._record
-        if places.count(_NONE) == len(places):
-            return
-        for position, line in enumerate(self._lines):
+        for position in range(len(places)):
             place = places[position]
             if place >= 0:
                 with lock:
-                    _, job_id, files, _ = loads(record(place))
-                yield line, job_id, files
+                    row = loads(record(place))
+                yield row[2:]
             elif place == _WHOLE:
                 result = whole[position]
-                yield line, result.job_id, result.files
+                line = result.line
+                yield line.line, line.name, line.style, line.size, line.prompt, result.job_id, result.files
 
     def close(self) -> None:
         if self._file is not None:
@@ -127,8 +132,9 @@ class KeptResults:
         if self._spill_failed:
             return False
         try:
-            outcome = marshal.dumps((result.status, result.job_id, list(result.files), result.credits_used),
-                                    MARSHAL_VERSION)
+            line, files = result.line, list(result.files)
+            outcome = marshal.dumps((result.status, result.credits_used, line.line, line.name, line.style, line.size,
+                                     line.prompt, result.job_id, files), MARSHAL_VERSION)  # _outcome reads it
         except ValueError:  # not a plain str, float or None (marshal takes nothing else): kept whole
             return False
         self._places[position] = self._end + len(self._pending)
@@ -156,7 +162,7 @@ class KeptResults:
         self._pending.clear()
 
     def _read(self, line: ManifestLine, place: int) -> LineResult:
-        status, job_id, files, credits_used = marshal.loads(self._record(place))
+        status, job_id, files, credits_used = _outcome(marshal.loads(self._record(place)))
         return LineResult(line, status, job_id=job_id, files=files, credits_used=credits_used)
 
     def _record(self, place: int) -> bytes:
@@ -183,6 +189,11 @@ class KeptResults:
             assert record is not None
         self._block = (block, place)
         return record
+
+
+def _outcome(record: tuple[Any, ...]) -> tuple[str, Optional[str], list[str], Optional[float]]:
+    """A spilled record's status, job id, files and credits (the rest is its ``SheetRow``, from its third field)."""
+    return record[0], record[7], record[8], record[1]
 
 
 def _framed(data: bytes | bytearray, start: int) -> bytes | None:
