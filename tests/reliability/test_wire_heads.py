@@ -93,13 +93,20 @@ def raw_server() -> Iterator[RawAnswers]:
         server.stop()
 
 
+def _gets(headers: Any) -> list[Any]:
+    """``get`` of every name in the head, spelled three ways, and of a missing one (two defaults)."""
+    names = [spelled for name, _ in headers.items() for spelled in (name, name.lower(), name.upper())]
+    return [headers.get(name) for name in names] + [headers.get("x-missing"), headers.get("X-Missing", "absent")]
+
+
 def _standard_library(base_url: str) -> tuple[Any, ...]:
     host, port = base_url.rsplit("/", 1)[1].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
         connection.request("GET", "/cdn/x", headers={"Accept-Encoding": "identity"})
         response = connection.getresponse()
-        return ("answer", response.status, response.reason, response.msg.items(), response.read())
+        return ("answer", response.status, response.reason, response.msg.items(), _gets(response.msg),
+                response.read())
     except (http.client.HTTPException, OSError) as exc:
         return ("failed", type(exc).__name__)
     finally:
@@ -113,7 +120,8 @@ def _ours(base_url: str) -> tuple[Any, ...]:
         inner = response._response
         body = b"".join(response.iter_bytes(4096))
         response.close()
-        return ("answer", response.status_code, inner.reason, response.headers.items(), body)
+        return ("answer", response.status_code, inner.reason, response.headers.items(), _gets(response.headers),
+                body)
     except WireFailure as failure:
         return ("failed", str(failure).split(": ", 1)[-1])
     finally:

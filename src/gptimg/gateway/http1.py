@@ -124,12 +124,12 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         index = self._index
-        if index is None:
-            index = {}
-            for key, value in self._pairs:
-                index.setdefault(key.lower(), value)
-            self._index = index
-        return index.get(name.lower(), default)
+        if index is None:  # reversed: the first of a repeated name wins, as in ``Message.get``
+            index = self._index = {key.lower(): value for key, value in reversed(self._pairs)}
+        value = index.get(name)  # every caller here asks in lower case: no ``lower()`` a call
+        if value is None:
+            value = index.get(name.lower(), default)
+        return value
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._pairs)
