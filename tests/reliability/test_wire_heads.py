@@ -1,7 +1,8 @@
-"""The standard-library wire writes requests and reads answer heads itself (``gateway.http1``), for speed.
+"""The standard-library wire writes requests and reads answers itself (``gateway.http1``), for speed.
 
-It must read any answer head exactly as ``http.client`` would (same status, same
-headers, same body, the same refusal past the same limits), and write requests
+It must read any answer exactly as ``http.client`` would (same status, same headers,
+same body by the same framing, the same refusal past the same limits, under the same
+exception name), and write requests
 ``http.client`` would write, refusing the same header or target injections
 before a byte leaves and without echoing a header's value (the key).
 """
@@ -50,6 +51,19 @@ HEADS = {
     "cut in the head": b"HTTP/1.1 200 OK\r\nContent-Len",
     "HTTP/2 status line": b"HTTP/2 200 OK\r\nContent-Length: 10\r\n\r\n",
     "no status line": b"",
+    "status line without a reason": b"HTTP/1.1 200\r\nContent-Length: 10\r\n\r\n",
+    "status below 100": b"HTTP/1.1 099 Low\r\nContent-Length: 10\r\n\r\n",
+    "status not a number": b"HTTP/1.1 2x0 OK\r\nContent-Length: 10\r\n\r\n",
+    "65,537-byte status line": b"HTTP/1.1 200 " + b"x" * 65530 + b"\r\nContent-Length: 10\r\n\r\n",
+    "102 Processing is final": b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+    "HTTP/1.0 keep-alive without a length": b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n",
+    "chunk extensions and a trailer": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;name=v\r\n01234\r\n5\r\n56789\r\n0\r\nX-Trailer: t\r\n\r\n",
+    "chunk size not hex": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n0123\r\n0\r\n\r\n",
+    "chunk cut short": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n01234",
+    "no last chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n",
+    "65,537-byte chunk size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 65537 + b"a\r\n",
+    "chunked in capitals": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\n\r\na\r\n0123456789\r\n0\r\n\r\n",
 }
 
 
@@ -79,13 +93,20 @@ def raw_server() -> Iterator[RawAnswers]:
         server.stop()
 
 
+def _gets(headers: Any) -> list[Any]:
+    """``get`` of every name in the head, spelled three ways, and of a missing one (two defaults)."""
+    names = [spelled for name, _ in headers.items() for spelled in (name, name.lower(), name.upper())]
+    return [headers.get(name) for name in names] + [headers.get("x-missing"), headers.get("X-Missing", "absent")]
+
+
 def _standard_library(base_url: str) -> tuple[Any, ...]:
     host, port = base_url.rsplit("/", 1)[1].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
         connection.request("GET", "/cdn/x", headers={"Accept-Encoding": "identity"})
         response = connection.getresponse()
-        return ("answer", response.status, response.reason, response.msg.items(), response.read())
+        return ("answer", response.status, response.reason, response.msg.items(), _gets(response.msg),
+                response.read())
     except (http.client.HTTPException, OSError) as exc:
         return ("failed", type(exc).__name__)
     finally:
@@ -99,7 +120,8 @@ def _ours(base_url: str) -> tuple[Any, ...]:
         inner = response._response
         body = b"".join(response.iter_bytes(4096))
         response.close()
-        return ("answer", response.status_code, inner.reason, response.headers.items(), body)
+        return ("answer", response.status_code, inner.reason, response.headers.items(), _gets(response.headers),
+                body)
     except WireFailure as failure:
         return ("failed", str(failure).split(": ", 1)[-1])
     finally:

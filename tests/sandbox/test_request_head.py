@@ -12,6 +12,7 @@ from typing import Callable
 
 import pytest
 
+from gptimg import http_errors
 from gptimg.sandbox import SandboxGateway
 from gptimg.sandbox.request_head import MAX_HEADERS, read_header_block
 
@@ -81,16 +82,18 @@ def test_an_indexed_header_block_answers_get_after_every_kind_of_change() -> Non
 
 @pytest.mark.parametrize("count", [MAX_HEADERS - 1, MAX_HEADERS, MAX_HEADERS + 1])
 def test_header_limits_are_http_clients(count: int) -> None:
+    """Past http.client's limits ours refuses too, with the exception of the same name (``gptimg.http_errors``)."""
     many = b"".join(b"X-%d: v\r\n" % i for i in range(count)) + b"\r\n"
     for stream in (io.BytesIO(many), io.BufferedReader(io.BytesIO(many))):
         try:
             http.client.parse_headers(io.BytesIO(many))
-        except http.client.HTTPException:
-            with pytest.raises(http.client.HTTPException):
+        except http.client.HTTPException as theirs:
+            with pytest.raises(http_errors.HTTPException) as ours:
                 read_header_block(stream)
+            assert type(ours.value).__name__ == type(theirs).__name__
         else:
             assert len(read_header_block(stream)) == count
-    with pytest.raises(http.client.LineTooLong):
+    with pytest.raises(http_errors.LineTooLong):
         read_header_block(io.BytesIO(b"X: " + b"v" * 70000 + b"\r\n\r\n"))
 
 

@@ -221,7 +221,7 @@ def test_the_agent_cli_tunnels_https_through_the_proxy_without_httpx(
 def test_an_untrusted_certificate_is_a_tls_failure_although_ssl_loads_only_then(
     tls_gateway: tuple[int, Path], tmp_path: Path
 ) -> None:
-    """ssl is first imported by the handshake itself (``gptimg.http_client``); its failure must still read
+    """ssl is first imported for the first https connection (``stdlib_wire._tls``); its failure must still read
     as TLS (``tls_failed``, nothing sent), not as a refused or dropped connection."""
     port, _cert = tls_gateway
     proxy = ForwardProxy(tunnel_to=("127.0.0.1", port))
@@ -239,20 +239,21 @@ def test_an_untrusted_certificate_is_a_tls_failure_although_ssl_loads_only_then(
 
 
 @pytest.mark.e2e
-def test_http_client_is_whole_and_ssl_is_the_real_module_once_an_https_connection_is_made() -> None:
-    """The stand-in is seen by ``http.client`` alone: every other ``import ssl`` gets the real module, and
-    ``HTTPSConnection`` works through it (a fresh interpreter: this one has loaded ssl long ago)."""
+def test_ssl_is_loaded_by_the_first_https_connection_and_is_the_real_module() -> None:
+    """Importing the wire loads neither ssl nor http.client (nor email); an https connection loads the
+    real ssl and builds a real context (a fresh interpreter: this one has loaded ssl long ago)."""
     probe = (
         "import sys\n"
         "from gptimg.gateway import stdlib_wire\n"
-        "from gptimg.http_client import http\n"
-        "assert 'ssl' not in sys.modules, 'ssl loaded at import'\n"
-        "connection = http.client.HTTPSConnection('gateway.test', 443)\n"
+        "from gptimg.gateway.wire import Timeouts\n"
+        "assert not {'ssl', 'http.client', 'email'} & set(sys.modules), 'loaded at import'\n"
+        "origin = stdlib_wire._origin('https', 'gateway.test')\n"
+        "connection = stdlib_wire._new_connection(origin, Timeouts(connect=1, read=1, write=1))\n"
         "import ssl\n"
         "assert sys.modules['ssl'] is ssl and type(ssl).__name__ == 'module'\n"
-        "assert isinstance(connection._context, ssl.SSLContext)\n"
-        "assert http.client.ssl.SSLError is ssl.SSLError\n"
+        "assert isinstance(connection.tls, ssl.SSLContext) and connection.port == 443\n"
         "assert stdlib_wire._is_tls_error(ssl.SSLError('x'))\n"
+        "assert 'http.client' not in sys.modules\n"
         "print('ok')\n"
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")}

@@ -6,7 +6,7 @@ decides which origin gets the key, how long a read may take, how answers are
 parsed and scrubbed of the key, and which failures are tried again.
 
 Bytes move through a ``Wire`` that ``gateway.wires`` chooses (the standard library's
-``http.client``, pooled; httpx only behind a ``socks5://`` proxy), so httpx is imported
+sockets, pooled; httpx only behind a ``socks5://`` proxy), so httpx is imported
 only when it is used.
 """
 

@@ -29,13 +29,15 @@ import time
 from collections import deque
 from collections.abc import Hashable
 
-from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
+TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
+if TYPE_CHECKING:
+    from gptimg.gateway.connection import Connection
 
 #: Older idle connections are closed, not reused (below the common 5 s server keep-alive limits).
 MAX_IDLE_SECONDS = 4.0
 
 
-def is_socket_readable(connection: http.client.HTTPConnection) -> bool:
+def is_socket_readable(connection: Connection) -> bool:
     """True when an idle connection has something to read: EOF, a reset, or bytes nobody asked for."""
     sock = connection.sock
     if sock is None or sock.fileno() < 0:
@@ -51,7 +53,7 @@ def is_socket_readable(connection: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return True
 
-def _poller_of(connection: http.client.HTTPConnection, sock: socket.socket) -> select.poll:
+def _poller_of(connection: Connection, sock: socket.socket) -> select.poll:
     """The connection's ``poll`` object, registered for its socket once, not once a request."""
     kept = getattr(connection, "_gptimg_poller", None)
     if kept is not None and kept[0] is sock:
@@ -68,12 +70,12 @@ class IdlePool:
     def __init__(self, max_idle: int, *, max_idle_seconds: float = MAX_IDLE_SECONDS) -> None:
         self._max_idle = max(0, max_idle)
         self._max_idle_seconds = max_idle_seconds
-        self._idle: dict[Hashable, deque[tuple[float, http.client.HTTPConnection]]] = {}
+        self._idle: dict[Hashable, deque[tuple[float, Connection]]] = {}
         self._count = 0
         self._lock = threading.Lock()
         self._closed = False
 
-    def take(self, key: Hashable) -> http.client.HTTPConnection | None:
+    def take(self, key: Hashable) -> Connection | None:
         """A still-usable idle connection for ``key``, or None (open a fresh one). Stale ones are closed."""
         while True:
             with self._lock:
@@ -86,10 +88,10 @@ class IdlePool:
                 return connection
             connection.close()
 
-    def give_back(self, key: Hashable, connection: http.client.HTTPConnection) -> None:
+    def give_back(self, key: Hashable, connection: Connection) -> None:
         """Keep ``connection`` (its answer read to the end, no ``Connection: close``) for the next request."""
         now = time.monotonic()
-        evicted: list[http.client.HTTPConnection] = []
+        evicted: list[Connection] = []
         with self._lock:
             if self._closed or self._max_idle == 0:
                 evicted.append(connection)
@@ -105,7 +107,7 @@ class IdlePool:
         for stale in evicted:
             stale.close()
 
-    def _pop_oldest(self) -> http.client.HTTPConnection:
+    def _pop_oldest(self) -> Connection:
         """The longest-idle connection of any key (called with the lock held, the pool over its bound)."""
         key = min((k for k, q in self._idle.items() if q), key=lambda k: self._idle[k][0][0])
         self._count -= 1

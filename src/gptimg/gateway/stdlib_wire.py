@@ -1,11 +1,13 @@
-"""A wire on the standard library's ``http.client``, with a keep-alive pool: nothing to import.
+"""A wire on the standard library's sockets, with a keep-alive pool: nothing to import.
 
-``http.client`` is already paid for by Python's own modules, while httpx (with httpcore,
-h11, anyio) costs 80-100 ms of CPU to import and, measured against the sandbox, more CPU
-per request than this wire (figures in ``gateway.wires``). Idle connections are kept
-per origin and proxy in ``gateway.pool``, which hands one out only when it is provably
-still usable before anything is written on it; nothing written is ever sent again here
-(a failure after the request went out is ``arrived=True``: a submit may have been charged).
+httpx (with httpcore, h11, anyio) costs 80-100 ms of CPU to import and, measured against
+the sandbox, more CPU per request than this wire (figures in ``gateway.wires``); even
+``http.client`` costs 20-28 ms (it imports the email package), so connections are opened
+by ``gateway.connection`` and requests and answers framed by ``gateway.http1``, each as
+``http.client`` does it. Idle connections are kept per origin and proxy in
+``gateway.pool``, which hands one out only when it is provably still usable before
+anything is written on it; nothing written is ever sent again here (a failure after
+the request went out is ``arrived=True``: a submit may have been charged).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from gptimg.gateway.connection import Connection, Tunnel
 from gptimg.gateway.http1 import JOIN_BODY_BYTES, BodyResponse, host_header, request_bytes
 from gptimg.gateway.pool import IdlePool
 from gptimg.gateway.proxies import Proxy
@@ -31,7 +34,7 @@ from gptimg.gateway.wire import (
     Timeouts,
     WireFailure,
 )
-from gptimg.http_client import http  # http.client, ssl loaded at the first https connection
+from gptimg.http_errors import HTTPException, InvalidURL
 from gptimg.records import Record
 
 TYPE_CHECKING = False  # ``typing`` stays out of the agent CLI's start-up (gptimg.records)
@@ -75,7 +78,7 @@ def _has_system_trust_store(ssl: Any, context: ssl.SSLContext) -> bool:
 
 class _Response:
     def __init__(
-        self, wire: StdlibWire, key: Hashable, connection: http.client.HTTPConnection, response: BodyResponse
+        self, wire: StdlibWire, key: Hashable, connection: Connection, response: BodyResponse
     ) -> None:
         self._wire = wire
         self._key = key
@@ -83,7 +86,7 @@ class _Response:
         self._response = response
         self._broken = False
         self.status_code = response.status
-        self.headers = response.msg  # email.message.Message: case-insensitive get()
+        self.headers = response.headers  # http1.Headers: case-insensitive get()
 
     def iter_bytes(self, chunk_size: int) -> Iterator[bytes]:
         """The body as sent, each chunk as soon as it arrives (``read1``): ``read`` would wait to
@@ -107,7 +110,7 @@ class _Response:
         except socket.timeout:
             self._broken = True
             raise WireFailure(READ_TIMEOUT, arrived=True) from None
-        except (http.client.HTTPException, OSError, ValueError) as exc:
+        except (HTTPException, OSError, ValueError) as exc:
             self._broken = True
             raise WireFailure(DROPPED, arrived=True, detail=type(exc).__name__) from None
 
@@ -181,40 +184,21 @@ def _origin(scheme: str, netloc: str) -> _Origin:
     return _Origin(key, auth, scheme, host, parts.port, proxy, absolute_host, f"http://{bare}")
 
 
-def _new_connection(route: _Origin, timeouts: Timeouts) -> http.client.HTTPConnection:
-    """A not-yet-connected connection for ``route``; its answers can ``readinto1``."""
+def _new_connection(route: _Origin, timeouts: Timeouts) -> Connection:
+    """A not-yet-connected connection for ``route`` (to the proxy when there is one)."""
     proxy = route.proxy
-    connection: http.client.HTTPConnection
     if route.scheme == "https":
         if proxy is None:
-            connection = http.client.HTTPSConnection(route.host, route.port, timeout=timeouts.connect, context=_tls())
-        else:
-            connection = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeouts.connect, context=_tls())
-            auth = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else {}
-            connection.set_tunnel(route.host, route.port or 443, headers=auth)
-    elif proxy is None:
-        connection = http.client.HTTPConnection(route.host, route.port, timeout=timeouts.connect)
-    else:
-        connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeouts.connect)
-    connection.response_class = BodyResponse
-    connection._create_connection = _create_connection  # type: ignore[attr-defined]
-    return connection
+            return Connection(route.host, route.port or 443, timeout=timeouts.connect, tls=_tls())
+        auth = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else {}
+        return Connection(proxy.host, proxy.port, timeout=timeouts.connect, tls=_tls(),
+                          tunnel=Tunnel(route.host, route.port or 443, auth))
+    if proxy is None:
+        return Connection(route.host, route.port or 80, timeout=timeouts.connect)
+    return Connection(proxy.host, proxy.port, timeout=timeouts.connect)
 
 
-def _create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-    """``socket.create_connection`` with an ASCII host name handed over as bytes.
-
-    ``getaddrinfo`` encodes a ``str`` host with the ``idna`` codec, whose import
-    (``encodings.idna``, ``stringprep``, ``unicodedata``) cost a short-lived agent
-    process ~4 M instructions (callgrind); an ASCII name's bytes are the same name.
-    """
-    host, port = address
-    if isinstance(host, str) and host.isascii():
-        return socket.create_connection((host.encode("ascii"), port), *args, **kwargs)
-    return socket.create_connection(address, *args, **kwargs)
-
-
-def _connect(connection: http.client.HTTPConnection) -> None:
+def _connect(connection: Connection) -> None:
     """Open the connection; every failure here is before a byte of the request was written."""
     try:
         connection.connect()
@@ -268,7 +252,7 @@ def _send_small(sock: socket.socket, data: bytes) -> None:
 
 
 class StdlibWire:
-    """``http.client`` with an idle pool (``gateway.pool``); safe to share between threads."""
+    """Sockets with an idle pool (``gateway.pool``); safe to share between threads."""
 
     def __init__(self, user_agent: str, *, max_idle: int = 100) -> None:
         self._user_agent = user_agent
@@ -289,7 +273,7 @@ class StdlibWire:
         all_headers = {"User-Agent": self._user_agent, "Accept-Encoding": "identity", **origin.proxy_headers, **headers}
         try:  # checked before a connection is taken: an injected CR/LF never reaches a socket
             head = request_bytes(method, route.target, origin.host_header, all_headers, content)
-        except http.client.InvalidURL as exc:  # as http.client answered it: outcome unknown to the caller
+        except InvalidURL as exc:  # as http.client answered it: outcome unknown to the caller
             raise WireFailure(DROPPED, arrived=True, detail=type(exc).__name__) from None
         connection = self.pool.take(origin.key)
         if connection is None:
@@ -312,7 +296,7 @@ class StdlibWire:
         except socket.timeout:
             connection.close()
             raise WireFailure(READ_TIMEOUT, arrived=True) from None
-        except (http.client.HTTPException, OSError) as exc:
+        except (HTTPException, OSError) as exc:
             connection.close()
             raise WireFailure(DROPPED, arrived=True, detail=type(exc).__name__) from None
         return _Response(self, origin.key, connection, response)

@@ -2,8 +2,8 @@
 
 The client owns policy (which origin gets the key, timeouts, retries, error
 types); a wire only moves bytes. Two wires exist: the standard library's
-``http.client`` with a keep-alive pool (``stdlib_wire``: every process, because it
-costs nothing to import and less CPU per request) and httpx (``_httpx``: only for
+sockets with a keep-alive pool (``stdlib_wire``: every process, because it costs
+almost nothing to import and less CPU per request) and httpx (``_httpx``: only for
 a proxy the first cannot speak, such as ``socks5://``). ``gateway.wires`` chooses,
 with the figures.
 

@@ -4,9 +4,10 @@ Every process (the human CLI's one-shot commands, batches, the MCP server, the a
 CLI) gets the pooled standard-library wire (``gateway.stdlib_wire``), because the
 profile says it is the cheaper one on both counts that matter:
 
-* start-up: ``http.client`` is already loaded by Python's own modules, while importing
-  httpx (httpcore, h11, idna, ...) costs ~80-100 ms of CPU, most of a human
-  ``generate``'s 100 ms budget (``python -X importtime``);
+* start-up: it needs only ``socket`` and ``selectors`` (not even ``http.client``, whose
+  ``email`` import cost 20-28 ms: ``gptimg.http_errors``), while importing httpx
+  (httpcore, h11, idna, ...) costs ~80-100 ms of CPU, most of a human ``generate``'s
+  100 ms budget (``python -X importtime``);
 * per request: 0.26-0.31 ms of client CPU for a result poll on a kept-alive connection
   against 1.2-1.3 ms through httpx, in the same run (``benchmarks/wire_cpu.py 2000``:
   in-process against the sandbox, ``time.process_time``; 0.51-0.54 ms before the wire
