@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
 from gptimg import errors
 from gptimg.batch.manifest import ManifestLine
+
+#: json's own string encoder (``ensure_ascii=False``; its C version where there is one), as the ``--json`` lines use.
+_JSON_STRING = encode_basestring
 
 #: Images saved by this run.
 DONE = "done"
@@ -58,6 +62,20 @@ class LineResult:
         if self.credits_used is not None:
             out["credits_used"] = self.credits_used
         return out
+
+    def json_text(self) -> str | None:
+        """``to_dict()`` as the ``--json`` line encodes it, from a template, for a line with no error and no credits
+        (every line of a finished batch's re-run); None for the rest (and anything the template cannot spell)."""
+        line, text = self.line, _JSON_STRING
+        if self.error is not None or self.credits_used is not None or type(line.line) is not int:
+            return None
+        try:
+            name = "null" if line.name is None else text(line.name)
+            job_id = "null" if self.job_id is None else text(self.job_id)
+            return (f'{{"line": {int.__repr__(line.line)}, "key": {text(line.key)}, "name": {name}, '
+                    f'"status": {text(self.status)}, "job_id": {job_id}, "files": [{", ".join(map(text, self.files))}]}}')
+        except TypeError:  # not a str (or an int line number): the encoder's ``default`` would be asked
+            return None
 
     @classmethod
     def from_error(cls, line: ManifestLine, status: str, exc: BaseException, job_id: str | None = None,

@@ -39,6 +39,7 @@ from gptimg.cli.confirm import confirm_spend
 from gptimg.cli.jobflow import resolve_out_dir
 from gptimg.cli.session import sandbox_delay, session
 from gptimg.jobs.signals import SUBMIT_ANSWER_WAIT
+from gptimg.redaction import JsonText
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -295,7 +296,8 @@ def _drive(runner: BatchRunner, events: queue.SimpleQueue[Any], signals: _Signal
         if result.code == errors.JobNotFound.code:
             result.hint = forgotten_hint(result.job_id, rerun_command(sys.argv[1:], "--resubmit-failed"))
         if output.json_mode:  # written once no other result is waiting: every line is out before the loop waits
-            output.emit_json(result.to_dict(), flush=events.empty())
+            text = result.json_text()  # an "already done" line from a template; masked like any other
+            output.emit_json(result.to_dict() if text is None else JsonText(text, result.to_dict), flush=events.empty())
         if progress.shown:
             progress.update(runner.snapshot())
 

@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from gptimg.errors import GptimgError
-from gptimg.redaction import json_lines_without_secrets, strip_secrets
+from gptimg.redaction import JsonText, document, json_lines_without_secrets, strip_secrets
 from gptimg.terminal import json_text, neutralise
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Output:
         self.emitted = False
         self._out: Console | None = None
         self._err: Console | None = None
-        self._held: list[dict[str, Any]] = []
+        self._held: list[dict[str, Any] | JsonText] = []
 
     # The consoles are made on first use: ``--version`` and a ``--json`` answer never load rich's console.
     @property
@@ -65,7 +65,7 @@ class Output:
     def err(self, console: Console) -> None:
         self._err = console
 
-    def emit_json(self, payload: dict[str, Any], *, flush: bool = True) -> None:
+    def emit_json(self, payload: dict[str, Any] | JsonText, *, flush: bool = True) -> None:
         """One JSON document on its own line of stdout; ``flush=False`` holds it for the next ``flush`` (a batch's
         lines arriving together are written, and searched for secrets, at once)."""
         self._held.append(payload)
@@ -81,7 +81,8 @@ class Output:
         if _speaks_utf8(sys.stdout):
             block = json_lines_without_secrets(held, self.secrets)
         else:  # \u escapes where stdout cannot carry UTF-8 (C locale, a code page): the JSON stays exact
-            block = "\n".join(json.dumps(strip_secrets(payload, self.secrets), ensure_ascii=True, default=str)
+            block = "\n".join(json.dumps(strip_secrets(document(payload), self.secrets), ensure_ascii=True,
+                                          default=str)
                               for payload in held)
         sys.stdout.write(json_text(block) + "\n")
         sys.stdout.flush()
