@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
@@ -101,9 +102,16 @@ class Tally:
     submits: int = 0
 
     def add(self, result: LineResult) -> None:
-        setattr(self, result.status, getattr(self, result.status) + 1)
-        if result.credits_used:
-            self.credits_used += result.credits_used
+        self.add_all((result,))
+
+    def add_all(self, results: Sequence[LineResult]) -> None:
+        """Count ``results`` (a re-run reports its finished lines a few hundred at a time)."""
+        statuses = [result.status for result in results]
+        for status in set(statuses):
+            setattr(self, status, getattr(self, status) + statuses.count(status))
+        for result in results:
+            if result.credits_used:
+                self.credits_used += result.credits_used
 
     @property
     def succeeded(self) -> bool:

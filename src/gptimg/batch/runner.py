@@ -239,12 +239,12 @@ class BatchRunner:
 
     def _report_all(self, results: Sequence[LineResult]) -> None:
         """Keep, count and pass on ``results`` (a worker's one, or a re-run's lines already done, many at once)."""
-        keep, count, open_jobs = self._kept.keep, self.tally.add, self._open_jobs
+        keep, open_jobs = self._kept.keep, self._open_jobs
         with self._lock:
             for result in results:
                 keep(result)
-                count(result)
                 open_jobs.pop(result.line.line, None)
+            self.tally.add_all(results)
             self._reported += len(results)
             last = self._reported == len(self.lines)
         if self.on_result is not None:
