@@ -66,7 +66,7 @@ class Connection:
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         answer = BodyResponse(self.sock, "CONNECT")
         try:
-            _version, status, reason = answer._read_status()
+            _version, status, reason = answer.read_status()
             if status != 200:
                 self.close()
                 raise OSError(f"Tunnel connection failed: {status} {reason.strip()}")

@@ -166,11 +166,8 @@ class BodyResponse:
         self.length: int | None = None
         self.will_close = True
 
-    @property
-    def msg(self) -> Headers | None:
-        return self.headers
-
-    def _read_status(self) -> tuple[str, int, str]:
+    def read_status(self) -> tuple[str, int, str]:
+        """The status line's (version, status, reason), refused as ``http.client`` refuses it."""
         line = str(self.fp.readline(MAX_LINE + 1), "iso-8859-1")
         if len(line) > MAX_LINE:
             raise LineTooLong("status line")
@@ -192,7 +189,7 @@ class BodyResponse:
     def begin(self) -> None:
         """Read the status line (skipping any 1xx Continue, head and all) and the header block."""
         while True:
-            version, status, reason = self._read_status()
+            version, status, reason = self.read_status()
             if status != 100:
                 break
             read_header_block(self.fp, Headers, _odd_headers)
