@@ -134,9 +134,6 @@ class Headers:
     def items(self) -> list[tuple[str, str]]:
         return list(self._pairs)
 
-    def __len__(self) -> int:
-        return len(self._pairs)
-
 
 def _odd_headers(text: str) -> Headers:
     """A header block that is not plain ``Name: value`` lines, read by the email parser as
